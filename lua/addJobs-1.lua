@@ -1,0 +1,185 @@
+--[[
+  addJobs: add one or many jobs atomically (standard, delayed or prioritized, with optional
+  deduplication, custom id and parent link). One call for a whole bulk: Redis reads the queue's
+  meta once and the client pays one round trip.
+
+  KEYS[1]  queue base "prefix:name:"
+  ARGV[1]  number of jobs n
+  ARGV[2 + 12*(i-1) ...]  per job, 12 fields:
+    +0 custom id or ""        +1 name            +2 timestamp (ms)   +3 data JSON
+    +4 opts JSON (stored)     +5 delay ms        +6 priority         +7 "1" if lifo
+    +8 dedup JSON or ""       +9 parent key or "" +10 parent JSON or "" +11 scheduler id (rjk) or ""
+
+  Returns an array with one entry per job: the job id (new, existing duplicate, or the dedup
+  owner), or -5 (parent missing: then nothing at all was written), or -7 (custom id owned by
+  another live parent).
+
+  Events: added, then waiting | delayed; duplicated; deduplicated; removed (debounce replace);
+  delayed (reschedule).
+]]
+--@include "includes/base.lua"
+--@include "includes/remove.lua"
+--@include "includes/store.lua"
+
+local B = KEYS[1]
+local n = tonumber(ARGV[1])
+local FIELDS = 12
+
+-- All or nothing: a missing parent refuses the whole call before anything is written.
+for i = 0, n - 1 do
+  local pk = ARGV[2 + i * FIELDS + 9]
+  if pk ~= "" and rcall("EXISTS", pk) == 0 then
+    local out = {}
+    for j = 1, n do out[j] = 0 end
+    out[i + 1] = -5
+    return out
+  end
+end
+
+local cap = eventsCap(B)
+local blocked = isBlocked(B)
+
+-- Custom id already taken (PROTOCOL.md §12.1.3).
+local function onDuplicate(id, parentKey, parentJson)
+  local jobKey = B .. id
+  if parentKey ~= "" then
+    local current = rcall("HGET", jobKey, "parentKey")
+    if current and current ~= parentKey and rcall("EXISTS", current) == 1 then
+      return -7
+    end
+    if rcall("ZSCORE", B .. "completed", id) then
+      local rv = rcall("HGET", jobKey, "returnvalue") or "null"
+      rcall("HSET", parentKey .. ":processed", jobKey, rv)
+      if rcall("SCARD", parentKey .. ":dependencies") == 0 then
+        local pB, pid = splitJobKey(parentKey, parentJson)
+        if rcall("ZREM", pB .. "waiting-children", pid) == 1 then
+          rcall("RPUSH", pB .. "wait", pid)
+          wakeWorkers(pB, isBlocked(pB))
+          emit(pB, eventsCap(pB), "event", "waiting", "jobId", pid, "prev", "waiting-children")
+        end
+      end
+    else
+      rcall("SADD", parentKey .. ":dependencies", jobKey)
+    end
+    rcall("HSET", jobKey, "parentKey", parentKey, "parent", parentJson)
+  end
+  emit(B, cap, "event", "duplicated", "jobId", id)
+  return id
+end
+
+-- Set the dedup key to `id` with the TTL rules of the mode.
+local function claimDedup(key, id, de, ttl)
+  if ttl and not de.keepLastIfActive then
+    rcall("SET", key, id, "PX", ttl)
+  else
+    rcall("SET", key, id)
+  end
+end
+
+-- Returns the owner id when the add is deduplicated (nothing must be stored), or nil.
+local function deduplicate(de, id, name, ts, data, opts, delay, parentKey, parentJson, rjk)
+  local did = tostring(de.id)
+  local key = B .. "de:" .. did
+  local ttl = tonumber(de.ttl)
+  if ttl and ttl <= 0 then ttl = nil end
+  local owner = rcall("GET", key)
+  -- A key without expiry whose owner vanished is stale: the incoming job becomes the owner.
+  if owner and rcall("PTTL", key) == -1 and rcall("EXISTS", B .. owner) == 0 then
+    rcall("DEL", key, B .. "dn:" .. did)
+    owner = false
+  end
+  if not owner then
+    claimDedup(key, id, de, ttl)
+    return nil
+  end
+
+  local function announce()
+    emit(B, cap, "event", "deduplicated", "jobId", owner, "deduplicationId", did,
+      "deduplicatedJobId", id)
+  end
+  local function keepLast()
+    if de.keepLastIfActive and rcall("LPOS", B .. "active", owner) then
+      local dn = B .. "dn:" .. did
+      rcall("DEL", dn)
+      rcall("HSET", dn, "name", name, "data", data, "opts", opts, "jid", id)
+      if parentKey ~= "" then
+        rcall("HSET", dn, "pk", parentKey, "pd", parentJson, "pdk", parentKey .. ":dependencies")
+      end
+      if rjk ~= "" then rcall("HSET", dn, "rjk", rjk) end
+      rcall("PERSIST", key)
+      return true
+    end
+    return false
+  end
+
+  if de.replace then
+    if rcall("ZSCORE", B .. "delayed", owner) then
+      rcall("ZREM", B .. "delayed", owner)
+      purgeJob(B, owner, false, true)
+      rcall("DEL", B .. "dn:" .. did)
+      emit(B, cap, "event", "removed", "jobId", owner, "prev", "delayed")
+      if de.keepLastIfActive then
+        rcall("SET", key, id)
+      elseif ttl and not de.extend then
+        rcall("SET", key, id, "KEEPTTL")
+      elseif ttl then
+        rcall("SET", key, id, "PX", ttl)
+      else
+        rcall("SET", key, id)
+      end
+      emit(B, cap, "event", "deduplicated", "jobId", id, "deduplicationId", did,
+        "deduplicatedJobId", owner)
+      return nil
+    end
+    if keepLast() then announce() end
+    return owner
+  end
+
+  if keepLast() then
+    announce()
+    return owner
+  end
+  if ttl and de.extend and not de.keepLastIfActive then
+    rcall("SET", key, owner, "PX", ttl)
+  end
+  if de.reschedule and rcall("ZSCORE", B .. "delayed", owner) then
+    rcall("HSET", B .. owner, "delay", delay)
+    rcall("ZREM", B .. "delayed", owner)
+    scheduleDelayed(B, owner, ts + delay, cap)
+  end
+  announce()
+  return owner
+end
+
+local out = {}
+for i = 0, n - 1 do
+  local a = 2 + i * FIELDS
+  local customId, name, ts, data, opts = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2]), ARGV[a + 3], ARGV[a + 4]
+  local delay, priority, lifo = tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6]), ARGV[a + 7] == "1"
+  local deJson, parentKey, parentJson, rjk = ARGV[a + 8], ARGV[a + 9], ARGV[a + 10], ARGV[a + 11]
+
+  local counter = rcall("INCR", B .. "id")
+  local id = customId
+  if id == "" then id = tostring(counter) end
+  local jobKey = B .. id
+  local result
+
+  if customId ~= "" and rcall("EXISTS", jobKey) == 1 then
+    result = onDuplicate(id, parentKey, parentJson)
+  else
+    local de = nil
+    if deJson ~= "" then de = cjson.decode(deJson) end
+    local owner = nil
+    if de then owner = deduplicate(de, id, name, ts, data, opts, delay, parentKey, parentJson, rjk) end
+    if owner then
+      result = owner
+    else
+      storeAndEnqueue(B, { id = id, name = name, data = data, opts = opts, ts = ts, delay = delay,
+        priority = priority, lifo = lifo, parentKey = parentKey, parentJson = parentJson, rjk = rjk,
+        deid = de and tostring(de.id) or nil }, cap, blocked)
+      result = id
+    end
+  end
+  out[i + 1] = result
+end
+return out

@@ -1,0 +1,109 @@
+--[[
+  Shared helpers for every script. `B` is always the queue base "prefix:name:" and every key of
+  the queue is B .. suffix. Written for this project (see PROTOCOL.md §8-§10 for the effects).
+]]
+local rcall = redis.call
+
+-- The events stream cap, creating the meta field with BullMQ's default when it is missing.
+local function eventsCap(B)
+  local n = rcall("HGET", B .. "meta", "opts.maxLenEvents")
+  if n then return tonumber(n) end
+  rcall("HSET", B .. "meta", "opts.maxLenEvents", 10000)
+  return 10000
+end
+
+-- XADD an event; `cap` false means no MAXLEN (the events BullMQ adds untrimmed).
+local function emit(B, cap, ...)
+  if cap then
+    rcall("XADD", B .. "events", "MAXLEN", "~", cap, "*", ...)
+  else
+    rcall("XADD", B .. "events", "*", ...)
+  end
+end
+
+-- True when workers must not be woken: the queue is paused or its global concurrency is used up.
+local function isBlocked(B)
+  local m = rcall("HMGET", B .. "meta", "paused", "concurrency")
+  if m[1] then return true end
+  if m[2] then return rcall("LLEN", B .. "active") >= tonumber(m[2]) end
+  return false
+end
+
+local function wakeWorkers(B, blocked)
+  if not blocked then rcall("ZADD", B .. "marker", 0, "0") end
+end
+
+-- Ready job with priority 0: LPUSH = back of the line, RPUSH = served next.
+local function pushWait(B, id, pushCmd, blocked)
+  rcall(pushCmd, B .. "wait", id)
+  wakeWorkers(B, blocked)
+end
+
+-- Prioritized job: lowest score first, insertion order within one priority.
+local function pushPrioritized(B, id, priority, blocked)
+  local seq = rcall("INCR", B .. "pc") % 4294967296
+  rcall("ZADD", B .. "prioritized", priority * 4294967296 + seq, id)
+  wakeWorkers(B, blocked)
+end
+
+-- A ready job goes to wait or prioritized by its priority field.
+local function pushReady(B, id, priority, pushCmd, blocked)
+  if priority and priority > 0 then
+    pushPrioritized(B, id, priority, blocked)
+  else
+    pushWait(B, id, pushCmd, blocked)
+  end
+end
+
+-- Delayed score: due*4096 plus a sequence so jobs due in the same ms keep FIFO order.
+local function delayedScore(B, due)
+  local low = due * 4096
+  local last = rcall("ZREVRANGEBYSCORE", B .. "delayed", low + 4095, low, "WITHSCORES", "LIMIT", 0, 1)
+  if last[2] then
+    local s = tonumber(last[2])
+    if s < low + 4095 then return s + 1 end
+    return low + 4095
+  end
+  return low
+end
+
+-- Point the "1" marker at the earliest due time, so blocked workers wake when it is due.
+local function markNextDelayed(B)
+  local first = rcall("ZRANGE", B .. "delayed", 0, 0, "WITHSCORES")
+  if first[2] then
+    rcall("ZADD", B .. "marker", tonumber(first[2]) / 4096, "1")
+  end
+end
+
+-- Put a job in delayed, due at the absolute ms `due`, and announce it.
+local function scheduleDelayed(B, id, due, cap)
+  rcall("ZADD", B .. "delayed", delayedScore(B, due), id)
+  emit(B, cap, "event", "delayed", "jobId", id, "delay", due)
+  markNextDelayed(B)
+end
+
+-- The state list or set holding a job, in BullMQ's getState order, or false.
+local function stateOf(B, id)
+  if rcall("ZSCORE", B .. "completed", id) then return "completed" end
+  if rcall("ZSCORE", B .. "failed", id) then return "failed" end
+  if rcall("ZSCORE", B .. "delayed", id) then return "delayed" end
+  if rcall("ZSCORE", B .. "prioritized", id) then return "prioritized" end
+  if rcall("LPOS", B .. "active", id) then return "active" end
+  if rcall("LPOS", B .. "wait", id) then return "waiting" end
+  if rcall("LPOS", B .. "paused", id) then return "waiting" end
+  if rcall("ZSCORE", B .. "waiting-children", id) then return "waiting-children" end
+  return false
+end
+
+-- Split a job key into its queue base and id, preferring the parent JSON when there is one
+-- (ids may contain ':'; queue names may not).
+local function splitJobKey(jobKey, parentJson)
+  if parentJson then
+    local ok, p = pcall(cjson.decode, parentJson)
+    if ok and type(p) == "table" and p.id and p.queueKey then
+      return p.queueKey .. ":", tostring(p.id)
+    end
+  end
+  local base, id = string.match(jobKey, "^(.*:)([^:]+)$")
+  return base, id
+end

@@ -1,0 +1,22 @@
+//! # bullmq — BullMQ for Rust
+//!
+//! A Redis-backed job queue, wire-compatible with Node.js BullMQ 6.7: jobs added by Node are
+//! processed here and the other way round. See the README for the feature table.
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
+#![forbid(unsafe_code)]
+
+mod connection;
+mod error;
+mod job;
+mod keys;
+mod manual;
+mod options;
+mod queue;
+pub(crate) mod scripts;
+
+pub use connection::ConnectionOptions;
+pub use error::{Error, Result, ScriptError, ScriptErrorCode};
+pub use job::{Job, ParentRef};
+pub use options::{Backoff, Deduplication, JobOptions, KeepJobs, ParentOptions, Telemetry, MAX_PRIORITY};
+pub use queue::{BulkJob, Queue, QueueOptions};

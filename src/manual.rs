@@ -1,0 +1,1 @@
+//! Manual processing (fetch with a token, finish, retry, locks, stalled check).

@@ -1,0 +1,4 @@
+//! Queue administration scripts (pause, drain, clean, getters...).
+
+/// Every script of this module.
+pub(crate) static SCRIPTS: &[&super::ScriptDef] = &[];

@@ -1,0 +1,187 @@
+//! Wire-level tests of adding jobs: the Redis state each kind of add leaves (PROTOCOL.md §12.1).
+
+mod common;
+
+use std::collections::HashMap;
+
+use bullmq::{Backoff, BulkJob, Deduplication, JobOptions, KeepJobs};
+use common::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn standard_add_writes_hash_wait_marker_and_events() {
+    let q = queue("add-std").await;
+    let opts = JobOptions::default()
+        .attempts(3)
+        .backoff(Backoff::exponential(1000).with_jitter(0.5))
+        .remove_on_complete(KeepJobs::Options { age: Some(3600), count: Some(10), limit: None })
+        .remove_on_fail(KeepJobs::Count(5));
+    let job = q.add("std", json!({"a": 1}), opts).await.unwrap();
+    assert_eq!(job.id, "1");
+    let h: HashMap<String, String> = cmd(&["HGETALL", &k(&q, "1")]).await;
+    assert_eq!(h["name"], "std");
+    assert_eq!(h["data"], r#"{"a":1}"#);
+    assert_eq!(h["delay"], "0");
+    assert_eq!(h["priority"], "0");
+    assert!(h["timestamp"].parse::<u64>().unwrap() > 1_600_000_000_000);
+    let opts: serde_json::Value = serde_json::from_str(&h["opts"]).unwrap();
+    assert_eq!(opts["attempts"], 3);
+    assert_eq!(opts["backoff"], json!({"type":"exponential","delay":1000,"jitter":0.5}));
+    assert_eq!(opts["removeOnComplete"], json!({"age":3600,"count":10}));
+    assert_eq!(opts["removeOnFail"], 5);
+    let wait: Vec<String> = cmd(&["LRANGE", &k(&q, "wait"), "0", "-1"]).await;
+    assert_eq!(wait, vec!["1"]);
+    let marker: Vec<String> = cmd(&["ZRANGE", &k(&q, "marker"), "0", "-1", "WITHSCORES"]).await;
+    assert_eq!(marker, vec!["0", "0"]);
+    let ev = events(&q).await;
+    assert_eq!(ev[0].0, "added");
+    assert_eq!(ev[0].1["jobId"], "1");
+    assert_eq!(ev[0].1["name"], "std");
+    assert_eq!(ev[1].0, "waiting");
+    let meta: HashMap<String, String> = cmd(&["HGETALL", &k(&q, "meta")]).await;
+    assert_eq!(meta["opts.maxLenEvents"], "10000");
+    let read = q.get_job("1").await.unwrap().unwrap();
+    assert_eq!(read.data, json!({"a": 1}));
+    assert_eq!(read.opts.attempts, Some(3));
+}
+
+#[tokio::test]
+async fn fifo_lifo_priority_and_delay_positions() {
+    let q = queue("add-order").await;
+    q.add("a", json!({}), JobOptions::default()).await.unwrap();
+    q.add("b", json!({}), JobOptions::default()).await.unwrap();
+    q.add("c", json!({}), JobOptions::default().lifo(true)).await.unwrap();
+    let wait: Vec<String> = cmd(&["LRANGE", &k(&q, "wait"), "0", "-1"]).await;
+    // LPUSH for FIFO (newest at the head), RPUSH for LIFO (served next from the tail).
+    assert_eq!(wait, vec!["2", "1", "3"]);
+
+    q.add("p", json!({}), JobOptions::default().priority(5)).await.unwrap();
+    let score: f64 = cmd(&["ZSCORE", &k(&q, "prioritized"), "4"]).await;
+    assert_eq!(score as u64, 5 * (1u64 << 32) + 1);
+
+    let before = bullmq_now();
+    let d = q.add("d", json!({}), JobOptions::default().delay(60_000)).await.unwrap();
+    let score: f64 = cmd(&["ZSCORE", &k(&q, "delayed"), &d.id]).await;
+    let due = score as u64 / 4096;
+    assert!(due >= before + 60_000 && due <= bullmq_now() + 60_000);
+    let marker: f64 = cmd(&["ZSCORE", &k(&q, "marker"), "1"]).await;
+    assert_eq!(marker as u64, due);
+    let ev = events(&q).await;
+    let delayed = ev.iter().find(|e| e.0 == "delayed").unwrap();
+    assert_eq!(delayed.1["delay"].parse::<u64>().unwrap(), due);
+}
+
+fn bullmq_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+#[tokio::test]
+async fn same_ms_delays_keep_fifo_sequence() {
+    let q = queue("add-seq").await;
+    let ts = bullmq_now();
+    let jobs: Vec<BulkJob> = (0..3)
+        .map(|i| BulkJob::new("d", json!({"i": i}), JobOptions { timestamp: Some(ts), delay: Some(5000), ..Default::default() }).unwrap())
+        .collect();
+    q.add_bulk(jobs).await.unwrap();
+    let z: Vec<String> = cmd(&["ZRANGE", &k(&q, "delayed"), "0", "-1", "WITHSCORES"]).await;
+    let base = (ts + 5000) * 4096;
+    assert_eq!(z, vec!["1".to_string(), base.to_string(), "2".into(), (base + 1).to_string(), "3".into(), (base + 2).to_string()]);
+}
+
+#[tokio::test]
+async fn custom_id_duplicate_returns_existing_and_emits_duplicated() {
+    let q = queue("add-dup").await;
+    let a = q.add("x", json!({"v": 1}), JobOptions::default().job_id("my-id")).await.unwrap();
+    let b = q.add("x", json!({"v": 2}), JobOptions::default().job_id("my-id")).await.unwrap();
+    assert_eq!(a.id, "my-id");
+    assert_eq!(b.id, "my-id");
+    let data: String = cmd(&["HGET", &k(&q, "my-id"), "data"]).await;
+    assert_eq!(data, r#"{"v":1}"#);
+    let counter: String = cmd(&["GET", &k(&q, "id")]).await;
+    assert_eq!(counter, "2", "the counter is consumed by every add");
+    assert!(events(&q).await.iter().any(|e| e.0 == "duplicated" && e.1["jobId"] == "my-id"));
+}
+
+#[tokio::test]
+async fn invalid_options_write_nothing() {
+    let q = queue("add-bad").await;
+    for opts in [
+        JobOptions::default().job_id("123"),
+        JobOptions::default().job_id("a:b"),
+        JobOptions::default().priority(3_000_000),
+        JobOptions::default().backoff(Backoff::fixed(10).with_jitter(2.0)),
+        JobOptions { fail_parent_on_failure: Some(true), ignore_dependency_on_failure: Some(true), ..Default::default() },
+        JobOptions::default().deduplication(Deduplication::simple("")),
+        JobOptions { size_limit: Some(3), ..Default::default() },
+    ] {
+        let err = q.add("x", json!({"abc": 1}), opts).await.unwrap_err();
+        assert!(matches!(err, bullmq::Error::InvalidOption { .. }), "{err}");
+    }
+    // A bulk with one invalid job adds nothing.
+    let bulk = vec![
+        BulkJob::new("ok", json!({}), JobOptions::default()).unwrap(),
+        BulkJob::new("bad", json!({}), JobOptions::default().priority(9_000_000)).unwrap(),
+    ];
+    assert!(q.add_bulk(bulk).await.is_err());
+    let exists: i64 = cmd(&["EXISTS", &k(&q, "id"), &k(&q, "wait"), &k(&q, "1")]).await;
+    assert_eq!(exists, 0);
+}
+
+#[tokio::test]
+async fn bulk_with_missing_parent_adds_nothing() {
+    let q = queue("add-parent").await;
+    let parent = bullmq::ParentOptions { id: "nope".into(), queue: q.qualified_name() };
+    let bulk = vec![
+        BulkJob::new("ok", json!({}), JobOptions::default()).unwrap(),
+        BulkJob::new("child", json!({}), JobOptions { parent: Some(parent), ..Default::default() }).unwrap(),
+    ];
+    let err = q.add_bulk(bulk).await.unwrap_err();
+    assert_eq!(err.script_code(), Some(bullmq::ScriptErrorCode::ParentJobNotExist));
+    let exists: i64 = cmd(&["EXISTS", &k(&q, "wait"), &k(&q, "1")]).await;
+    assert_eq!(exists, 0);
+}
+
+#[tokio::test]
+async fn dedup_simple_and_throttle() {
+    let q = queue("add-dedup").await;
+    let a = q.add("x", json!({}), JobOptions::default().deduplication(Deduplication::simple("s"))).await.unwrap();
+    let b = q.add("x", json!({}), JobOptions::default().deduplication(Deduplication::simple("s"))).await.unwrap();
+    assert_eq!(a.id, b.id);
+    let owner: String = cmd(&["GET", &k(&q, "de:s")]).await;
+    assert_eq!(owner, a.id);
+    let ttl: i64 = cmd(&["PTTL", &k(&q, "de:s")]).await;
+    assert_eq!(ttl, -1);
+    let deid: String = cmd(&["HGET", &k(&q, &a.id), "deid"]).await;
+    assert_eq!(deid, "s");
+    let ev = events(&q).await;
+    let d = ev.iter().find(|e| e.0 == "deduplicated").unwrap();
+    assert_eq!(d.1["jobId"], a.id);
+    assert_eq!(d.1["deduplicationId"], "s");
+    assert_eq!(d.1["deduplicatedJobId"], "2");
+
+    let t = q.add("x", json!({}), JobOptions::default().deduplication(Deduplication::throttle("t", 5000))).await.unwrap();
+    let t2 = q.add("x", json!({}), JobOptions::default().deduplication(Deduplication::throttle("t", 5000))).await.unwrap();
+    assert_eq!(t.id, t2.id);
+    let ttl: i64 = cmd(&["PTTL", &k(&q, "de:t")]).await;
+    assert!(ttl > 0 && ttl <= 5000);
+}
+
+#[tokio::test]
+async fn dedup_debounce_replaces_delayed_owner() {
+    let q = queue("add-debounce").await;
+    let de = Deduplication::debounce("d", 10_000);
+    let a = q.add("x", json!({"v": 1}), JobOptions::default().delay(5000).deduplication(de.clone())).await.unwrap();
+    let b = q.add("x", json!({"v": 2}), JobOptions::default().delay(5000).deduplication(de)).await.unwrap();
+    assert_ne!(a.id, b.id);
+    let exists: i64 = cmd(&["EXISTS", &k(&q, &a.id)]).await;
+    assert_eq!(exists, 0, "the delayed owner is replaced");
+    let owner: String = cmd(&["GET", &k(&q, "de:d")]).await;
+    assert_eq!(owner, b.id);
+    let delayed: Vec<String> = cmd(&["ZRANGE", &k(&q, "delayed"), "0", "-1"]).await;
+    assert_eq!(delayed, vec![b.id.clone()]);
+    let ev = events(&q).await;
+    assert!(ev.iter().any(|e| e.0 == "removed" && e.1["jobId"] == a.id && e.1["prev"] == "delayed"));
+    let d = ev.iter().find(|e| e.0 == "deduplicated").unwrap();
+    assert_eq!(d.1["jobId"], b.id, "replace mode: jobId is the new job");
+    assert_eq!(d.1["deduplicatedJobId"], a.id);
+}

@@ -1,0 +1,134 @@
+//! Test support: a private `redis-server` per test binary (DESIGN.md §6), unique queue names,
+//! raw Redis access for asserting wire state, and `eventually` polling.
+#![allow(dead_code)]
+
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use bullmq::{ConnectionOptions, Queue, QueueOptions};
+
+/// A redis-server owned by this test binary. A shell watchdog kills it when the test process
+/// exits (statics are never dropped), so no server outlives its tests.
+pub struct TestRedis {
+    pub url: String,
+    pub port: u16,
+}
+
+static REDIS: OnceLock<TestRedis> = OnceLock::new();
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts (once) the private server, or uses `REDIS_URL` when it is set.
+pub fn redis() -> &'static TestRedis {
+    REDIS.get_or_init(|| {
+        if let Ok(url) = std::env::var("REDIS_URL") {
+            let port = url.rsplit(':').next().and_then(|p| p.trim_end_matches('/').parse().ok()).unwrap_or(6379);
+            return TestRedis { url, port };
+        }
+        let port = free_port();
+        start_server(port);
+        TestRedis { url: format!("redis://127.0.0.1:{port}"), port }
+    })
+}
+
+/// Starts redis-server on `port` (no persistence) with a watchdog tied to this process.
+pub fn start_server(port: u16) {
+    let me = std::process::id();
+    let script = format!(
+        "redis-server --port {port} --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
+         --loglevel warning >/dev/null 2>&1 & R=$!; \
+         while kill -0 {me} 2>/dev/null && kill -0 $R 2>/dev/null; do sleep 0.5; done; kill $R 2>/dev/null"
+    );
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start redis-server (is it installed?)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("redis-server did not start on port {port}");
+}
+
+/// A queue name unique to this test binary run.
+pub fn qname(tag: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!("{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+pub fn conn_opts() -> ConnectionOptions {
+    ConnectionOptions::from_url(redis().url.clone())
+}
+
+pub async fn queue(tag: &str) -> Queue {
+    Queue::new(&qname(tag), QueueOptions { connection: conn_opts(), ..Default::default() }).await.unwrap()
+}
+
+/// A plain connection for asserting what is in Redis.
+pub async fn raw() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis().url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap()
+}
+
+/// Runs a raw command.
+pub async fn cmd<T: redis::FromRedisValue>(args: &[&str]) -> T {
+    let mut c = raw().await;
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query_async(&mut c).await.unwrap()
+}
+
+/// The events of a queue's stream as (event name, field map) pairs, oldest first.
+pub async fn events(q: &Queue) -> Vec<(String, std::collections::HashMap<String, String>)> {
+    let key = format!("{}:{}:events", q.prefix(), q.name());
+    let reply: redis::streams::StreamRangeReply = {
+        let mut c = raw().await;
+        redis::cmd("XRANGE").arg(&key).arg("-").arg("+").query_async(&mut c).await.unwrap()
+    };
+    reply
+        .ids
+        .into_iter()
+        .map(|e| {
+            let mut m = std::collections::HashMap::new();
+            for (k, v) in e.map {
+                m.insert(k, redis::from_redis_value::<String>(v).unwrap());
+            }
+            (m.get("event").cloned().unwrap_or_default(), m)
+        })
+        .collect()
+}
+
+/// Polls `cond` until it holds or `timeout` passes; panics with `what` on timeout.
+pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond().await {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Key helper: `bull:<queue>:<suffix>`.
+pub fn k(q: &Queue, suffix: &str) -> String {
+    format!("{}:{}:{}", q.prefix(), q.name(), suffix)
+}
