@@ -1,7 +1,4 @@
-//! # bullmq — BullMQ for Rust
-//!
-//! A Redis-backed job queue, wire-compatible with Node.js BullMQ 6.7: jobs added by Node are
-//! processed here and the other way round. See the README for the feature table.
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 #![forbid(unsafe_code)]

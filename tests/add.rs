@@ -185,3 +185,114 @@ async fn dedup_debounce_replaces_delayed_owner() {
     assert_eq!(d.1["jobId"], b.id, "replace mode: jobId is the new job");
     assert_eq!(d.1["deduplicatedJobId"], a.id);
 }
+
+#[tokio::test]
+async fn dedup_extend_restarts_the_window() {
+    let q = queue("add-extend").await;
+    let de = Deduplication { extend: Some(true), ..Deduplication::throttle("e", 60_000) };
+    let a = q.add("x", json!({}), JobOptions::default().deduplication(de.clone())).await.unwrap();
+    cmd::<()>(&["PEXPIRE", &k(&q, "de:e"), "1000"]).await;
+    let b = q.add("x", json!({}), JobOptions::default().deduplication(de)).await.unwrap();
+    assert_eq!(a.id, b.id);
+    let ttl: i64 = cmd(&["PTTL", &k(&q, "de:e")]).await;
+    assert!(ttl > 50_000, "extend re-arms the full ttl, got {ttl}");
+}
+
+#[tokio::test]
+async fn dedup_keep_last_if_active_stores_next_payload() {
+    let q = queue("add-kla").await;
+    let de = Deduplication { keep_last_if_active: Some(true), ..Deduplication::simple("kla") };
+    let owner = q.add("k", json!({"v": 1}), JobOptions::default().deduplication(de.clone())).await.unwrap();
+    // Not active yet: a plain dedup hit, nothing stored.
+    q.add("k", json!({"v": 2}), JobOptions::default().deduplication(de.clone())).await.unwrap();
+    let exists: i64 = cmd(&["EXISTS", &k(&q, "dn:kla")]).await;
+    assert_eq!(exists, 0);
+    // Make the owner active, as a worker's fetch would.
+    cmd::<()>(&["LREM", &k(&q, "wait"), "0", &owner.id]).await;
+    cmd::<()>(&["LPUSH", &k(&q, "active"), &owner.id]).await;
+    let r = q.add("k", json!({"v": 3}), JobOptions::default().deduplication(de)).await.unwrap();
+    assert_eq!(r.id, owner.id);
+    let dn: HashMap<String, String> = cmd(&["HGETALL", &k(&q, "dn:kla")]).await;
+    assert_eq!(dn["name"], "k");
+    assert_eq!(dn["data"], r#"{"v":3}"#);
+    assert_eq!(dn["jid"], "3");
+    let opts: serde_json::Value = serde_json::from_str(&dn["opts"]).unwrap();
+    assert_eq!(opts["de"]["keepLastIfActive"], true);
+    let ttl: i64 = cmd(&["PTTL", &k(&q, "de:kla")]).await;
+    assert_eq!(ttl, -1);
+    let hits = events(&q).await.into_iter().filter(|e| e.0 == "deduplicated").count();
+    assert_eq!(hits, 2);
+}
+
+#[tokio::test]
+async fn dedup_reschedule_moves_delayed_owner() {
+    let q = queue("add-resched").await;
+    let de = Deduplication { reschedule: Some(true), ..Deduplication::simple("r") };
+    let ts = bullmq_now();
+    let a = q
+        .add("x", json!({}), JobOptions { timestamp: Some(ts), delay: Some(60_000), ..Default::default() }.deduplication(de.clone()))
+        .await
+        .unwrap();
+    let b = q
+        .add("x", json!({}), JobOptions { timestamp: Some(ts + 10), delay: Some(5_000), ..Default::default() }.deduplication(de))
+        .await
+        .unwrap();
+    assert_eq!(a.id, b.id);
+    let score: f64 = cmd(&["ZSCORE", &k(&q, "delayed"), &a.id]).await;
+    assert_eq!(score as u64 / 4096, ts + 10 + 5_000);
+    let delay: String = cmd(&["HGET", &k(&q, &a.id), "delay"]).await;
+    assert_eq!(delay, "5000");
+}
+
+#[tokio::test]
+async fn stale_dedup_key_is_recovered() {
+    let q = queue("add-stale").await;
+    cmd::<()>(&["SET", &k(&q, "de:s"), "gone"]).await;
+    let a = q.add("x", json!({}), JobOptions::default().deduplication(Deduplication::simple("s"))).await.unwrap();
+    assert_eq!(a.id, "1");
+    let owner: String = cmd(&["GET", &k(&q, "de:s")]).await;
+    assert_eq!(owner, "1");
+}
+
+#[tokio::test]
+async fn paused_queue_gets_no_marker_and_default_options_merge() {
+    let name = qname("add-defaults");
+    let q = bullmq::Queue::new(
+        &name,
+        bullmq::QueueOptions {
+            connection: conn_opts(),
+            default_job_options: JobOptions::default().attempts(4).remove_on_complete(KeepJobs::Bool(true)),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    cmd::<()>(&["HSET", &k(&q, "meta"), "paused", "1"]).await;
+    q.add("x", json!(null), JobOptions::default().attempts(2)).await.unwrap();
+    let exists: i64 = cmd(&["EXISTS", &k(&q, "marker")]).await;
+    assert_eq!(exists, 0, "no wake-up while paused");
+    let wait: Vec<String> = cmd(&["LRANGE", &k(&q, "wait"), "0", "-1"]).await;
+    assert_eq!(wait, vec!["1"], "6.x keeps paused jobs in wait");
+    let opts: String = cmd(&["HGET", &k(&q, "1"), "opts"]).await;
+    let opts: serde_json::Value = serde_json::from_str(&opts).unwrap();
+    assert_eq!(opts["attempts"], 2);
+    assert_eq!(opts["removeOnComplete"], true);
+    let data: String = cmd(&["HGET", &k(&q, "1"), "data"]).await;
+    assert_eq!(data, "{}", "no payload is stored as an empty object, as Node does");
+}
+
+#[tokio::test]
+async fn corrupt_job_hash_is_a_typed_error() {
+    let q = queue("add-corrupt").await;
+    cmd::<()>(&["HSET", &k(&q, "bad"), "name", "x", "data", "{not json", "opts", "{}", "timestamp", "1"]).await;
+    match q.get_job("bad").await {
+        Err(bullmq::Error::CorruptJob { job_id, field, .. }) => {
+            assert_eq!(job_id, "bad");
+            assert_eq!(field, "data");
+        }
+        other => panic!("expected CorruptJob, got {other:?}"),
+    }
+    cmd::<()>(&["HSET", &k(&q, "bad2"), "name", "x", "data", "{}", "opts", "[1,2]"]).await;
+    assert!(matches!(q.get_job("bad2").await, Err(bullmq::Error::CorruptJob { field: "opts", .. })));
+    assert!(q.get_job("missing").await.unwrap().is_none());
+}

@@ -191,8 +191,12 @@ impl Queue {
 
     fn prepare(&self, name: &str, data: &serde_json::Value, opts: &JobOptions, now: u64) -> Result<NewJob> {
         opts.validate()?;
-        let data_json =
-            serde_json::to_string(data).map_err(|source| Error::Serialize { what: "data", job_id: None, source })?;
+        // Node stores `JSON.stringify(data ?? {})`: no payload is an empty object, not `null`.
+        let data_json = if data.is_null() {
+            "{}".to_owned()
+        } else {
+            serde_json::to_string(data).map_err(|source| Error::Serialize { what: "data", job_id: None, source })?
+        };
         if let Some(limit) = opts.size_limit {
             if data_json.len() as u64 > limit {
                 return Err(Error::invalid(
