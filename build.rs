@@ -8,7 +8,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 fn stitch(dir: &Path, file: &Path, seen: &mut HashSet<PathBuf>, out: &mut String) {
-    let text = fs::read_to_string(file).unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
+    let text =
+        fs::read_to_string(file).unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
     for line in text.lines() {
         let t = line.trim();
         if let Some(rest) = t.strip_prefix("--@include") {

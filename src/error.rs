@@ -83,16 +83,35 @@ fn job_suffix(job_id: &Option<String>) -> String {
 }
 
 impl Error {
-    pub(crate) fn redis(operation: &'static str, job_id: Option<&str>, source: redis::RedisError) -> Self {
-        Error::Redis { operation, job_id: job_id.map(str::to_owned), source }
+    pub(crate) fn redis(
+        operation: &'static str,
+        job_id: Option<&str>,
+        source: redis::RedisError,
+    ) -> Self {
+        Error::Redis {
+            operation,
+            job_id: job_id.map(str::to_owned),
+            source,
+        }
     }
 
     pub(crate) fn invalid(option: &'static str, message: impl Into<String>) -> Self {
-        Error::InvalidOption { option, message: message.into() }
+        Error::InvalidOption {
+            option,
+            message: message.into(),
+        }
     }
 
-    pub(crate) fn unexpected(operation: &'static str, job_id: Option<&str>, message: impl Into<String>) -> Self {
-        Error::UnexpectedReply { operation, job_id: job_id.map(str::to_owned), message: message.into() }
+    pub(crate) fn unexpected(
+        operation: &'static str,
+        job_id: Option<&str>,
+        message: impl Into<String>,
+    ) -> Self {
+        Error::UnexpectedReply {
+            operation,
+            job_id: job_id.map(str::to_owned),
+            message: message.into(),
+        }
     }
 
     /// The script error code, when this error came from one of BullMQ's codes.
@@ -105,7 +124,10 @@ impl Error {
 
     /// True when the error means the worker no longer owns the job (lock missing or taken).
     pub fn is_lock_lost(&self) -> bool {
-        matches!(self.script_code(), Some(ScriptErrorCode::JobLockNotExist | ScriptErrorCode::JobLockMismatch))
+        matches!(
+            self.script_code(),
+            Some(ScriptErrorCode::JobLockNotExist | ScriptErrorCode::JobLockMismatch)
+        )
     }
 }
 
@@ -196,24 +218,44 @@ impl fmt::Display for ScriptError {
         match self.code {
             ScriptErrorCode::JobNotExist => write!(f, "Missing key for job {id}. {cmd}"),
             ScriptErrorCode::JobLockNotExist => write!(f, "Missing lock for job {id}. {cmd}"),
-            ScriptErrorCode::JobNotInState => write!(f, "Job {id} is not in the {detail} state. {cmd}"),
-            ScriptErrorCode::JobPendingChildren => write!(f, "Job {id} has pending dependencies. {cmd}"),
-            ScriptErrorCode::ParentJobNotExist => write!(f, "Missing key for parent job {detail}. {cmd}"),
-            ScriptErrorCode::JobLockMismatch => write!(f, "Lock mismatch for job {id}. Cmd {cmd} from {detail}"),
+            ScriptErrorCode::JobNotInState => {
+                write!(f, "Job {id} is not in the {detail} state. {cmd}")
+            }
+            ScriptErrorCode::JobPendingChildren => {
+                write!(f, "Job {id} has pending dependencies. {cmd}")
+            }
+            ScriptErrorCode::ParentJobNotExist => {
+                write!(f, "Missing key for parent job {detail}. {cmd}")
+            }
+            ScriptErrorCode::JobLockMismatch => {
+                write!(f, "Lock mismatch for job {id}. Cmd {cmd} from {detail}")
+            }
             ScriptErrorCode::ParentJobCannotBeReplaced => {
                 write!(f, "The parent job {detail} cannot be replaced. {cmd}")
             }
             ScriptErrorCode::JobBelongsToJobScheduler => {
-                write!(f, "Job {id} belongs to a job scheduler and cannot be removed directly. {cmd}")
+                write!(
+                    f,
+                    "Job {id} belongs to a job scheduler and cannot be removed directly. {cmd}"
+                )
             }
             ScriptErrorCode::JobHasFailedChildren => {
-                write!(f, "Cannot complete job {id} because it has at least one failed child. {cmd}")
+                write!(
+                    f,
+                    "Cannot complete job {id} because it has at least one failed child. {cmd}"
+                )
             }
             ScriptErrorCode::SchedulerJobIdCollision => {
-                write!(f, "Cannot create job scheduler iteration - job ID already exists. {cmd}")
+                write!(
+                    f,
+                    "Cannot create job scheduler iteration - job ID already exists. {cmd}"
+                )
             }
             ScriptErrorCode::SchedulerJobSlotsBusy => {
-                write!(f, "Cannot create job scheduler iteration - no available time slots. {cmd}")
+                write!(
+                    f,
+                    "Cannot create job scheduler iteration - no available time slots. {cmd}"
+                )
             }
         }
     }
@@ -221,7 +263,12 @@ impl fmt::Display for ScriptError {
 
 impl ScriptError {
     /// Builds the error for a negative reply, or `None` when the reply is not a known code.
-    pub(crate) fn from_reply(code: i64, job_id: &str, command: &'static str, detail: &str) -> Option<Self> {
+    pub(crate) fn from_reply(
+        code: i64,
+        job_id: &str,
+        command: &'static str,
+        detail: &str,
+    ) -> Option<Self> {
         ScriptErrorCode::from_code(code).map(|code| ScriptError {
             code,
             job_id: job_id.to_owned(),
@@ -232,12 +279,21 @@ impl ScriptError {
 }
 
 /// Turns a negative script reply into an error (or an `UnexpectedReply` for an unknown code).
-pub(crate) fn check_code(code: i64, job_id: &str, command: &'static str, detail: &str) -> Result<i64> {
+pub(crate) fn check_code(
+    code: i64,
+    job_id: &str,
+    command: &'static str,
+    detail: &str,
+) -> Result<i64> {
     if code >= 0 {
         return Ok(code);
     }
     match ScriptError::from_reply(code, job_id, command, detail) {
         Some(e) => Err(Error::Script(e)),
-        None => Err(Error::unexpected(command, Some(job_id), format!("unknown code {code}"))),
+        None => Err(Error::unexpected(
+            command,
+            Some(job_id),
+            format!("unknown code {code}"),
+        )),
     }
 }

@@ -78,7 +78,9 @@ pub struct Job {
 fn num(job_id: &str, field: &'static str, v: &str) -> Result<u64> {
     // Node reads these with parseInt: an integer prefix counts, the rest is ignored.
     let t = v.trim();
-    let end = t.find(|c: char| !c.is_ascii_digit() && c != '-').unwrap_or(t.len());
+    let end = t
+        .find(|c: char| !c.is_ascii_digit() && c != '-')
+        .unwrap_or(t.len());
     let head = &t[..end];
     if head.is_empty() {
         if let Ok(f) = t.parse::<f64>() {
@@ -86,20 +88,36 @@ fn num(job_id: &str, field: &'static str, v: &str) -> Result<u64> {
                 return Ok(f as u64);
             }
         }
-        return Err(Error::CorruptJob { job_id: job_id.into(), field, message: format!("not a number: {v:?}") });
+        return Err(Error::CorruptJob {
+            job_id: job_id.into(),
+            field,
+            message: format!("not a number: {v:?}"),
+        });
     }
     head.parse::<i64>()
         .map(|n| n.max(0) as u64)
-        .map_err(|e| Error::CorruptJob { job_id: job_id.into(), field, message: e.to_string() })
+        .map_err(|e| Error::CorruptJob {
+            job_id: job_id.into(),
+            field,
+            message: e.to_string(),
+        })
 }
 
 fn json(job_id: &str, field: &'static str, v: &str) -> Result<Value> {
-    serde_json::from_str(v).map_err(|e| Error::CorruptJob { job_id: job_id.into(), field, message: e.to_string() })
+    serde_json::from_str(v).map_err(|e| Error::CorruptJob {
+        job_id: job_id.into(),
+        field,
+        message: e.to_string(),
+    })
 }
 
 impl Job {
     /// Decodes a job hash. `queue` lets the job's methods reach Redis.
-    pub(crate) fn from_hash(id: &str, mut h: HashMap<String, String>, queue: Option<Queue>) -> Result<Job> {
+    pub(crate) fn from_hash(
+        id: &str,
+        mut h: HashMap<String, String>,
+        queue: Option<Queue>,
+    ) -> Result<Job> {
         let mut take = |k: &str| h.remove(k);
         let name = take("name").unwrap_or_default();
         let data = match take("data") {
@@ -107,8 +125,13 @@ impl Job {
             None => Value::Object(Default::default()),
         };
         let opts = match take("opts") {
-            Some(s) => JobOptions::from_stored(&json(id, "opts", &s)?)
-                .map_err(|message| Error::CorruptJob { job_id: id.into(), field: "opts", message })?,
+            Some(s) => JobOptions::from_stored(&json(id, "opts", &s)?).map_err(|message| {
+                Error::CorruptJob {
+                    job_id: id.into(),
+                    field: "opts",
+                    message,
+                }
+            })?,
             None => JobOptions::default(),
         };
         let progress = match take("progress") {
@@ -127,15 +150,28 @@ impl Job {
         let processed_on = opt_num(take("processedOn"), "processedOn")?;
         let finished_on = opt_num(take("finishedOn"), "finishedOn")?;
         // Node parses returnvalue and stacktrace defensively; so do we.
-        let returnvalue = take("returnvalue").map(|s| serde_json::from_str(&s).unwrap_or(Value::String(s)));
+        let returnvalue =
+            take("returnvalue").map(|s| serde_json::from_str(&s).unwrap_or(Value::String(s)));
         let stacktrace = take("stacktrace")
             .and_then(|s| serde_json::from_str::<Vec<Value>>(&s).ok())
-            .map(|v| v.into_iter().map(|x| x.as_str().map(str::to_owned).unwrap_or_else(|| x.to_string())).collect())
+            .map(|v| {
+                v.into_iter()
+                    .map(|x| {
+                        x.as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| x.to_string())
+                    })
+                    .collect()
+            })
             .unwrap_or_default();
         let parent = match take("parent") {
             Some(s) => {
                 let v = json(id, "parent", &s)?;
-                let pid = v.get("id").map(|x| x.as_str().map(str::to_owned).unwrap_or_else(|| x.to_string()));
+                let pid = v.get("id").map(|x| {
+                    x.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| x.to_string())
+                });
                 let qk = v.get("queueKey").and_then(Value::as_str).map(str::to_owned);
                 match (pid, qk) {
                     (Some(pid), Some(queue_key)) => Some(ParentRef {
@@ -211,7 +247,9 @@ impl Job {
 
     /// The queue this job belongs to, when it was loaded through one.
     pub fn queue(&self) -> Result<&Queue> {
-        self.queue.as_ref().ok_or(Error::Closed("job without queue handle"))
+        self.queue
+            .as_ref()
+            .ok_or(Error::Closed("job without queue handle"))
     }
 }
 
@@ -227,7 +265,14 @@ pub(crate) fn pairs_to_map(flat: Vec<String>) -> HashMap<String, String> {
 
 impl Job {
     /// A job just added by this process, built from what was sent (no read back).
-    pub(crate) fn created(id: String, name: String, data: Value, opts: JobOptions, timestamp: u64, queue: Queue) -> Job {
+    pub(crate) fn created(
+        id: String,
+        name: String,
+        data: Value,
+        opts: JobOptions,
+        timestamp: u64,
+        queue: Queue,
+    ) -> Job {
         Job {
             id,
             name,
@@ -236,7 +281,11 @@ impl Job {
             priority: opts.priority.unwrap_or(0),
             deduplication_id: opts.deduplication.as_ref().map(|d| d.id.clone()),
             parent_key: opts.parent.as_ref().map(|p| p.key()),
-            parent: opts.parent.as_ref().map(|p| ParentRef { id: p.id.clone(), queue_key: p.queue.clone(), flag: None }),
+            parent: opts.parent.as_ref().map(|p| ParentRef {
+                id: p.id.clone(),
+                queue_key: p.queue.clone(),
+                flag: None,
+            }),
             opts,
             progress: Value::from(0),
             attempts_made: 0,

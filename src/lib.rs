@@ -11,9 +11,12 @@ mod manual;
 mod options;
 mod queue;
 pub(crate) mod scripts;
+mod supervisor;
 
 pub use connection::ConnectionOptions;
 pub use error::{Error, Result, ScriptError, ScriptErrorCode};
 pub use job::{Job, ParentRef};
-pub use options::{Backoff, Deduplication, JobOptions, KeepJobs, ParentOptions, Telemetry, MAX_PRIORITY};
+pub use options::{
+    Backoff, Deduplication, JobOptions, KeepJobs, ParentOptions, Telemetry, MAX_PRIORITY,
+};
 pub use queue::{BulkJob, Queue, QueueOptions};

@@ -58,8 +58,16 @@ pub struct BulkJob {
 impl BulkJob {
     /// A bulk entry from any serialisable payload.
     pub fn new(name: impl Into<String>, data: impl Serialize, opts: JobOptions) -> Result<Self> {
-        let data = serde_json::to_value(data).map_err(|source| Error::Serialize { what: "data", job_id: None, source })?;
-        Ok(BulkJob { name: name.into(), data, opts })
+        let data = serde_json::to_value(data).map_err(|source| Error::Serialize {
+            what: "data",
+            job_id: None,
+            source,
+        })?;
+        Ok(BulkJob {
+            name: name.into(),
+            data,
+            opts,
+        })
     }
 }
 
@@ -79,13 +87,19 @@ pub(crate) struct QueueInner {
 
 impl std::fmt::Debug for Queue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Queue").field("name", &self.inner.keys.name).field("prefix", &self.inner.keys.prefix).finish()
+        f.debug_struct("Queue")
+            .field("name", &self.inner.keys.name)
+            .field("prefix", &self.inner.keys.prefix)
+            .finish()
     }
 }
 
 /// Milliseconds since the Unix epoch, as Node's `Date.now()`.
 pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 impl Queue {
@@ -95,7 +109,9 @@ impl Queue {
         let keys = QueueKeys::new(&opts.prefix, name)?;
         opts.default_job_options.validate()?;
         let mut conn = opts.connection.connect_shared().await?;
-        crate::scripts::load_all(&mut conn).await.map_err(|e| Error::redis("SCRIPT LOAD", None, e))?;
+        crate::scripts::load_all(&mut conn)
+            .await
+            .map_err(|e| Error::redis("SCRIPT LOAD", None, e))?;
         if !opts.skip_meta_update {
             redis::cmd("HSET")
                 .arg(keys.key("meta"))
@@ -107,7 +123,14 @@ impl Queue {
                 .await
                 .map_err(|e| Error::redis("queue init", None, e))?;
         }
-        Ok(Queue { inner: Arc::new(QueueInner { keys, conn, opts, closed: AtomicBool::new(false) }) })
+        Ok(Queue {
+            inner: Arc::new(QueueInner {
+                keys,
+                conn,
+                opts,
+                closed: AtomicBool::new(false),
+            }),
+        })
     }
 
     /// The queue name.
@@ -145,8 +168,18 @@ impl Queue {
     /// names a job that exists (a duplicate: nothing is changed), or the owner's id when the
     /// add was deduplicated.
     pub async fn add(&self, name: &str, data: impl Serialize, opts: JobOptions) -> Result<Job> {
-        let data = serde_json::to_value(data).map_err(|source| Error::Serialize { what: "data", job_id: None, source })?;
-        let mut jobs = self.add_many(vec![BulkJob { name: name.to_owned(), data, opts }]).await?;
+        let data = serde_json::to_value(data).map_err(|source| Error::Serialize {
+            what: "data",
+            job_id: None,
+            source,
+        })?;
+        let mut jobs = self
+            .add_many(vec![BulkJob {
+                name: name.to_owned(),
+                data,
+                opts,
+            }])
+            .await?;
         Ok(jobs.pop().expect("one reply per job"))
     }
 
@@ -171,12 +204,29 @@ impl Queue {
         let mut conn = self.conn()?;
         let replies = add_jobs(&mut conn, &self.inner.keys.base, &prepared)
             .await
-            .map_err(|e| Error::redis("addJob", prepared.first().map(|p| p.custom_id.as_str()).filter(|s| !s.is_empty()), e))?;
+            .map_err(|e| {
+                Error::redis(
+                    "addJob",
+                    prepared
+                        .first()
+                        .map(|p| p.custom_id.as_str())
+                        .filter(|s| !s.is_empty()),
+                    e,
+                )
+            })?;
         if replies.len() != jobs.len() {
-            return Err(Error::unexpected("addJob", None, format!("{} replies for {} jobs", replies.len(), jobs.len())));
+            return Err(Error::unexpected(
+                "addJob",
+                None,
+                format!("{} replies for {} jobs", replies.len(), jobs.len()),
+            ));
         }
         let mut out = Vec::with_capacity(jobs.len());
-        for ((reply, job), (new, opts)) in replies.into_iter().zip(jobs).zip(prepared.into_iter().zip(merged)) {
+        for ((reply, job), (new, opts)) in replies
+            .into_iter()
+            .zip(jobs)
+            .zip(prepared.into_iter().zip(merged))
+        {
             let id = match reply {
                 AddReply::Id(id) => id,
                 AddReply::Code(code) => {
@@ -184,24 +234,44 @@ impl Queue {
                     continue;
                 }
             };
-            out.push(Job::created(id, job.name, job.data, opts, new.timestamp, self.clone()));
+            out.push(Job::created(
+                id,
+                job.name,
+                job.data,
+                opts,
+                new.timestamp,
+                self.clone(),
+            ));
         }
         Ok(out)
     }
 
-    fn prepare(&self, name: &str, data: &serde_json::Value, opts: &JobOptions, now: u64) -> Result<NewJob> {
+    fn prepare(
+        &self,
+        name: &str,
+        data: &serde_json::Value,
+        opts: &JobOptions,
+        now: u64,
+    ) -> Result<NewJob> {
         opts.validate()?;
         // Node stores `JSON.stringify(data ?? {})`: no payload is an empty object, not `null`.
         let data_json = if data.is_null() {
             "{}".to_owned()
         } else {
-            serde_json::to_string(data).map_err(|source| Error::Serialize { what: "data", job_id: None, source })?
+            serde_json::to_string(data).map_err(|source| Error::Serialize {
+                what: "data",
+                job_id: None,
+                source,
+            })?
         };
         if let Some(limit) = opts.size_limit {
             if data_json.len() as u64 > limit {
                 return Err(Error::invalid(
                     "size_limit",
-                    format!("the data of job {name:?} is {} bytes, above the limit of {limit}", data_json.len()),
+                    format!(
+                        "the data of job {name:?} is {} bytes, above the limit of {limit}",
+                        data_json.len()
+                    ),
                 ));
             }
         }
@@ -232,7 +302,11 @@ impl Queue {
             delay: opts.delay.unwrap_or(0),
             priority: opts.priority.unwrap_or(0),
             lifo: opts.lifo,
-            dedup: opts.deduplication.as_ref().map(|d| d.to_json().to_string()).unwrap_or_default(),
+            dedup: opts
+                .deduplication
+                .as_ref()
+                .map(|d| d.to_json().to_string())
+                .unwrap_or_default(),
             parent_key,
             parent_json,
             repeat_job_key: String::new(),
