@@ -61,6 +61,7 @@ pub(crate) fn all() -> impl Iterator<Item = &'static ScriptDef> {
 pub(crate) async fn load_all<C: ConnectionLike>(conn: &mut C) -> redis::RedisResult<()> {
     let mut pipe = redis::pipe();
     for def in all() {
+        tracing::trace!(script = def.name, "SCRIPT LOAD");
         pipe.cmd("SCRIPT").arg("LOAD").arg(def.source);
     }
     pipe.query_async::<()>(conn).await
