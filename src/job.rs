@@ -73,6 +73,9 @@ pub struct Job {
     /// Fields this crate does not model, as stored.
     pub extra: HashMap<String, String>,
     pub(crate) queue: Option<Queue>,
+    /// The worker that fetched it, whose settings (lock duration, limiter, retention defaults,
+    /// backoff strategy) its moves use.
+    pub(crate) worker: Option<crate::manual::ManualWorker>,
 }
 
 fn num(job_id: &str, field: &'static str, v: &str) -> Result<u64> {
@@ -219,6 +222,7 @@ impl Job {
             token: None,
             extra: h,
             queue,
+            worker: None,
         })
     }
 
@@ -303,6 +307,7 @@ impl Job {
             token: None,
             extra: HashMap::new(),
             queue: Some(queue),
+            worker: None,
         }
     }
 }

@@ -3,6 +3,7 @@
 #![warn(unreachable_pub)]
 #![forbid(unsafe_code)]
 
+mod backoff;
 mod connection;
 mod error;
 mod job;
@@ -12,11 +13,14 @@ mod options;
 mod queue;
 pub(crate) mod scripts;
 mod supervisor;
+mod worker_options;
 
 pub use connection::ConnectionOptions;
 pub use error::{Error, Result, ScriptError, ScriptErrorCode};
 pub use job::{Job, ParentRef};
+pub use manual::{FailOutcome, GetNextJobOptions, JobError, ManualWorker};
 pub use options::{
     Backoff, Deduplication, JobOptions, KeepJobs, ParentOptions, Telemetry, MAX_PRIORITY,
 };
 pub use queue::{BulkJob, Queue, QueueOptions};
+pub use worker_options::{BackoffStrategy, MetricsOptions, RateLimiter, WorkerOptions};

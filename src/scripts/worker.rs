@@ -1,4 +1,259 @@
-//! Scripts of the processing side (fetch, finish, retry, locks, stalled check).
+//! Scripts of the processing side: fetch, finish, delay, retry, push-back, locks, stalled check.
+
+use std::collections::HashMap;
+
+use redis::aio::ConnectionLike;
+use redis::{FromRedisValue, RedisResult, Value};
+
+use super::{script_def, ScriptDef};
+
+script_def!(MOVE_TO_ACTIVE, "moveToActive-1");
+script_def!(MOVE_TO_FINISHED, "moveToFinished-1");
+script_def!(MOVE_TO_DELAYED, "moveToDelayed-1");
+script_def!(RETRY_JOB, "retryJob-1");
+script_def!(MOVE_JOB_FROM_ACTIVE_TO_WAIT, "moveJobFromActiveToWait-1");
+script_def!(EXTEND_LOCKS, "extendLocks-1");
+script_def!(MOVE_STALLED_JOBS_TO_WAIT, "moveStalledJobsToWait-1");
 
 /// Every script of this module.
-pub(crate) static SCRIPTS: &[&super::ScriptDef] = &[];
+pub(crate) static SCRIPTS: &[&ScriptDef] = &[
+    &MOVE_TO_ACTIVE,
+    &MOVE_TO_FINISHED,
+    &MOVE_TO_DELAYED,
+    &RETRY_JOB,
+    &MOVE_JOB_FROM_ACTIVE_TO_WAIT,
+    &EXTEND_LOCKS,
+    &MOVE_STALLED_JOBS_TO_WAIT,
+];
+
+/// What a worker sends with every fetch (and every finish that may fetch the next job).
+#[derive(Debug, Clone)]
+pub(crate) struct FetchOpts<'a> {
+    pub(crate) now: u64,
+    pub(crate) token: &'a str,
+    pub(crate) lock_duration: u64,
+    /// The worker's rate limiter `(max, duration ms)`.
+    pub(crate) limiter: Option<(u64, u64)>,
+    pub(crate) name: &'a str,
+}
+
+impl FetchOpts<'_> {
+    fn push(&self, inv: &mut redis::ScriptInvocation<'_>) {
+        inv.arg(self.now).arg(self.token).arg(self.lock_duration);
+        match self.limiter {
+            Some((max, duration)) => inv.arg(max).arg(duration),
+            None => inv.arg("").arg(""),
+        };
+        inv.arg(self.name);
+    }
+}
+
+/// The answer of a fetch.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum FetchReply {
+    /// A job, now active and locked.
+    Job {
+        id: String,
+        hash: HashMap<String, String>,
+    },
+    /// The rate limiter is exhausted for this many ms.
+    RateLimited(u64),
+    /// Nothing to do; the next delayed job is due at this ms (0: none). `blocked` is not
+    /// distinguished from "empty": both mean "wait for the marker".
+    Empty { delay_until: u64 },
+}
+
+fn decode_fetch(v: Vec<Value>) -> RedisResult<FetchReply> {
+    let mut it = v.into_iter();
+    let (hash, id, ttl, delay) = (it.next(), it.next(), it.next(), it.next());
+    if let (Some(Value::Array(flat)), Some(id)) = (&hash, &id) {
+        let id = String::from_redis_value(id.clone())?;
+        let flat: Vec<String> = flat
+            .iter()
+            .map(|x| String::from_redis_value(x.clone()))
+            .collect::<Result<_, _>>()?;
+        return Ok(FetchReply::Job {
+            id,
+            hash: crate::job::pairs_to_map(flat),
+        });
+    }
+    let num = |v: Option<Value>| -> RedisResult<i64> {
+        Ok(v.map(i64::from_redis_value).transpose()?.unwrap_or(0))
+    };
+    let ttl = num(ttl)?;
+    if ttl > 0 {
+        return Ok(FetchReply::RateLimited(ttl as u64));
+    }
+    Ok(FetchReply::Empty {
+        delay_until: num(delay)?.max(0) as u64,
+    })
+}
+
+/// The answer of a finish, delay or retry that may have fetched the next job.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum FinishReply {
+    /// A negative script code (-1 .. -9), or 0 for done.
+    Code(i64),
+    /// Done, and this is what the fetch-next found.
+    Next(FetchReply),
+}
+
+fn decode_finish(v: Value) -> RedisResult<FinishReply> {
+    match v {
+        Value::Array(a) => Ok(FinishReply::Next(decode_fetch(a)?)),
+        other => Ok(FinishReply::Code(i64::from_redis_value(other)?)),
+    }
+}
+
+pub(crate) async fn move_to_active<C: ConnectionLike>(
+    conn: &mut C,
+    base: &str,
+    f: &FetchOpts<'_>,
+) -> RedisResult<FetchReply> {
+    let mut inv = MOVE_TO_ACTIVE.script().prepare_invoke();
+    inv.key(base);
+    f.push(&mut inv);
+    decode_fetch(inv.invoke_async(conn).await?)
+}
+
+/// Arguments of moveToFinished besides the fetch options.
+#[derive(Debug, Clone)]
+pub(crate) struct FinishArgs<'a> {
+    pub(crate) id: &'a str,
+    /// `completed` or `failed`.
+    pub(crate) target: &'a str,
+    /// Return value JSON or failed reason.
+    pub(crate) value: &'a str,
+    pub(crate) fetch_next: bool,
+    /// `(count, age seconds, limit)` as `KeepJobs::as_triple` gives it.
+    pub(crate) keep: (i64, Option<u64>, Option<u64>),
+    pub(crate) attempts: u32,
+    pub(crate) metrics_max_data_points: Option<u64>,
+    pub(crate) stacktrace: Option<&'a str>,
+}
+
+fn opt_arg(v: Option<u64>) -> String {
+    v.map(|n| n.to_string()).unwrap_or_default()
+}
+
+pub(crate) async fn move_to_finished<C: ConnectionLike>(
+    conn: &mut C,
+    base: &str,
+    a: &FinishArgs<'_>,
+    f: &FetchOpts<'_>,
+) -> RedisResult<FinishReply> {
+    let mut inv = MOVE_TO_FINISHED.script().prepare_invoke();
+    inv.key(base)
+        .arg(a.id)
+        .arg(a.target)
+        .arg(a.value)
+        .arg(if a.fetch_next { "1" } else { "0" })
+        .arg(a.keep.0)
+        .arg(opt_arg(a.keep.1))
+        .arg(opt_arg(a.keep.2))
+        .arg(a.attempts)
+        .arg(opt_arg(a.metrics_max_data_points))
+        .arg(a.stacktrace.unwrap_or(""));
+    f.push(&mut inv);
+    decode_finish(inv.invoke_async(conn).await?)
+}
+
+/// Arguments of moveToDelayed besides the fetch options.
+#[derive(Debug, Clone)]
+pub(crate) struct DelayArgs<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) delay: u64,
+    pub(crate) skip_attempt: bool,
+    pub(crate) failed_reason: Option<&'a str>,
+    pub(crate) stacktrace: Option<&'a str>,
+    pub(crate) fetch_next: bool,
+}
+
+pub(crate) async fn move_to_delayed<C: ConnectionLike>(
+    conn: &mut C,
+    base: &str,
+    a: &DelayArgs<'_>,
+    f: &FetchOpts<'_>,
+) -> RedisResult<FinishReply> {
+    let mut inv = MOVE_TO_DELAYED.script().prepare_invoke();
+    inv.key(base)
+        .arg(a.id)
+        .arg(a.delay)
+        .arg(if a.skip_attempt { "1" } else { "0" })
+        .arg(a.failed_reason.unwrap_or(""))
+        .arg(a.stacktrace.unwrap_or(""))
+        .arg(if a.fetch_next { "1" } else { "0" });
+    f.push(&mut inv);
+    decode_finish(inv.invoke_async(conn).await?)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn retry_job<C: ConnectionLike>(
+    conn: &mut C,
+    base: &str,
+    id: &str,
+    now: u64,
+    token: &str,
+    lifo: bool,
+    failed_reason: &str,
+    stacktrace: &str,
+) -> RedisResult<i64> {
+    RETRY_JOB
+        .script()
+        .key(base)
+        .arg(id)
+        .arg(now)
+        .arg(token)
+        .arg(if lifo { "RPUSH" } else { "LPUSH" })
+        .arg(failed_reason)
+        .arg(stacktrace)
+        .invoke_async(conn)
+        .await
+}
+
+pub(crate) async fn move_job_from_active_to_wait<C: ConnectionLike>(
+    conn: &mut C,
+    base: &str,
+    id: &str,
+    token: &str,
+) -> RedisResult<i64> {
+    MOVE_JOB_FROM_ACTIVE_TO_WAIT
+        .script()
+        .key(base)
+        .arg(id)
+        .arg(token)
+        .invoke_async(conn)
+        .await
+}
+
+/// Renews many locks; returns the ids whose lock was not ours any more.
+pub(crate) async fn extend_locks<C: ConnectionLike>(
+    conn: &mut C,
+    base: &str,
+    duration: u64,
+    jobs: &[(String, String)],
+) -> RedisResult<Vec<String>> {
+    let mut inv = EXTEND_LOCKS.script().prepare_invoke();
+    inv.key(base).arg(duration);
+    for (id, token) in jobs {
+        inv.arg(id).arg(token);
+    }
+    inv.invoke_async(conn).await
+}
+
+pub(crate) async fn move_stalled_jobs_to_wait<C: ConnectionLike>(
+    conn: &mut C,
+    base: &str,
+    max_stalled_count: u64,
+    now: u64,
+    stalled_interval: u64,
+) -> RedisResult<Vec<String>> {
+    MOVE_STALLED_JOBS_TO_WAIT
+        .script()
+        .key(base)
+        .arg(max_stalled_count)
+        .arg(now)
+        .arg(stalled_interval)
+        .invoke_async(conn)
+        .await
+}

@@ -165,3 +165,25 @@ where
 pub fn k(q: &Queue, suffix: &str) -> String {
     format!("{}:{}:{}", q.prefix(), q.name(), suffix)
 }
+
+/// A manual worker on the same queue as `q`.
+pub async fn worker_for(q: &Queue, opts: bullmq::WorkerOptions) -> bullmq::ManualWorker {
+    bullmq::ManualWorker::new(
+        q.name(),
+        bullmq::WorkerOptions {
+            connection: conn_opts(),
+            prefix: q.prefix().to_owned(),
+            ..opts
+        },
+    )
+    .await
+    .unwrap()
+}
+
+/// Non-blocking fetch options.
+pub fn now_only() -> bullmq::GetNextJobOptions {
+    bullmq::GetNextJobOptions {
+        block: false,
+        ..Default::default()
+    }
+}

@@ -1,0 +1,16 @@
+--[[
+  moveToActive: take the next job for a worker (PROTOCOL.md §12.2): promote due delayed jobs,
+  honour the rate limiter, pause and global concurrency, pop from wait (then prioritized), lock
+  the job, stamp processedOn/pb, count the attempt start and wake other workers.
+
+  KEYS[1]  queue base "prefix:name:"
+  ARGV[1]  now (ms)          ARGV[2] lock token ("0" = no lock)   ARGV[3] lock duration (ms)
+  ARGV[4]  limiter max or "" ARGV[5] limiter duration (ms) or ""  ARGV[6] worker name or ""
+
+  Returns {flat job hash, id, 0, 0} | {0, 0, rateLimitTtl, 0} | {0, 0, 0, nextDelayedDueMs or 0}.
+  Events: waiting (prev=delayed) per promoted job, active (prev=waiting).
+]]
+--@include "includes/base.lua"
+--@include "includes/fetch.lua"
+
+return fetchNext(KEYS[1], fetchOptions(1))

@@ -1,1 +1,0 @@
-//! Manual processing (fetch with a token, finish, retry, locks, stalled check).

@@ -1,0 +1,164 @@
+//! Fetching: one moveToActive, or the marker wait of PROTOCOL.md §9 when the queue is idle.
+
+use std::time::{Duration, Instant};
+
+use super::ManualWorker;
+use crate::error::{Error, Result};
+use crate::job::Job;
+use crate::queue::now_ms;
+use crate::scripts::worker::{self as sw, FetchOpts, FetchReply};
+
+/// Longest single blocking call: BullMQ caps it at 10 s so reconnects are noticed.
+const MAX_BLOCK_MS: u64 = 10_000;
+
+/// How [`ManualWorker::get_next_job`] waits.
+#[derive(Debug, Clone)]
+pub struct GetNextJobOptions {
+    /// Wait for a job (blocking on the queue's marker) instead of returning at once. Default true.
+    pub block: bool,
+    /// How long to wait when blocking. Default 5 s.
+    pub timeout: Duration,
+}
+
+impl Default for GetNextJobOptions {
+    fn default() -> Self {
+        GetNextJobOptions {
+            block: true,
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A fetch reply seen from the caller's side.
+pub(crate) enum Accepted {
+    Job(Box<Job>),
+    /// A job had to be failed at pickup (deferred failure); fetch again.
+    Again,
+    RateLimited,
+    Empty {
+        delay_until: u64,
+    },
+}
+
+impl ManualWorker {
+    pub(crate) fn fetch_opts<'a>(&'a self, token: &'a str, now: u64) -> FetchOpts<'a> {
+        let o = &self.inner.opts;
+        FetchOpts {
+            now,
+            token,
+            lock_duration: o.lock_duration,
+            limiter: o.limiter.map(|l| (l.max, l.duration)),
+            name: o.name.as_deref().unwrap_or(""),
+        }
+    }
+
+    /// Fetches the next job and locks it under `token` (use a fresh unique token per fetch and
+    /// the same one to finish the job). Returns `None` when nothing came within the timeout, or
+    /// at once when the queue is rate limited (see [`rate_limit_ttl`](Self::rate_limit_ttl)).
+    ///
+    /// A job another process marked for failure (`defa`, e.g. stalled too often) is failed here
+    /// and the next one fetched. A job whose stored data cannot be decoded is failed at once,
+    /// unrecoverably, and reported as [`Error::CorruptJob`].
+    pub async fn get_next_job(&self, token: &str, opts: GetNextJobOptions) -> Result<Option<Job>> {
+        if token.is_empty() {
+            return Err(Error::invalid("token", "must not be empty"));
+        }
+        let deadline = Instant::now() + opts.timeout;
+        let base = self.inner.queue.keys().base.clone();
+        loop {
+            let mut conn = self.inner.queue.conn()?;
+            let reply = sw::move_to_active(&mut conn, &base, &self.fetch_opts(token, now_ms()))
+                .await
+                .map_err(|e| Error::redis("moveToActive", None, e))?;
+            match self.accept(reply, token).await? {
+                Accepted::Job(job) => return Ok(Some(*job)),
+                Accepted::Again => continue,
+                Accepted::RateLimited => return Ok(None),
+                Accepted::Empty { delay_until } => {
+                    if !opts.block || !self.wait_for_marker(deadline, delay_until).await? {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Turns a fetch reply into a job for the caller; applies deferred failures and fails
+    /// undecodable jobs (the job is active and locked by us, so nobody else will).
+    pub(crate) async fn accept(&self, reply: FetchReply, token: &str) -> Result<Accepted> {
+        match reply {
+            FetchReply::RateLimited(ttl) => {
+                self.set_rate_limited(ttl);
+                Ok(Accepted::RateLimited)
+            }
+            FetchReply::Empty { delay_until } => Ok(Accepted::Empty { delay_until }),
+            FetchReply::Job { id, hash } => {
+                match Job::from_hash(&id, hash, Some(self.inner.queue.clone())) {
+                    Ok(mut job) => {
+                        job.token = Some(token.to_owned());
+                        job.worker = Some(self.clone());
+                        if let Some(reason) = job.deferred_failure.clone() {
+                            job.fail_at_pickup(&reason, token).await?;
+                            return Ok(Accepted::Again);
+                        }
+                        if let Some(max) = self.inner.opts.max_started_attempts {
+                            if job.attempts_started > max {
+                                job.fail_at_pickup("job started more than allowable limit", token)
+                                    .await?;
+                                return Ok(Accepted::Again);
+                            }
+                        }
+                        Ok(Accepted::Job(Box::new(job)))
+                    }
+                    Err(e) => {
+                        self.fail_corrupt(&id, token, &e.to_string()).await?;
+                        Err(e)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Blocks on the marker until something may be ready, the next delayed job is due, or the
+    /// deadline. Returns false once the deadline has passed.
+    async fn wait_for_marker(&self, deadline: Instant, delay_until: u64) -> Result<bool> {
+        let remaining = deadline
+            .saturating_duration_since(Instant::now())
+            .as_millis() as u64;
+        if remaining == 0 {
+            return Ok(false);
+        }
+        let mut block_ms = remaining
+            .min(MAX_BLOCK_MS)
+            .min(self.inner.opts.drain_delay.as_millis() as u64);
+        if delay_until > 0 {
+            block_ms = block_ms.min(delay_until.saturating_sub(now_ms()).max(1));
+        }
+        let marker = self.inner.queue.keys().key("marker");
+        let mut guard = self.inner.blocking.lock().await;
+        if guard.is_none() {
+            *guard = Some(
+                self.inner
+                    .opts
+                    .connection
+                    .connect_blocking(Some(&self.client_name()))
+                    .await?,
+            );
+        }
+        let conn = guard.as_mut().expect("connection just set");
+        let secs = (block_ms as f64 / 1000.0).max(0.001);
+        let mut cmd = redis::cmd("BZPOPMIN");
+        cmd.arg(&marker).arg(secs);
+        let call = cmd.query_async::<redis::Value>(conn);
+        // The client-side deadline catches a connection that hangs without an error.
+        match tokio::time::timeout(Duration::from_millis(block_ms + 1000), call).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                *guard = None;
+                return Err(Error::redis("BZPOPMIN", None, e));
+            }
+            Err(_) => *guard = None,
+        }
+        Ok(Instant::now() < deadline)
+    }
+}

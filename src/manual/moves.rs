@@ -1,0 +1,402 @@
+//! Finishing a fetched job: complete, fail (with the retry decision), delay, push back, and
+//! lock extension. Every move checks the lock token in Redis; a wrong or expired token is a
+//! `ScriptError` (-2 / -6) and changes nothing.
+
+use serde::Serialize;
+
+use super::fetch::Accepted;
+use super::ManualWorker;
+use crate::backoff::{next_attempt, NextAttempt};
+use crate::error::{check_code, Error, Result};
+use crate::job::Job;
+use crate::options::KeepJobs;
+use crate::queue::{now_ms, Queue};
+use crate::scripts::worker::{self as sw, DelayArgs, FetchOpts, FinishArgs, FinishReply};
+
+/// Why a job failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobError {
+    /// The failed reason stored in `failedReason`.
+    pub message: String,
+    /// A stack trace or context appended to the job's `stacktrace`; the message when `None`.
+    pub stack: Option<String>,
+    /// No retry, whatever the attempts left (Node's `UnrecoverableError`).
+    pub unrecoverable: bool,
+}
+
+impl JobError {
+    /// A failure that may be retried.
+    pub fn new(message: impl Into<String>) -> Self {
+        JobError {
+            message: message.into(),
+            stack: None,
+            unrecoverable: false,
+        }
+    }
+    /// A failure that is never retried.
+    pub fn unrecoverable(message: impl Into<String>) -> Self {
+        JobError {
+            message: message.into(),
+            stack: None,
+            unrecoverable: true,
+        }
+    }
+    /// Adds a stack trace.
+    pub fn with_stack(mut self, stack: impl Into<String>) -> Self {
+        self.stack = Some(stack.into());
+        self
+    }
+}
+
+impl std::fmt::Display for JobError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// What [`Job::move_to_failed`] did.
+#[derive(Debug)]
+pub enum FailOutcome {
+    /// The job will run again after `delay` ms (0: it is waiting already).
+    Retried {
+        /// Backoff delay in ms.
+        delay: u64,
+    },
+    /// The job failed for good; `next` is the next job when one was asked for.
+    Failed {
+        /// The next job, locked with the same token.
+        next: Option<Job>,
+    },
+}
+
+/// Defaults used for a job that was not fetched through a worker.
+fn default_worker_opts() -> crate::worker_options::WorkerOptions {
+    crate::worker_options::WorkerOptions::default()
+}
+
+impl Job {
+    fn handles(&self) -> Result<(&Queue, Option<&ManualWorker>)> {
+        Ok((self.queue()?, self.worker.as_ref()))
+    }
+
+    fn fetch_opts<'a>(
+        &self,
+        worker: Option<&'a ManualWorker>,
+        token: &'a str,
+        now: u64,
+    ) -> FetchOpts<'a> {
+        match worker {
+            Some(w) => w.fetch_opts(token, now),
+            None => FetchOpts {
+                now,
+                token,
+                lock_duration: 30_000,
+                limiter: None,
+                name: "",
+            },
+        }
+    }
+
+    /// Completes the job with `returnvalue` (stored as JSON; `()` is `null`). With `fetch_next`
+    /// the next job is fetched in the same call and returned, locked with the same token.
+    pub async fn move_to_completed(
+        &self,
+        returnvalue: impl Serialize,
+        token: &str,
+        fetch_next: bool,
+    ) -> Result<Option<Job>> {
+        let value = serde_json::to_string(&returnvalue).map_err(|source| Error::Serialize {
+            what: "returnvalue",
+            job_id: Some(self.id.clone()),
+            source,
+        })?;
+        let (queue, worker) = self.handles()?;
+        let keep = self
+            .opts
+            .remove_on_complete
+            .as_ref()
+            .or(worker.and_then(|w| w.inner.opts.remove_on_complete.as_ref()));
+        let args = FinishArgs {
+            id: &self.id,
+            target: "completed",
+            value: &value,
+            fetch_next: fetch_next && worker.is_some(),
+            keep: KeepJobs::as_triple(keep),
+            attempts: self.opts.attempts.unwrap_or(0),
+            metrics_max_data_points: worker
+                .and_then(|w| w.inner.opts.metrics.map(|m| m.max_data_points)),
+            stacktrace: None,
+        };
+        self.finish(queue, worker, &args, token, "moveToFinished")
+            .await
+    }
+
+    /// Fails the job: retried after its backoff when attempts are left and the error is
+    /// recoverable, otherwise failed for good (PROTOCOL.md §19). The stack trace is appended to
+    /// the job's `stacktrace`, kept to `stack_trace_limit`.
+    pub async fn move_to_failed(
+        &self,
+        err: &JobError,
+        token: &str,
+        fetch_next: bool,
+    ) -> Result<FailOutcome> {
+        let (queue, worker) = self.handles()?;
+        let wopts_default;
+        let wopts = match worker {
+            Some(w) => &w.inner.opts,
+            None => {
+                wopts_default = default_worker_opts();
+                &wopts_default
+            }
+        };
+        let mut stack = self.stacktrace.clone();
+        stack.push(err.stack.clone().unwrap_or_else(|| err.message.clone()));
+        if let Some(limit) = self.opts.stack_trace_limit {
+            let drop = stack.len().saturating_sub(limit as usize);
+            stack.drain(..drop);
+        }
+        let stack_json = serde_json::to_string(&stack).unwrap_or_else(|_| "[]".into());
+
+        let attempts = self.opts.attempts.unwrap_or(0) as u64;
+        let started_too_often = wopts
+            .max_started_attempts
+            .is_some_and(|m| self.attempts_started >= m);
+        let mut reason = err.message.clone();
+        let mut retry_in = None;
+        if !err.unrecoverable && self.attempts_made + 1 < attempts && !started_too_often {
+            match next_attempt(
+                self.opts.backoff.as_ref(),
+                self.attempts_made + 1,
+                err,
+                self,
+                wopts.backoff_strategy.as_ref(),
+            ) {
+                NextAttempt::After(d) => retry_in = Some(d),
+                NextAttempt::Stop => {}
+                NextAttempt::Unknown(kind) => reason = format!("Unknown backoff strategy {kind}"),
+            }
+        }
+        let mut conn = queue.conn()?;
+        let base = &queue.keys().base;
+        match retry_in {
+            Some(0) => {
+                let code = sw::retry_job(
+                    &mut conn,
+                    base,
+                    &self.id,
+                    now_ms(),
+                    token,
+                    self.opts.lifo,
+                    &reason,
+                    &stack_json,
+                )
+                .await
+                .map_err(|e| Error::redis("retryJob", Some(&self.id), e))?;
+                check_code(code, &self.id, "retryJob", "active")?;
+                Ok(FailOutcome::Retried { delay: 0 })
+            }
+            Some(delay) => {
+                let args = DelayArgs {
+                    id: &self.id,
+                    delay,
+                    skip_attempt: false,
+                    failed_reason: Some(&reason),
+                    stacktrace: Some(&stack_json),
+                    fetch_next: false,
+                };
+                let reply = sw::move_to_delayed(
+                    &mut conn,
+                    base,
+                    &args,
+                    &self.fetch_opts(worker, token, now_ms()),
+                )
+                .await
+                .map_err(|e| Error::redis("moveToDelayed", Some(&self.id), e))?;
+                if let FinishReply::Code(code) = reply {
+                    check_code(code, &self.id, "moveToDelayed", "active")?;
+                }
+                Ok(FailOutcome::Retried { delay })
+            }
+            None => {
+                let keep = self
+                    .opts
+                    .remove_on_fail
+                    .as_ref()
+                    .or(wopts.remove_on_fail.as_ref());
+                let args = FinishArgs {
+                    id: &self.id,
+                    target: "failed",
+                    value: &reason,
+                    fetch_next: fetch_next && worker.is_some(),
+                    keep: KeepJobs::as_triple(keep),
+                    attempts: self.opts.attempts.unwrap_or(0),
+                    metrics_max_data_points: wopts.metrics.map(|m| m.max_data_points),
+                    stacktrace: Some(&stack_json),
+                };
+                let next = self
+                    .finish(queue, worker, &args, token, "moveToFinished")
+                    .await?;
+                Ok(FailOutcome::Failed { next })
+            }
+        }
+    }
+
+    async fn finish(
+        &self,
+        queue: &Queue,
+        worker: Option<&ManualWorker>,
+        args: &FinishArgs<'_>,
+        token: &str,
+        command: &'static str,
+    ) -> Result<Option<Job>> {
+        match self.finish_raw(queue, worker, args, token, command).await? {
+            FinishReply::Code(code) => {
+                check_code(code, &self.id, command, "active")?;
+                Ok(None)
+            }
+            FinishReply::Next(next) => match worker {
+                Some(w) => match w.accept(next, token).await? {
+                    Accepted::Job(job) => Ok(Some(*job)),
+                    _ => Ok(None),
+                },
+                None => Ok(None),
+            },
+        }
+    }
+
+    async fn finish_raw(
+        &self,
+        queue: &Queue,
+        worker: Option<&ManualWorker>,
+        args: &FinishArgs<'_>,
+        token: &str,
+        command: &'static str,
+    ) -> Result<FinishReply> {
+        let mut conn = queue.conn()?;
+        sw::move_to_finished(
+            &mut conn,
+            &queue.keys().base,
+            args,
+            &self.fetch_opts(worker, token, now_ms()),
+        )
+        .await
+        .map_err(|e| Error::redis(command, Some(&self.id), e))
+    }
+
+    /// Fails a job at pickup, without running it and without retry (deferred failures).
+    pub(crate) async fn fail_at_pickup(&self, reason: &str, token: &str) -> Result<()> {
+        let (queue, worker) = self.handles()?;
+        let keep = self
+            .opts
+            .remove_on_fail
+            .as_ref()
+            .or(worker.and_then(|w| w.inner.opts.remove_on_fail.as_ref()));
+        let mut stack = self.stacktrace.clone();
+        stack.push(reason.to_owned());
+        let stack_json = serde_json::to_string(&stack).unwrap_or_else(|_| "[]".into());
+        let args = FinishArgs {
+            id: &self.id,
+            target: "failed",
+            value: reason,
+            fetch_next: false,
+            keep: KeepJobs::as_triple(keep),
+            attempts: self.opts.attempts.unwrap_or(0),
+            metrics_max_data_points: worker
+                .and_then(|w| w.inner.opts.metrics.map(|m| m.max_data_points)),
+            stacktrace: Some(&stack_json),
+        };
+        if let FinishReply::Code(code) = self
+            .finish_raw(queue, worker, &args, token, "moveToFinished")
+            .await?
+        {
+            check_code(code, &self.id, "moveToFinished", "active")?;
+        }
+        Ok(())
+    }
+
+    /// Puts the job back at the front of the line without counting an attempt, for a processor
+    /// that hit a rate limit. Returns the limiter's remaining ms (0 when none).
+    pub async fn move_to_wait(&self, token: &str) -> Result<u64> {
+        let queue = self.queue()?;
+        let mut conn = queue.conn()?;
+        let code = sw::move_job_from_active_to_wait(&mut conn, &queue.keys().base, &self.id, token)
+            .await
+            .map_err(|e| Error::redis("moveJobFromActiveToWait", Some(&self.id), e))?;
+        Ok(check_code(code, &self.id, "moveJobFromActiveToWait", "active")? as u64)
+    }
+
+    /// Moves the job to delayed until `timestamp_ms` without counting an attempt (the
+    /// processor asked to run later).
+    pub async fn move_to_delayed(&self, timestamp_ms: u64, token: &str) -> Result<()> {
+        let (queue, worker) = self.handles()?;
+        let now = now_ms();
+        let args = DelayArgs {
+            id: &self.id,
+            delay: timestamp_ms.saturating_sub(now),
+            skip_attempt: true,
+            failed_reason: None,
+            stacktrace: None,
+            fetch_next: false,
+        };
+        let mut conn = queue.conn()?;
+        let reply = sw::move_to_delayed(
+            &mut conn,
+            &queue.keys().base,
+            &args,
+            &self.fetch_opts(worker, token, now),
+        )
+        .await
+        .map_err(|e| Error::redis("moveToDelayed", Some(&self.id), e))?;
+        if let FinishReply::Code(code) = reply {
+            check_code(code, &self.id, "moveToDelayed", "active")?;
+        }
+        Ok(())
+    }
+
+    /// Renews this job's lock for `duration_ms`. False when the lock is no longer ours.
+    pub async fn extend_lock(&self, token: &str, duration_ms: u64) -> Result<bool> {
+        let queue = self.queue()?;
+        let mut conn = queue.conn()?;
+        let lost = sw::extend_locks(
+            &mut conn,
+            &queue.keys().base,
+            duration_ms,
+            &[(self.id.clone(), token.to_owned())],
+        )
+        .await
+        .map_err(|e| Error::redis("extendLock", Some(&self.id), e))?;
+        Ok(lost.is_empty())
+    }
+}
+
+impl ManualWorker {
+    /// Fails a job whose hash cannot be decoded, unrecoverably, keeping it for inspection
+    /// unless the worker's `remove_on_fail` says otherwise.
+    pub(crate) async fn fail_corrupt(&self, id: &str, token: &str, reason: &str) -> Result<()> {
+        let queue = &self.inner.queue;
+        let stack = serde_json::to_string(&[reason]).unwrap_or_else(|_| "[]".into());
+        let args = FinishArgs {
+            id,
+            target: "failed",
+            value: reason,
+            fetch_next: false,
+            keep: KeepJobs::as_triple(self.inner.opts.remove_on_fail.as_ref()),
+            attempts: 0,
+            metrics_max_data_points: self.inner.opts.metrics.map(|m| m.max_data_points),
+            stacktrace: Some(&stack),
+        };
+        let mut conn = queue.conn()?;
+        let reply = sw::move_to_finished(
+            &mut conn,
+            &queue.keys().base,
+            &args,
+            &self.fetch_opts(token, now_ms()),
+        )
+        .await
+        .map_err(|e| Error::redis("moveToFinished", Some(id), e))?;
+        if let FinishReply::Code(code) = reply {
+            check_code(code, id, "moveToFinished", "active")?;
+        }
+        Ok(())
+    }
+}
