@@ -65,7 +65,7 @@ pub enum FailOutcome {
     /// The job failed for good; `next` is the next job when one was asked for.
     Failed {
         /// The next job, locked with the same token.
-        next: Option<Job>,
+        next: Option<Box<Job>>,
     },
 }
 
@@ -236,7 +236,7 @@ impl Job {
                 let next = self
                     .finish(queue, worker, &args, token, "moveToFinished")
                     .await?;
-                Ok(FailOutcome::Failed { next })
+                Ok(FailOutcome::Failed { next: next.map(Box::new) })
             }
         }
     }
