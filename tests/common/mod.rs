@@ -47,6 +47,7 @@ pub fn redis() -> &'static TestRedis {
 }
 
 /// Starts redis-server on `port` (no persistence) with a watchdog tied to this process.
+#[allow(clippy::zombie_processes)] // the watchdog shell outlives this call on purpose
 pub fn start_server(port: u16) {
     let me = std::process::id();
     let script = format!(
