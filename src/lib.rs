@@ -7,11 +7,13 @@ mod backoff;
 mod connection;
 mod error;
 mod job;
+mod job_ops;
 mod keys;
 mod manual;
 mod options;
 mod queue;
 pub(crate) mod scripts;
+mod state;
 mod supervisor;
 mod worker_options;
 
@@ -23,4 +25,5 @@ pub use options::{
     Backoff, Deduplication, JobOptions, KeepJobs, ParentOptions, Telemetry, MAX_PRIORITY,
 };
 pub use queue::{BulkJob, Queue, QueueOptions};
+pub use state::JobState;
 pub use worker_options::{BackoffStrategy, MetricsOptions, RateLimiter, WorkerOptions};

@@ -236,7 +236,9 @@ impl Job {
                 let next = self
                     .finish(queue, worker, &args, token, "moveToFinished")
                     .await?;
-                Ok(FailOutcome::Failed { next: next.map(Box::new) })
+                Ok(FailOutcome::Failed {
+                    next: next.map(Box::new),
+                })
             }
         }
     }

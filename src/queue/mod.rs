@@ -6,6 +6,9 @@ use std::sync::Arc;
 use redis::aio::ConnectionManager;
 use serde::Serialize;
 
+mod admin;
+mod getters;
+
 use crate::connection::ConnectionOptions;
 use crate::error::{check_code, Error, Result};
 use crate::job::{pairs_to_map, Job};
