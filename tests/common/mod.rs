@@ -188,3 +188,4 @@ pub fn now_only() -> bullmq::GetNextJobOptions {
         ..Default::default()
     }
 }
+pub mod node;
