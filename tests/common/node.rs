@@ -11,7 +11,9 @@ use serde_json::Value;
 pub const NODE_PACKAGES: [&str; 2] = ["bullmq", "bullmq5"];
 
 fn node_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("node")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("node")
 }
 
 /// Installs the pinned Node dependencies once (`npm ci` from the lockfile) when missing.
@@ -19,7 +21,9 @@ pub fn ensure_node_deps() {
     static DONE: OnceLock<()> = OnceLock::new();
     DONE.get_or_init(|| {
         let dir = node_dir();
-        if dir.join("node_modules/bullmq/package.json").exists() && dir.join("node_modules/bullmq5/package.json").exists() {
+        if dir.join("node_modules/bullmq/package.json").exists()
+            && dir.join("node_modules/bullmq5/package.json").exists()
+        {
             return;
         }
         let status = Command::new("npm")
@@ -44,12 +48,23 @@ pub async fn node(pkg: &str, queue: &str, mut args: Value) -> Value {
         .current_dir(dir)
         .kill_on_drop(true)
         .output();
-    let output = tokio::time::timeout(Duration::from_secs(60), run).await.expect("node driver timed out").expect("run node");
+    let output = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("node driver timed out")
+        .expect("run node");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout.lines().last().unwrap_or_default();
     let v: Value = serde_json::from_str(line).unwrap_or_else(|e| {
-        panic!("node driver printed no JSON ({e}): stdout={stdout} stderr={}", String::from_utf8_lossy(&output.stderr))
+        panic!(
+            "node driver printed no JSON ({e}): stdout={stdout} stderr={}",
+            String::from_utf8_lossy(&output.stderr)
+        )
     });
-    assert_eq!(v["ok"], true, "node driver failed: {v} stderr={}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        v["ok"],
+        true,
+        "node driver failed: {v} stderr={}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     v
 }
