@@ -1,1 +1,211 @@
-fn main() {}
+//! The project's client for the shared bench harness (`bench/WORKLOADS.md`): the same
+//! workloads, arguments and JSON-lines protocol as the Node client, through our public API.
+//!
+//! `process` runs `concurrency` manual-processing lanes (fetch, then complete-and-fetch-next in
+//! one call), which is what the supervised worker does per slot. `latency` needs QueueEvents
+//! and answers `unsupported` until it exists.
+
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bullmq::{
+    BulkJob, ConnectionOptions, GetNextJobOptions, JobOptions, KeepJobs, ManualWorker, Queue,
+    QueueOptions, WorkerOptions,
+};
+use serde_json::json;
+
+struct Args {
+    workload: String,
+    n: usize,
+    concurrency: usize,
+    roc: bool,
+    inflight: usize,
+    chunk: usize,
+    url: String,
+    queue: String,
+}
+
+fn parse_args() -> Args {
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    let mut m = HashMap::new();
+    for pair in raw.chunks(2) {
+        if let [k, v] = pair {
+            m.insert(k.trim_start_matches("--").to_owned(), v.clone());
+        }
+    }
+    let get = |k: &str, d: &str| m.get(k).cloned().unwrap_or_else(|| d.to_owned());
+    Args {
+        workload: get("workload", "add_single"),
+        n: get("n", "10000").parse().expect("--n"),
+        concurrency: get("concurrency", "1").parse().expect("--concurrency"),
+        roc: get("variant", "keep") == "roc",
+        inflight: get("inflight", "64").parse().expect("--inflight"),
+        chunk: get("chunk", "1000").parse().expect("--chunk"),
+        url: get("redis-url", "redis://127.0.0.1:6379"),
+        queue: get("queue", "bench"),
+    }
+}
+
+fn emit(v: serde_json::Value) {
+    println!("{v}");
+}
+
+fn barrier() {
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+}
+
+fn job_opts(a: &Args) -> JobOptions {
+    if a.roc {
+        JobOptions::default().remove_on_complete(KeepJobs::Bool(true))
+    } else {
+        JobOptions::default()
+    }
+}
+
+async fn add_bulk(q: &Queue, a: &Args, n: usize) {
+    let opts = job_opts(a);
+    let mut i = 0;
+    while i < n {
+        let end = (i + a.chunk).min(n);
+        let jobs = (i..end)
+            .map(|k| BulkJob::new("job", json!({ "i": k }), opts.clone()).unwrap())
+            .collect();
+        q.add_bulk(jobs).await.expect("addBulk");
+        i = end;
+    }
+}
+
+async fn run_process(a: &Args, worker: ManualWorker) -> serde_json::Value {
+    let done = Arc::new(AtomicUsize::new(0));
+    let finished = Arc::new(tokio::sync::Notify::new());
+    let n = a.n;
+    let lanes: Vec<_> = (0..a.concurrency)
+        .map(|lane| {
+            let (w, done, finished) = (worker.clone(), done.clone(), finished.clone());
+            tokio::spawn(async move {
+                let token = format!("bench-{lane}");
+                let mut current = None;
+                while done.load(Ordering::Relaxed) < n {
+                    let job = match current.take() {
+                        Some(j) => j,
+                        None => match w
+                            .get_next_job(
+                                &token,
+                                GetNextJobOptions {
+                                    block: true,
+                                    timeout: Duration::from_millis(200),
+                                },
+                            )
+                            .await
+                        {
+                            Ok(Some(j)) => j,
+                            Ok(None) => continue,
+                            Err(e) => {
+                                eprintln!("fetch error: {e}");
+                                continue;
+                            }
+                        },
+                    };
+                    // A no-op processor; the next job comes back with the completion.
+                    match job.move_to_completed((), &token, true).await {
+                        Ok(next) => {
+                            if done.fetch_add(1, Ordering::Relaxed) + 1 == n {
+                                finished.notify_one();
+                            }
+                            current = next;
+                        }
+                        Err(e) => eprintln!("complete error: {e}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    // Like the Node client, the measured phase ends at the N-th completion; idle lanes are
+    // stopped afterwards.
+    finished.notified().await;
+    let completed = done.load(Ordering::Relaxed);
+    for l in lanes {
+        l.abort();
+    }
+    json!({ "completed": completed })
+}
+
+#[tokio::main]
+async fn main() {
+    let a = parse_args();
+    let version = format!("bullmq-ractor {}", env!("CARGO_PKG_VERSION"));
+    if a.workload == "latency" {
+        emit(
+            json!({"phase": "unsupported", "reason": "latency needs QueueEvents (not built yet)"}),
+        );
+        return;
+    }
+    let q = Queue::new(
+        &a.queue,
+        QueueOptions {
+            connection: ConnectionOptions::from_url(&a.url),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("connect");
+    let mut worker = None;
+    if a.workload == "process" {
+        add_bulk(&q, &a, a.n).await;
+        let opts = WorkerOptions {
+            connection: ConnectionOptions::from_url(&a.url),
+            concurrency: a.concurrency,
+            ..Default::default()
+        };
+        worker = Some(ManualWorker::new(&a.queue, opts).await.expect("worker"));
+    }
+    emit(json!({"phase": "ready", "client_version": version}));
+    barrier();
+    let t0 = Instant::now();
+    let extra = match a.workload.as_str() {
+        "add_single" => {
+            let next = Arc::new(AtomicUsize::new(0));
+            let lanes: Vec<_> = (0..a.inflight.min(a.n))
+                .map(|_| {
+                    let (q, next, opts, n) = (q.clone(), next.clone(), job_opts(&a), a.n);
+                    tokio::spawn(async move {
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            if i >= n {
+                                break;
+                            }
+                            q.add("job", json!({ "i": i }), opts.clone())
+                                .await
+                                .expect("add");
+                        }
+                    })
+                })
+                .collect();
+            for l in lanes {
+                l.await.expect("lane");
+            }
+            json!({})
+        }
+        "add_bulk" => {
+            add_bulk(&q, &a, a.n).await;
+            json!({})
+        }
+        "process" => run_process(&a, worker.take().expect("worker set up")).await,
+        other => {
+            emit(json!({"phase": "unsupported", "reason": format!("unknown workload {other}")}));
+            return;
+        }
+    };
+    let elapsed = t0.elapsed().as_secs_f64();
+    let mut result = json!({"phase": "result", "elapsed_s": elapsed, "jobs": a.n});
+    if let (Some(r), Some(e)) = (result.as_object_mut(), extra.as_object()) {
+        r.extend(e.clone());
+    }
+    emit(result);
+    barrier();
+    q.close().await;
+}

@@ -135,7 +135,16 @@ impl ManualWorker {
             block_ms = block_ms.min(delay_until.saturating_sub(now_ms()).max(1));
         }
         let marker = self.inner.queue.keys().key("marker");
-        let mut guard = self.inner.blocking.lock().await;
+        let Ok(mut guard) = self.inner.blocking.try_lock() else {
+            // Someone else is blocking on the marker already: wait for its wake-up (or our own
+            // timeout) and try to fetch again.
+            let _ = tokio::time::timeout(
+                Duration::from_millis(block_ms),
+                self.inner.marker_woke.notified(),
+            )
+            .await;
+            return Ok(Instant::now() < deadline);
+        };
         if guard.is_none() {
             *guard = Some(
                 self.inner
@@ -151,7 +160,9 @@ impl ManualWorker {
         cmd.arg(&marker).arg(secs);
         let call = cmd.query_async::<redis::Value>(conn);
         // The client-side deadline catches a connection that hangs without an error.
-        match tokio::time::timeout(Duration::from_millis(block_ms + 1000), call).await {
+        let outcome = tokio::time::timeout(Duration::from_millis(block_ms + 1000), call).await;
+        self.inner.marker_woke.notify_waiters();
+        match outcome {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
                 *guard = None;

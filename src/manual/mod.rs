@@ -31,6 +31,9 @@ pub(crate) struct Inner {
     /// The dedicated blocking connection; dropped (and recreated on next use) after any error,
     /// because a connection whose blocking call failed may be in an unknown state.
     blocking: tokio::sync::Mutex<Option<MultiplexedConnection>>,
+    /// Wakes the callers that found another caller already blocking on the marker: one
+    /// connection blocks for everyone, the others wait for it instead of queueing behind it.
+    marker_woke: tokio::sync::Notify,
     /// Rate limited until this ms (0: not limited).
     rate_limited_until: AtomicU64,
     stalled_timer: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -71,6 +74,7 @@ impl ManualWorker {
                 queue,
                 opts,
                 blocking: tokio::sync::Mutex::new(None),
+                marker_woke: tokio::sync::Notify::new(),
                 rate_limited_until: AtomicU64::new(0),
                 stalled_timer: Mutex::new(None),
             }),
