@@ -8,8 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 fn stitch(dir: &Path, file: &Path, seen: &mut HashSet<PathBuf>, out: &mut String) {
-    let text =
-        fs::read_to_string(file).unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
+    let text = fs::read_to_string(file).unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
     for line in text.lines() {
         let t = line.trim();
         if let Some(rest) = t.strip_prefix("--@include") {
@@ -28,7 +27,9 @@ fn stitch(dir: &Path, file: &Path, seen: &mut HashSet<PathBuf>, out: &mut String
 }
 
 fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("lua");
+    // Read at run time: `env!` would freeze the path of the checkout the build script was first
+    // compiled in (a copied target directory would then stitch another checkout's scripts).
+    let dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("lua");
     println!("cargo:rerun-if-changed=lua");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("lua");
     fs::create_dir_all(&out_dir).unwrap();

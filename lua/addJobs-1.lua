@@ -5,14 +5,16 @@
 
   KEYS[1]  queue base "prefix:name:"
   ARGV[1]  number of jobs n
-  ARGV[2 + 12*(i-1) ...]  per job, 12 fields:
+  ARGV[2]  "1": all or nothing (a bulk); "0": jobs are independent (adds of several callers
+           coalesced into one call), a missing parent refuses only its own job
+  ARGV[3 + 12*(i-1) ...]  per job, 12 fields:
     +0 custom id or ""        +1 name            +2 timestamp (ms)   +3 data JSON
     +4 opts JSON (stored)     +5 delay ms        +6 priority         +7 "1" if lifo
     +8 dedup JSON or ""       +9 parent key or "" +10 parent JSON or "" +11 scheduler id (rjk) or ""
 
   Returns an array with one entry per job: the job id (new, existing duplicate, or the dedup
-  owner), or -5 (parent missing: then nothing at all was written), or -7 (custom id owned by
-  another live parent).
+  owner), or -5 (parent missing; in all-or-nothing mode nothing at all was written and the
+  other entries are 0), or -7 (custom id owned by another live parent).
 
   Events: added, then waiting | delayed; duplicated; deduplicated; removed (debounce replace);
   delayed (reschedule).
@@ -23,21 +25,31 @@
 
 local B = KEYS[1]
 local n = tonumber(ARGV[1])
+local atomic = ARGV[2] == "1"
 local FIELDS = 12
+local FIRST = 3
 
--- All or nothing: a missing parent refuses the whole call before anything is written.
+-- A missing parent refuses its job; in all-or-nothing mode, the whole call, before anything is
+-- written.
+local refused = {}
 for i = 0, n - 1 do
-  local pk = ARGV[2 + i * FIELDS + 9]
+  local pk = ARGV[FIRST + i * FIELDS + 9]
   if pk ~= "" and rcall("EXISTS", pk) == 0 then
-    local out = {}
-    for j = 1, n do out[j] = 0 end
-    out[i + 1] = -5
-    return out
+    if atomic then
+      local out = {}
+      for j = 1, n do out[j] = 0 end
+      out[i + 1] = -5
+      return out
+    end
+    refused[i] = true
   end
 end
 
 local cap = eventsCap(B)
 local blocked = isBlocked(B)
+-- One INCRBY for the whole call: job i gets the value the i-th of n INCRs would have given.
+local lastCounter = rcall("INCRBY", B .. "id", n)
+local batch = newBatch()
 
 -- Custom id already taken (PROTOCOL.md §12.1.3).
 local function onDuplicate(id, parentKey, parentJson)
@@ -153,18 +165,20 @@ end
 
 local out = {}
 for i = 0, n - 1 do
-  local a = 2 + i * FIELDS
+  local a = FIRST + i * FIELDS
   local customId, name, ts, data, opts = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2]), ARGV[a + 3], ARGV[a + 4]
   local delay, priority, lifo = tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6]), ARGV[a + 7] == "1"
   local deJson, parentKey, parentJson, rjk = ARGV[a + 8], ARGV[a + 9], ARGV[a + 10], ARGV[a + 11]
 
-  local counter = rcall("INCR", B .. "id")
+  local counter = lastCounter - n + 1 + i
   local id = customId
   if id == "" then id = tostring(counter) end
   local jobKey = B .. id
   local result
 
-  if customId ~= "" and rcall("EXISTS", jobKey) == 1 then
+  if refused[i] then
+    result = -5
+  elseif customId ~= "" and rcall("EXISTS", jobKey) == 1 then
     result = onDuplicate(id, parentKey, parentJson)
   else
     local de = nil
@@ -176,10 +190,11 @@ for i = 0, n - 1 do
     else
       storeAndEnqueue(B, { id = id, name = name, data = data, opts = opts, ts = ts, delay = delay,
         priority = priority, lifo = lifo, parentKey = parentKey, parentJson = parentJson, rjk = rjk,
-        deid = de and tostring(de.id) or nil }, cap, blocked)
+        deid = de and tostring(de.id) or nil }, cap, blocked, batch)
       result = id
     end
   end
   out[i + 1] = result
 end
+flushBatch(B, batch, blocked)
 return out

@@ -57,10 +57,7 @@ impl Default for ConnectionOptions {
 impl ConnectionOptions {
     /// Options for a `redis://` URL, other fields at their defaults.
     pub fn from_url(url: impl Into<String>) -> Self {
-        ConnectionOptions {
-            url: Some(url.into()),
-            ..Default::default()
-        }
+        ConnectionOptions { url: Some(url.into()), ..Default::default() }
     }
 
     fn client(&self) -> Result<Client> {
@@ -91,9 +88,8 @@ impl ConnectionOptions {
             .set_connection_timeout(Some(self.connection_timeout))
             .set_number_of_retries(6)
             .set_max_delay(Duration::from_secs(2));
-        let conn = ConnectionManager::new_with_config(client, cfg)
-            .await
-            .map_err(|e| Error::redis("connect", None, e))?;
+        let conn =
+            ConnectionManager::new_with_config(client, cfg).await.map_err(|e| Error::redis("connect", None, e))?;
         warn_on_eviction_policy(&mut conn.clone()).await;
         Ok(conn)
     }
@@ -101,10 +97,7 @@ impl ConnectionOptions {
     /// Opens a dedicated connection with no response timeout, named `client_name` (Node's
     /// naming, so `Queue.getWorkers()` on either side counts it). Callers bound each blocking
     /// call with their own deadline.
-    pub(crate) async fn connect_blocking(
-        &self,
-        client_name: Option<&str>,
-    ) -> Result<MultiplexedConnection> {
+    pub(crate) async fn connect_blocking(&self, client_name: Option<&str>) -> Result<MultiplexedConnection> {
         let client = self.client()?;
         let cfg = AsyncConnectionConfig::new()
             .set_response_timeout(None)
@@ -140,11 +133,8 @@ fn enc(s: &str) -> String {
 /// BullMQ loses jobs silently when Redis evicts keys, so say so once at connect. Managed Redis
 /// services often refuse `CONFIG`; that is not an error.
 async fn warn_on_eviction_policy(conn: &mut ConnectionManager) {
-    let reply: redis::RedisResult<Vec<String>> = redis::cmd("CONFIG")
-        .arg("GET")
-        .arg("maxmemory-policy")
-        .query_async(conn)
-        .await;
+    let reply: redis::RedisResult<Vec<String>> =
+        redis::cmd("CONFIG").arg("GET").arg("maxmemory-policy").query_async(conn).await;
     if let Ok(v) = reply {
         if let Some(policy) = v.get(1) {
             if policy != "noeviction" {

@@ -83,35 +83,16 @@ fn job_suffix(job_id: &Option<String>) -> String {
 }
 
 impl Error {
-    pub(crate) fn redis(
-        operation: &'static str,
-        job_id: Option<&str>,
-        source: redis::RedisError,
-    ) -> Self {
-        Error::Redis {
-            operation,
-            job_id: job_id.map(str::to_owned),
-            source,
-        }
+    pub(crate) fn redis(operation: &'static str, job_id: Option<&str>, source: redis::RedisError) -> Self {
+        Error::Redis { operation, job_id: job_id.map(str::to_owned), source }
     }
 
     pub(crate) fn invalid(option: &'static str, message: impl Into<String>) -> Self {
-        Error::InvalidOption {
-            option,
-            message: message.into(),
-        }
+        Error::InvalidOption { option, message: message.into() }
     }
 
-    pub(crate) fn unexpected(
-        operation: &'static str,
-        job_id: Option<&str>,
-        message: impl Into<String>,
-    ) -> Self {
-        Error::UnexpectedReply {
-            operation,
-            job_id: job_id.map(str::to_owned),
-            message: message.into(),
-        }
+    pub(crate) fn unexpected(operation: &'static str, job_id: Option<&str>, message: impl Into<String>) -> Self {
+        Error::UnexpectedReply { operation, job_id: job_id.map(str::to_owned), message: message.into() }
     }
 
     /// The script error code, when this error came from one of BullMQ's codes.
@@ -124,10 +105,7 @@ impl Error {
 
     /// True when the error means the worker no longer owns the job (lock missing or taken).
     pub fn is_lock_lost(&self) -> bool {
-        matches!(
-            self.script_code(),
-            Some(ScriptErrorCode::JobLockNotExist | ScriptErrorCode::JobLockMismatch)
-        )
+        matches!(self.script_code(), Some(ScriptErrorCode::JobLockNotExist | ScriptErrorCode::JobLockMismatch))
     }
 }
 
@@ -234,28 +212,16 @@ impl fmt::Display for ScriptError {
                 write!(f, "The parent job {detail} cannot be replaced. {cmd}")
             }
             ScriptErrorCode::JobBelongsToJobScheduler => {
-                write!(
-                    f,
-                    "Job {id} belongs to a job scheduler and cannot be removed directly. {cmd}"
-                )
+                write!(f, "Job {id} belongs to a job scheduler and cannot be removed directly. {cmd}")
             }
             ScriptErrorCode::JobHasFailedChildren => {
-                write!(
-                    f,
-                    "Cannot complete job {id} because it has at least one failed child. {cmd}"
-                )
+                write!(f, "Cannot complete job {id} because it has at least one failed child. {cmd}")
             }
             ScriptErrorCode::SchedulerJobIdCollision => {
-                write!(
-                    f,
-                    "Cannot create job scheduler iteration - job ID already exists. {cmd}"
-                )
+                write!(f, "Cannot create job scheduler iteration - job ID already exists. {cmd}")
             }
             ScriptErrorCode::SchedulerJobSlotsBusy => {
-                write!(
-                    f,
-                    "Cannot create job scheduler iteration - no available time slots. {cmd}"
-                )
+                write!(f, "Cannot create job scheduler iteration - no available time slots. {cmd}")
             }
         }
     }
@@ -263,12 +229,7 @@ impl fmt::Display for ScriptError {
 
 impl ScriptError {
     /// Builds the error for a negative reply, or `None` when the reply is not a known code.
-    pub(crate) fn from_reply(
-        code: i64,
-        job_id: &str,
-        command: &'static str,
-        detail: &str,
-    ) -> Option<Self> {
+    pub(crate) fn from_reply(code: i64, job_id: &str, command: &'static str, detail: &str) -> Option<Self> {
         ScriptErrorCode::from_code(code).map(|code| ScriptError {
             code,
             job_id: job_id.to_owned(),
@@ -279,21 +240,12 @@ impl ScriptError {
 }
 
 /// Turns a negative script reply into an error (or an `UnexpectedReply` for an unknown code).
-pub(crate) fn check_code(
-    code: i64,
-    job_id: &str,
-    command: &'static str,
-    detail: &str,
-) -> Result<i64> {
+pub(crate) fn check_code(code: i64, job_id: &str, command: &'static str, detail: &str) -> Result<i64> {
     if code >= 0 {
         return Ok(code);
     }
     match ScriptError::from_reply(code, job_id, command, detail) {
         Some(e) => Err(Error::Script(e)),
-        None => Err(Error::unexpected(
-            command,
-            Some(job_id),
-            format!("unknown code {code}"),
-        )),
+        None => Err(Error::unexpected(command, Some(job_id), format!("unknown code {code}"))),
     }
 }

@@ -81,9 +81,7 @@ pub struct Job {
 fn num(job_id: &str, field: &'static str, v: &str) -> Result<u64> {
     // Node reads these with parseInt: an integer prefix counts, the rest is ignored.
     let t = v.trim();
-    let end = t
-        .find(|c: char| !c.is_ascii_digit() && c != '-')
-        .unwrap_or(t.len());
+    let end = t.find(|c: char| !c.is_ascii_digit() && c != '-').unwrap_or(t.len());
     let head = &t[..end];
     if head.is_empty() {
         if let Ok(f) = t.parse::<f64>() {
@@ -91,36 +89,22 @@ fn num(job_id: &str, field: &'static str, v: &str) -> Result<u64> {
                 return Ok(f as u64);
             }
         }
-        return Err(Error::CorruptJob {
-            job_id: job_id.into(),
-            field,
-            message: format!("not a number: {v:?}"),
-        });
+        return Err(Error::CorruptJob { job_id: job_id.into(), field, message: format!("not a number: {v:?}") });
     }
-    head.parse::<i64>()
-        .map(|n| n.max(0) as u64)
-        .map_err(|e| Error::CorruptJob {
-            job_id: job_id.into(),
-            field,
-            message: e.to_string(),
-        })
-}
-
-fn json(job_id: &str, field: &'static str, v: &str) -> Result<Value> {
-    serde_json::from_str(v).map_err(|e| Error::CorruptJob {
+    head.parse::<i64>().map(|n| n.max(0) as u64).map_err(|e| Error::CorruptJob {
         job_id: job_id.into(),
         field,
         message: e.to_string(),
     })
 }
 
+fn json(job_id: &str, field: &'static str, v: &str) -> Result<Value> {
+    serde_json::from_str(v).map_err(|e| Error::CorruptJob { job_id: job_id.into(), field, message: e.to_string() })
+}
+
 impl Job {
     /// Decodes a job hash. `queue` lets the job's methods reach Redis.
-    pub(crate) fn from_hash(
-        id: &str,
-        mut h: HashMap<String, String>,
-        queue: Option<Queue>,
-    ) -> Result<Job> {
+    pub(crate) fn from_hash(id: &str, mut h: HashMap<String, String>, queue: Option<Queue>) -> Result<Job> {
         let mut take = |k: &str| h.remove(k);
         let name = take("name").unwrap_or_default();
         let data = match take("data") {
@@ -128,12 +112,10 @@ impl Job {
             None => Value::Object(Default::default()),
         };
         let opts = match take("opts") {
-            Some(s) => JobOptions::from_stored(&json(id, "opts", &s)?).map_err(|message| {
-                Error::CorruptJob {
-                    job_id: id.into(),
-                    field: "opts",
-                    message,
-                }
+            Some(s) => JobOptions::from_stored(&json(id, "opts", &s)?).map_err(|message| Error::CorruptJob {
+                job_id: id.into(),
+                field: "opts",
+                message,
             })?,
             None => JobOptions::default(),
         };
@@ -153,28 +135,15 @@ impl Job {
         let processed_on = opt_num(take("processedOn"), "processedOn")?;
         let finished_on = opt_num(take("finishedOn"), "finishedOn")?;
         // Node parses returnvalue and stacktrace defensively; so do we.
-        let returnvalue =
-            take("returnvalue").map(|s| serde_json::from_str(&s).unwrap_or(Value::String(s)));
+        let returnvalue = take("returnvalue").map(|s| serde_json::from_str(&s).unwrap_or(Value::String(s)));
         let stacktrace = take("stacktrace")
             .and_then(|s| serde_json::from_str::<Vec<Value>>(&s).ok())
-            .map(|v| {
-                v.into_iter()
-                    .map(|x| {
-                        x.as_str()
-                            .map(str::to_owned)
-                            .unwrap_or_else(|| x.to_string())
-                    })
-                    .collect()
-            })
+            .map(|v| v.into_iter().map(|x| x.as_str().map(str::to_owned).unwrap_or_else(|| x.to_string())).collect())
             .unwrap_or_default();
         let parent = match take("parent") {
             Some(s) => {
                 let v = json(id, "parent", &s)?;
-                let pid = v.get("id").map(|x| {
-                    x.as_str()
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| x.to_string())
-                });
+                let pid = v.get("id").map(|x| x.as_str().map(str::to_owned).unwrap_or_else(|| x.to_string()));
                 let qk = v.get("queueKey").and_then(Value::as_str).map(str::to_owned);
                 match (pid, qk) {
                     (Some(pid), Some(queue_key)) => Some(ParentRef {
@@ -251,9 +220,7 @@ impl Job {
 
     /// The queue this job belongs to, when it was loaded through one.
     pub fn queue(&self) -> Result<&Queue> {
-        self.queue
-            .as_ref()
-            .ok_or(Error::Closed("job without queue handle"))
+        self.queue.as_ref().ok_or(Error::Closed("job without queue handle"))
     }
 }
 

@@ -10,13 +10,7 @@ use crate::scripts::admin as sa;
 use crate::state::JobState;
 
 impl Job {
-    async fn update(
-        &self,
-        op: &'static str,
-        what: &str,
-        value: &str,
-        keep: Option<u64>,
-    ) -> Result<i64> {
+    async fn update(&self, op: &'static str, what: &str, value: &str, keep: Option<u64>) -> Result<i64> {
         let queue = self.queue()?;
         let mut conn = queue.conn()?;
         let r = sa::update_job(&mut conn, &queue.keys().base, &self.id, what, value, keep)
@@ -32,8 +26,7 @@ impl Job {
             job_id: Some(self.id.clone()),
             source,
         })?;
-        self.update("updateProgress", "progress", &v.to_string(), None)
-            .await?;
+        self.update("updateProgress", "progress", &v.to_string(), None).await?;
         self.progress = v;
         Ok(())
     }
@@ -45,17 +38,14 @@ impl Job {
             job_id: Some(self.id.clone()),
             source,
         })?;
-        self.update("updateData", "data", &v.to_string(), None)
-            .await?;
+        self.update("updateData", "data", &v.to_string(), None).await?;
         self.data = v;
         Ok(())
     }
 
     /// Appends a log line (keeping the newest `keep_logs`); returns the number of lines.
     pub async fn log(&self, line: &str) -> Result<u64> {
-        Ok(self
-            .update("addLog", "log", line, self.opts.keep_logs)
-            .await? as u64)
+        Ok(self.update("addLog", "log", line, self.opts.keep_logs).await? as u64)
     }
 
     /// Log lines `start..=end`, oldest first, and the total count.
@@ -66,10 +56,7 @@ impl Job {
     /// Changes the priority; a waiting job is re-queued by it (in front of its band with `lifo`).
     pub async fn change_priority(&mut self, priority: u32, lifo: bool) -> Result<()> {
         if priority > crate::options::MAX_PRIORITY {
-            return Err(Error::invalid(
-                "priority",
-                format!("{priority} is above {}", crate::options::MAX_PRIORITY),
-            ));
+            return Err(Error::invalid("priority", format!("{priority} is above {}", crate::options::MAX_PRIORITY)));
         }
         let queue = self.queue()?;
         let mut conn = queue.conn()?;
@@ -104,12 +91,7 @@ impl Job {
     }
 
     /// Runs a failed or completed job again.
-    pub async fn retry(
-        &self,
-        state: JobState,
-        reset_attempts_made: bool,
-        reset_attempts_started: bool,
-    ) -> Result<()> {
+    pub async fn retry(&self, state: JobState, reset_attempts_made: bool, reset_attempts_started: bool) -> Result<()> {
         if !matches!(state, JobState::Failed | JobState::Completed) {
             return Err(Error::invalid("state", "retry takes failed or completed"));
         }

@@ -21,19 +21,12 @@ impl QueueKeys {
             return Err(Error::invalid("queue name", "must not be empty"));
         }
         if name.contains(':') {
-            return Err(Error::invalid(
-                "queue name",
-                format!("{name:?} must not contain ':'"),
-            ));
+            return Err(Error::invalid("queue name", format!("{name:?} must not contain ':'")));
         }
         if prefix.is_empty() {
             return Err(Error::invalid("prefix", "must not be empty"));
         }
-        Ok(QueueKeys {
-            prefix: prefix.to_owned(),
-            name: name.to_owned(),
-            base: format!("{prefix}:{name}:"),
-        })
+        Ok(QueueKeys { prefix: prefix.to_owned(), name: name.to_owned(), base: format!("{prefix}:{name}:") })
     }
 
     /// A queue-level key such as `wait` or `meta`.

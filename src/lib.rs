@@ -21,9 +21,7 @@ pub use connection::ConnectionOptions;
 pub use error::{Error, Result, ScriptError, ScriptErrorCode};
 pub use job::{Job, ParentRef};
 pub use manual::{FailOutcome, GetNextJobOptions, JobError, ManualWorker};
-pub use options::{
-    Backoff, Deduplication, JobOptions, KeepJobs, ParentOptions, Telemetry, MAX_PRIORITY,
-};
+pub use options::{Backoff, Deduplication, JobOptions, KeepJobs, ParentOptions, Telemetry, MAX_PRIORITY};
 pub use queue::{BulkJob, Queue, QueueOptions};
 pub use state::JobState;
 pub use worker_options::{BackoffStrategy, MetricsOptions, RateLimiter, WorkerOptions};

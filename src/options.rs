@@ -69,27 +69,15 @@ pub struct Backoff {
 impl Backoff {
     /// The same delay before every retry.
     pub fn fixed(delay_ms: u64) -> Self {
-        Backoff {
-            kind: "fixed".into(),
-            delay: Some(delay_ms),
-            jitter: None,
-        }
+        Backoff { kind: "fixed".into(), delay: Some(delay_ms), jitter: None }
     }
     /// `delay`, then 2·delay, 4·delay, ...
     pub fn exponential(delay_ms: u64) -> Self {
-        Backoff {
-            kind: "exponential".into(),
-            delay: Some(delay_ms),
-            jitter: None,
-        }
+        Backoff { kind: "exponential".into(), delay: Some(delay_ms), jitter: None }
     }
     /// A strategy registered on the worker under this name.
     pub fn custom(name: impl Into<String>) -> Self {
-        Backoff {
-            kind: name.into(),
-            delay: None,
-            jitter: None,
-        }
+        Backoff { kind: name.into(), delay: None, jitter: None }
     }
     /// Adds jitter in [0, 1].
     pub fn with_jitter(mut self, jitter: f64) -> Self {
@@ -113,15 +101,8 @@ impl Backoff {
         match v {
             Value::Number(_) => Ok(Backoff::fixed(as_u64(v, "backoff")?)),
             Value::Object(m) => Ok(Backoff {
-                kind: m
-                    .get("type")
-                    .and_then(Value::as_str)
-                    .unwrap_or("fixed")
-                    .to_owned(),
-                delay: m
-                    .get("delay")
-                    .map(|d| as_u64(d, "backoff.delay"))
-                    .transpose()?,
+                kind: m.get("type").and_then(Value::as_str).unwrap_or("fixed").to_owned(),
+                delay: m.get("delay").map(|d| as_u64(d, "backoff.delay")).transpose()?,
                 jitter: m.get("jitter").and_then(Value::as_f64),
             }),
             _ => Err(format!("backoff must be a number or an object, got {v}")),
@@ -149,18 +130,11 @@ pub struct Deduplication {
 impl Deduplication {
     /// Simple mode: deduplicate until the owner finishes.
     pub fn simple(id: impl Into<String>) -> Self {
-        Deduplication {
-            id: id.into(),
-            ..Default::default()
-        }
+        Deduplication { id: id.into(), ..Default::default() }
     }
     /// Throttle mode: deduplicate for `ttl_ms`.
     pub fn throttle(id: impl Into<String>, ttl_ms: u64) -> Self {
-        Deduplication {
-            id: id.into(),
-            ttl: Some(ttl_ms),
-            ..Default::default()
-        }
+        Deduplication { id: id.into(), ttl: Some(ttl_ms), ..Default::default() }
     }
     /// Debounce mode: replace a delayed owner and restart the window.
     pub fn debounce(id: impl Into<String>, ttl_ms: u64) -> Self {
@@ -179,19 +153,13 @@ impl Deduplication {
         put(&mut m, "ttl", self.ttl.map(Value::from));
         put(&mut m, "extend", self.extend.map(Value::from));
         put(&mut m, "replace", self.replace.map(Value::from));
-        put(
-            &mut m,
-            "keepLastIfActive",
-            self.keep_last_if_active.map(Value::from),
-        );
+        put(&mut m, "keepLastIfActive", self.keep_last_if_active.map(Value::from));
         put(&mut m, "reschedule", self.reschedule.map(Value::from));
         Value::Object(m)
     }
 
     fn from_json(v: &Value) -> std::result::Result<Self, String> {
-        let m = v
-            .as_object()
-            .ok_or_else(|| format!("deduplication must be an object, got {v}"))?;
+        let m = v.as_object().ok_or_else(|| format!("deduplication must be an object, got {v}"))?;
         let id = match m.get("id") {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Number(n)) => n.to_string(),
@@ -199,10 +167,7 @@ impl Deduplication {
         };
         Ok(Deduplication {
             id,
-            ttl: m
-                .get("ttl")
-                .map(|d| as_u64(d, "deduplication.ttl"))
-                .transpose()?,
+            ttl: m.get("ttl").map(|d| as_u64(d, "deduplication.ttl")).transpose()?,
             extend: m.get("extend").and_then(Value::as_bool),
             replace: m.get("replace").and_then(Value::as_bool),
             keep_last_if_active: m.get("keepLastIfActive").and_then(Value::as_bool),
@@ -238,9 +203,7 @@ impl KeepJobs {
             None | Some(KeepJobs::Bool(false)) => (-1, None, None),
             Some(KeepJobs::Bool(true)) => (0, None, None),
             Some(KeepJobs::Count(n)) => (*n as i64, None, None),
-            Some(KeepJobs::Options { age, count, limit }) => {
-                (count.map(|c| c as i64).unwrap_or(-1), *age, *limit)
-            }
+            Some(KeepJobs::Options { age, count, limit }) => (count.map(|c| c as i64).unwrap_or(-1), *age, *limit),
         }
     }
 
@@ -267,9 +230,7 @@ impl KeepJobs {
                 count: m.get("count").map(|x| as_u64(x, what)).transpose()?,
                 limit: m.get("limit").map(|x| as_u64(x, what)).transpose()?,
             }),
-            _ => Err(format!(
-                "{what} must be a bool, a number or an object, got {v}"
-            )),
+            _ => Err(format!("{what} must be a bool, a number or an object, got {v}")),
         }
     }
 }
@@ -306,9 +267,7 @@ fn put(m: &mut Map<String, Value>, k: &str, v: Option<Value>) {
 }
 
 fn num_f64(f: f64) -> Value {
-    serde_json::Number::from_f64(f)
-        .map(Value::Number)
-        .unwrap_or(Value::Null)
+    serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)
 }
 
 /// Reads a non-negative integer the way Node's `parseInt` of a cjson number would: cjson may
@@ -348,32 +307,21 @@ impl JobOptions {
                 return Err(Error::invalid("job_id", "must not be empty"));
             }
             if is_canonical_integer(id) {
-                return Err(Error::invalid(
-                    "job_id",
-                    format!("custom id {id:?} cannot be an integer"),
-                ));
+                return Err(Error::invalid("job_id", format!("custom id {id:?} cannot be an integer")));
             }
             if id == "0" || id.starts_with("0:") {
-                return Err(Error::invalid(
-                    "job_id",
-                    format!("custom id {id:?} cannot be 0 or start with 0:"),
-                ));
+                return Err(Error::invalid("job_id", format!("custom id {id:?} cannot be 0 or start with 0:")));
             }
             if id.contains(':') && id.split(':').count() != 3 {
                 return Err(Error::invalid(
                     "job_id",
-                    format!(
-                        "custom id {id:?} cannot contain ':' unless it has exactly three parts"
-                    ),
+                    format!("custom id {id:?} cannot contain ':' unless it has exactly three parts"),
                 ));
             }
         }
         if let Some(p) = self.priority {
             if p > MAX_PRIORITY {
-                return Err(Error::invalid(
-                    "priority",
-                    format!("{p} is above {MAX_PRIORITY}"),
-                ));
+                return Err(Error::invalid("priority", format!("{p} is above {MAX_PRIORITY}")));
             }
         }
         let flags = [
@@ -394,19 +342,13 @@ impl JobOptions {
                 return Err(Error::invalid("deduplication", "id is required"));
             }
             if self.parent.is_some() {
-                return Err(Error::invalid(
-                    "deduplication",
-                    "cannot be combined with parent",
-                ));
+                return Err(Error::invalid("deduplication", "cannot be combined with parent"));
             }
         }
         if let Some(b) = &self.backoff {
             if let Some(j) = b.jitter {
                 if !(0.0..=1.0).contains(&j) {
-                    return Err(Error::invalid(
-                        "backoff",
-                        format!("jitter {j} must be within [0, 1]"),
-                    ));
+                    return Err(Error::invalid("backoff", format!("jitter {j} must be within [0, 1]")));
                 }
             }
             if b.kind.is_empty() {
@@ -419,10 +361,7 @@ impl JobOptions {
             }
         }
         if self.extra.contains_key("debounce") {
-            return Err(Error::invalid(
-                "debounce",
-                "removed in BullMQ 6; use deduplication",
-            ));
+            return Err(Error::invalid("debounce", "removed in BullMQ 6; use deduplication"));
         }
         Ok(())
     }
@@ -450,15 +389,9 @@ impl JobOptions {
             telemetry: self.telemetry.clone().or(d.telemetry),
             parent: self.parent.clone().or(d.parent),
             fail_parent_on_failure: self.fail_parent_on_failure.or(d.fail_parent_on_failure),
-            continue_parent_on_failure: self
-                .continue_parent_on_failure
-                .or(d.continue_parent_on_failure),
-            ignore_dependency_on_failure: self
-                .ignore_dependency_on_failure
-                .or(d.ignore_dependency_on_failure),
-            remove_dependency_on_failure: self
-                .remove_dependency_on_failure
-                .or(d.remove_dependency_on_failure),
+            continue_parent_on_failure: self.continue_parent_on_failure.or(d.continue_parent_on_failure),
+            ignore_dependency_on_failure: self.ignore_dependency_on_failure.or(d.ignore_dependency_on_failure),
+            remove_dependency_on_failure: self.remove_dependency_on_failure.or(d.remove_dependency_on_failure),
             extra,
         }
     }
@@ -470,64 +403,29 @@ impl JobOptions {
         m.insert("attempts".into(), Value::from(self.attempts.unwrap_or(0)));
         put(&mut m, "priority", self.priority.map(Value::from));
         put(&mut m, "delay", self.delay.map(Value::from));
-        put(
-            &mut m,
-            "backoff",
-            self.backoff.as_ref().map(Backoff::to_json),
-        );
+        put(&mut m, "backoff", self.backoff.as_ref().map(Backoff::to_json));
         if self.lifo {
             m.insert("lifo".into(), Value::Bool(true));
         }
         put(&mut m, "jobId", self.job_id.clone().map(Value::String));
-        put(
-            &mut m,
-            "de",
-            self.deduplication.as_ref().map(Deduplication::to_json),
-        );
-        put(
-            &mut m,
-            "removeOnComplete",
-            self.remove_on_complete.as_ref().map(KeepJobs::to_json),
-        );
-        put(
-            &mut m,
-            "removeOnFail",
-            self.remove_on_fail.as_ref().map(KeepJobs::to_json),
-        );
+        put(&mut m, "de", self.deduplication.as_ref().map(Deduplication::to_json));
+        put(&mut m, "removeOnComplete", self.remove_on_complete.as_ref().map(KeepJobs::to_json));
+        put(&mut m, "removeOnFail", self.remove_on_fail.as_ref().map(KeepJobs::to_json));
         put(&mut m, "kl", self.keep_logs.map(Value::from));
         put(&mut m, "timestamp", self.timestamp.map(Value::from));
-        put(
-            &mut m,
-            "stackTraceLimit",
-            self.stack_trace_limit.map(Value::from),
-        );
+        put(&mut m, "stackTraceLimit", self.stack_trace_limit.map(Value::from));
         put(&mut m, "sizeLimit", self.size_limit.map(Value::from));
         if let Some(t) = &self.telemetry {
             put(&mut m, "tm", t.metadata.clone().map(Value::String));
             put(&mut m, "omc", t.omit_context.map(Value::Bool));
         }
         if let Some(p) = &self.parent {
-            m.insert(
-                "parent".into(),
-                serde_json::json!({"id": p.id, "queue": p.queue}),
-            );
+            m.insert("parent".into(), serde_json::json!({"id": p.id, "queue": p.queue}));
         }
         put(&mut m, "fpof", self.fail_parent_on_failure.map(Value::Bool));
-        put(
-            &mut m,
-            "cpof",
-            self.continue_parent_on_failure.map(Value::Bool),
-        );
-        put(
-            &mut m,
-            "idof",
-            self.ignore_dependency_on_failure.map(Value::Bool),
-        );
-        put(
-            &mut m,
-            "rdof",
-            self.remove_dependency_on_failure.map(Value::Bool),
-        );
+        put(&mut m, "cpof", self.continue_parent_on_failure.map(Value::Bool));
+        put(&mut m, "idof", self.ignore_dependency_on_failure.map(Value::Bool));
+        put(&mut m, "rdof", self.remove_dependency_on_failure.map(Value::Bool));
         Value::Object(m)
     }
 
@@ -547,49 +445,23 @@ impl JobOptions {
                 "delay" => o.delay = Some(as_u64(val, "delay")?),
                 "backoff" => o.backoff = Some(Backoff::from_json(val)?),
                 "lifo" => o.lifo = val.as_bool().unwrap_or(false),
-                "jobId" => {
-                    o.job_id = Some(
-                        val.as_str()
-                            .map(str::to_owned)
-                            .unwrap_or_else(|| val.to_string()),
-                    )
-                }
-                "de" | "deduplication" | "debounce" => {
-                    o.deduplication = Some(Deduplication::from_json(val)?)
-                }
-                "removeOnComplete" => {
-                    o.remove_on_complete = Some(KeepJobs::from_json(val, "removeOnComplete")?)
-                }
-                "removeOnFail" => {
-                    o.remove_on_fail = Some(KeepJobs::from_json(val, "removeOnFail")?)
-                }
+                "jobId" => o.job_id = Some(val.as_str().map(str::to_owned).unwrap_or_else(|| val.to_string())),
+                "de" | "deduplication" | "debounce" => o.deduplication = Some(Deduplication::from_json(val)?),
+                "removeOnComplete" => o.remove_on_complete = Some(KeepJobs::from_json(val, "removeOnComplete")?),
+                "removeOnFail" => o.remove_on_fail = Some(KeepJobs::from_json(val, "removeOnFail")?),
                 "kl" | "keepLogs" => o.keep_logs = Some(as_u64(val, "keepLogs")?),
                 "timestamp" => o.timestamp = Some(as_u64(val, "timestamp")?),
                 "stackTraceLimit" => o.stack_trace_limit = Some(as_u64(val, "stackTraceLimit")?),
                 "sizeLimit" => o.size_limit = Some(as_u64(val, "sizeLimit")?),
-                "tm" => {
-                    o.telemetry.get_or_insert_with(Default::default).metadata =
-                        val.as_str().map(str::to_owned)
-                }
-                "omc" => {
-                    o.telemetry
-                        .get_or_insert_with(Default::default)
-                        .omit_context = val.as_bool()
-                }
+                "tm" => o.telemetry.get_or_insert_with(Default::default).metadata = val.as_str().map(str::to_owned),
+                "omc" => o.telemetry.get_or_insert_with(Default::default).omit_context = val.as_bool(),
                 "telemetry" => {
                     let t = o.telemetry.get_or_insert_with(Default::default);
-                    t.metadata = val
-                        .get("metadata")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned);
+                    t.metadata = val.get("metadata").and_then(Value::as_str).map(str::to_owned);
                     t.omit_context = val.get("omitContext").and_then(Value::as_bool);
                 }
                 "parent" => {
-                    let id = val.get("id").map(|x| {
-                        x.as_str()
-                            .map(str::to_owned)
-                            .unwrap_or_else(|| x.to_string())
-                    });
+                    let id = val.get("id").map(|x| x.as_str().map(str::to_owned).unwrap_or_else(|| x.to_string()));
                     let queue = val.get("queue").and_then(Value::as_str).map(str::to_owned);
                     match (id, queue) {
                         (Some(id), Some(queue)) => o.parent = Some(ParentOptions { id, queue }),
@@ -600,12 +472,8 @@ impl JobOptions {
                 }
                 "fpof" | "failParentOnFailure" => o.fail_parent_on_failure = val.as_bool(),
                 "cpof" | "continueParentOnFailure" => o.continue_parent_on_failure = val.as_bool(),
-                "idof" | "ignoreDependencyOnFailure" => {
-                    o.ignore_dependency_on_failure = val.as_bool()
-                }
-                "rdof" | "removeDependencyOnFailure" => {
-                    o.remove_dependency_on_failure = val.as_bool()
-                }
+                "idof" | "ignoreDependencyOnFailure" => o.ignore_dependency_on_failure = val.as_bool(),
+                "rdof" | "removeDependencyOnFailure" => o.remove_dependency_on_failure = val.as_bool(),
                 _ => {
                     o.extra.insert(k.clone(), val.clone());
                 }
@@ -672,10 +540,7 @@ mod tests {
         assert!(!is_canonical_integer("0123"));
         assert!(!is_canonical_integer("12a"));
         assert!(JobOptions::default().job_id("a:b").validate().is_err());
-        assert!(JobOptions::default()
-            .job_id("repeat:a:1")
-            .validate()
-            .is_ok());
+        assert!(JobOptions::default().job_id("repeat:a:1").validate().is_ok());
         assert!(JobOptions::default().job_id("0:x:y").validate().is_err());
     }
 
@@ -684,11 +549,7 @@ mod tests {
         let o = JobOptions::default()
             .attempts(3)
             .backoff(Backoff::exponential(1000).with_jitter(0.5))
-            .remove_on_complete(KeepJobs::Options {
-                age: Some(3600),
-                count: Some(10),
-                limit: None,
-            })
+            .remove_on_complete(KeepJobs::Options { age: Some(3600), count: Some(10), limit: None })
             .remove_on_fail(KeepJobs::Count(5))
             .deduplication(Deduplication::throttle("d", 5000));
         let v = o.to_stored();

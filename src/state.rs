@@ -86,12 +86,7 @@ impl FromStr for JobState {
             "prioritized" => JobState::Prioritized,
             "waiting-children" => JobState::WaitingChildren,
             "unknown" => JobState::Unknown,
-            other => {
-                return Err(Error::invalid(
-                    "state",
-                    format!("unknown job state {other:?}"),
-                ))
-            }
+            other => return Err(Error::invalid("state", format!("unknown job state {other:?}"))),
         })
     }
 }

@@ -129,10 +129,7 @@ impl WorkerOptions {
         }
         if let Some(r) = self.lock_renew_time {
             if r == 0 || r >= self.lock_duration {
-                return Err(Error::invalid(
-                    "lock_renew_time",
-                    "must be positive and below lock_duration",
-                ));
+                return Err(Error::invalid("lock_renew_time", "must be positive and below lock_duration"));
             }
         }
         if self.stalled_interval == 0 {
@@ -140,18 +137,12 @@ impl WorkerOptions {
         }
         if let Some(l) = self.limiter {
             if l.max == 0 || l.duration == 0 {
-                return Err(Error::invalid(
-                    "limiter",
-                    "max and duration must be positive",
-                ));
+                return Err(Error::invalid("limiter", "max and duration must be positive"));
             }
         }
         if let Some(m) = self.metrics {
             if m.max_data_points == 0 {
-                return Err(Error::invalid(
-                    "metrics",
-                    "max_data_points must be positive",
-                ));
+                return Err(Error::invalid("metrics", "max_data_points must be positive"));
             }
         }
         if self.drain_delay.is_zero() {

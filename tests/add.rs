@@ -14,11 +14,7 @@ async fn standard_add_writes_hash_wait_marker_and_events() {
     let opts = JobOptions::default()
         .attempts(3)
         .backoff(Backoff::exponential(1000).with_jitter(0.5))
-        .remove_on_complete(KeepJobs::Options {
-            age: Some(3600),
-            count: Some(10),
-            limit: None,
-        })
+        .remove_on_complete(KeepJobs::Options { age: Some(3600), count: Some(10), limit: None })
         .remove_on_fail(KeepJobs::Count(5));
     let job = q.add("std", json!({"a": 1}), opts).await.unwrap();
     assert_eq!(job.id, "1");
@@ -30,10 +26,7 @@ async fn standard_add_writes_hash_wait_marker_and_events() {
     assert!(h["timestamp"].parse::<u64>().unwrap() > 1_600_000_000_000);
     let opts: serde_json::Value = serde_json::from_str(&h["opts"]).unwrap();
     assert_eq!(opts["attempts"], 3);
-    assert_eq!(
-        opts["backoff"],
-        json!({"type":"exponential","delay":1000,"jitter":0.5})
-    );
+    assert_eq!(opts["backoff"], json!({"type":"exponential","delay":1000,"jitter":0.5}));
     assert_eq!(opts["removeOnComplete"], json!({"age":3600,"count":10}));
     assert_eq!(opts["removeOnFail"], 5);
     let wait: Vec<String> = cmd(&["LRANGE", &k(&q, "wait"), "0", "-1"]).await;
@@ -57,24 +50,17 @@ async fn fifo_lifo_priority_and_delay_positions() {
     let q = queue("add-order").await;
     q.add("a", json!({}), JobOptions::default()).await.unwrap();
     q.add("b", json!({}), JobOptions::default()).await.unwrap();
-    q.add("c", json!({}), JobOptions::default().lifo(true))
-        .await
-        .unwrap();
+    q.add("c", json!({}), JobOptions::default().lifo(true)).await.unwrap();
     let wait: Vec<String> = cmd(&["LRANGE", &k(&q, "wait"), "0", "-1"]).await;
     // LPUSH for FIFO (newest at the head), RPUSH for LIFO (served next from the tail).
     assert_eq!(wait, vec!["2", "1", "3"]);
 
-    q.add("p", json!({}), JobOptions::default().priority(5))
-        .await
-        .unwrap();
+    q.add("p", json!({}), JobOptions::default().priority(5)).await.unwrap();
     let score: f64 = cmd(&["ZSCORE", &k(&q, "prioritized"), "4"]).await;
     assert_eq!(score as u64, 5 * (1u64 << 32) + 1);
 
     let before = bullmq_now();
-    let d = q
-        .add("d", json!({}), JobOptions::default().delay(60_000))
-        .await
-        .unwrap();
+    let d = q.add("d", json!({}), JobOptions::default().delay(60_000)).await.unwrap();
     let score: f64 = cmd(&["ZSCORE", &k(&q, "delayed"), &d.id]).await;
     let due = score as u64 / 4096;
     assert!(due >= before + 60_000 && due <= bullmq_now() + 60_000);
@@ -86,10 +72,7 @@ async fn fifo_lifo_priority_and_delay_positions() {
 }
 
 fn bullmq_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
 #[tokio::test]
@@ -101,11 +84,7 @@ async fn same_ms_delays_keep_fifo_sequence() {
             BulkJob::new(
                 "d",
                 json!({"i": i}),
-                JobOptions {
-                    timestamp: Some(ts),
-                    delay: Some(5000),
-                    ..Default::default()
-                },
+                JobOptions { timestamp: Some(ts), delay: Some(5000), ..Default::default() },
             )
             .unwrap()
         })
@@ -115,38 +94,22 @@ async fn same_ms_delays_keep_fifo_sequence() {
     let base = (ts + 5000) * 4096;
     assert_eq!(
         z,
-        vec![
-            "1".to_string(),
-            base.to_string(),
-            "2".into(),
-            (base + 1).to_string(),
-            "3".into(),
-            (base + 2).to_string()
-        ]
+        vec!["1".to_string(), base.to_string(), "2".into(), (base + 1).to_string(), "3".into(), (base + 2).to_string()]
     );
 }
 
 #[tokio::test]
 async fn custom_id_duplicate_returns_existing_and_emits_duplicated() {
     let q = queue("add-dup").await;
-    let a = q
-        .add("x", json!({"v": 1}), JobOptions::default().job_id("my-id"))
-        .await
-        .unwrap();
-    let b = q
-        .add("x", json!({"v": 2}), JobOptions::default().job_id("my-id"))
-        .await
-        .unwrap();
+    let a = q.add("x", json!({"v": 1}), JobOptions::default().job_id("my-id")).await.unwrap();
+    let b = q.add("x", json!({"v": 2}), JobOptions::default().job_id("my-id")).await.unwrap();
     assert_eq!(a.id, "my-id");
     assert_eq!(b.id, "my-id");
     let data: String = cmd(&["HGET", &k(&q, "my-id"), "data"]).await;
     assert_eq!(data, r#"{"v":1}"#);
     let counter: String = cmd(&["GET", &k(&q, "id")]).await;
     assert_eq!(counter, "2", "the counter is consumed by every add");
-    assert!(events(&q)
-        .await
-        .iter()
-        .any(|e| e.0 == "duplicated" && e.1["jobId"] == "my-id"));
+    assert!(events(&q).await.iter().any(|e| e.0 == "duplicated" && e.1["jobId"] == "my-id"));
 }
 
 #[tokio::test]
@@ -163,10 +126,7 @@ async fn invalid_options_write_nothing() {
             ..Default::default()
         },
         JobOptions::default().deduplication(Deduplication::simple("")),
-        JobOptions {
-            size_limit: Some(3),
-            ..Default::default()
-        },
+        JobOptions { size_limit: Some(3), ..Default::default() },
     ] {
         let err = q.add("x", json!({"abc": 1}), opts).await.unwrap_err();
         assert!(matches!(err, bullmq::Error::InvalidOption { .. }), "{err}");
@@ -184,27 +144,13 @@ async fn invalid_options_write_nothing() {
 #[tokio::test]
 async fn bulk_with_missing_parent_adds_nothing() {
     let q = queue("add-parent").await;
-    let parent = bullmq::ParentOptions {
-        id: "nope".into(),
-        queue: q.qualified_name(),
-    };
+    let parent = bullmq::ParentOptions { id: "nope".into(), queue: q.qualified_name() };
     let bulk = vec![
         BulkJob::new("ok", json!({}), JobOptions::default()).unwrap(),
-        BulkJob::new(
-            "child",
-            json!({}),
-            JobOptions {
-                parent: Some(parent),
-                ..Default::default()
-            },
-        )
-        .unwrap(),
+        BulkJob::new("child", json!({}), JobOptions { parent: Some(parent), ..Default::default() }).unwrap(),
     ];
     let err = q.add_bulk(bulk).await.unwrap_err();
-    assert_eq!(
-        err.script_code(),
-        Some(bullmq::ScriptErrorCode::ParentJobNotExist)
-    );
+    assert_eq!(err.script_code(), Some(bullmq::ScriptErrorCode::ParentJobNotExist));
     let exists: i64 = cmd(&["EXISTS", &k(&q, "wait"), &k(&q, "1")]).await;
     assert_eq!(exists, 0);
 }
@@ -212,22 +158,8 @@ async fn bulk_with_missing_parent_adds_nothing() {
 #[tokio::test]
 async fn dedup_simple_and_throttle() {
     let q = queue("add-dedup").await;
-    let a = q
-        .add(
-            "x",
-            json!({}),
-            JobOptions::default().deduplication(Deduplication::simple("s")),
-        )
-        .await
-        .unwrap();
-    let b = q
-        .add(
-            "x",
-            json!({}),
-            JobOptions::default().deduplication(Deduplication::simple("s")),
-        )
-        .await
-        .unwrap();
+    let a = q.add("x", json!({}), JobOptions::default().deduplication(Deduplication::simple("s"))).await.unwrap();
+    let b = q.add("x", json!({}), JobOptions::default().deduplication(Deduplication::simple("s"))).await.unwrap();
     assert_eq!(a.id, b.id);
     let owner: String = cmd(&["GET", &k(&q, "de:s")]).await;
     assert_eq!(owner, a.id);
@@ -241,22 +173,10 @@ async fn dedup_simple_and_throttle() {
     assert_eq!(d.1["deduplicationId"], "s");
     assert_eq!(d.1["deduplicatedJobId"], "2");
 
-    let t = q
-        .add(
-            "x",
-            json!({}),
-            JobOptions::default().deduplication(Deduplication::throttle("t", 5000)),
-        )
-        .await
-        .unwrap();
-    let t2 = q
-        .add(
-            "x",
-            json!({}),
-            JobOptions::default().deduplication(Deduplication::throttle("t", 5000)),
-        )
-        .await
-        .unwrap();
+    let t =
+        q.add("x", json!({}), JobOptions::default().deduplication(Deduplication::throttle("t", 5000))).await.unwrap();
+    let t2 =
+        q.add("x", json!({}), JobOptions::default().deduplication(Deduplication::throttle("t", 5000))).await.unwrap();
     assert_eq!(t.id, t2.id);
     let ttl: i64 = cmd(&["PTTL", &k(&q, "de:t")]).await;
     assert!(ttl > 0 && ttl <= 5000);
@@ -266,22 +186,8 @@ async fn dedup_simple_and_throttle() {
 async fn dedup_debounce_replaces_delayed_owner() {
     let q = queue("add-debounce").await;
     let de = Deduplication::debounce("d", 10_000);
-    let a = q
-        .add(
-            "x",
-            json!({"v": 1}),
-            JobOptions::default().delay(5000).deduplication(de.clone()),
-        )
-        .await
-        .unwrap();
-    let b = q
-        .add(
-            "x",
-            json!({"v": 2}),
-            JobOptions::default().delay(5000).deduplication(de),
-        )
-        .await
-        .unwrap();
+    let a = q.add("x", json!({"v": 1}), JobOptions::default().delay(5000).deduplication(de.clone())).await.unwrap();
+    let b = q.add("x", json!({"v": 2}), JobOptions::default().delay(5000).deduplication(de)).await.unwrap();
     assert_ne!(a.id, b.id);
     let exists: i64 = cmd(&["EXISTS", &k(&q, &a.id)]).await;
     assert_eq!(exists, 0, "the delayed owner is replaced");
@@ -290,9 +196,7 @@ async fn dedup_debounce_replaces_delayed_owner() {
     let delayed: Vec<String> = cmd(&["ZRANGE", &k(&q, "delayed"), "0", "-1"]).await;
     assert_eq!(delayed, vec![b.id.clone()]);
     let ev = events(&q).await;
-    assert!(ev
-        .iter()
-        .any(|e| e.0 == "removed" && e.1["jobId"] == a.id && e.1["prev"] == "delayed"));
+    assert!(ev.iter().any(|e| e.0 == "removed" && e.1["jobId"] == a.id && e.1["prev"] == "delayed"));
     let d = ev.iter().find(|e| e.0 == "deduplicated").unwrap();
     assert_eq!(d.1["jobId"], b.id, "replace mode: jobId is the new job");
     assert_eq!(d.1["deduplicatedJobId"], a.id);
@@ -301,23 +205,10 @@ async fn dedup_debounce_replaces_delayed_owner() {
 #[tokio::test]
 async fn dedup_extend_restarts_the_window() {
     let q = queue("add-extend").await;
-    let de = Deduplication {
-        extend: Some(true),
-        ..Deduplication::throttle("e", 60_000)
-    };
-    let a = q
-        .add(
-            "x",
-            json!({}),
-            JobOptions::default().deduplication(de.clone()),
-        )
-        .await
-        .unwrap();
+    let de = Deduplication { extend: Some(true), ..Deduplication::throttle("e", 60_000) };
+    let a = q.add("x", json!({}), JobOptions::default().deduplication(de.clone())).await.unwrap();
     cmd::<()>(&["PEXPIRE", &k(&q, "de:e"), "1000"]).await;
-    let b = q
-        .add("x", json!({}), JobOptions::default().deduplication(de))
-        .await
-        .unwrap();
+    let b = q.add("x", json!({}), JobOptions::default().deduplication(de)).await.unwrap();
     assert_eq!(a.id, b.id);
     let ttl: i64 = cmd(&["PTTL", &k(&q, "de:e")]).await;
     assert!(ttl > 50_000, "extend re-arms the full ttl, got {ttl}");
@@ -326,39 +217,16 @@ async fn dedup_extend_restarts_the_window() {
 #[tokio::test]
 async fn dedup_keep_last_if_active_stores_next_payload() {
     let q = queue("add-kla").await;
-    let de = Deduplication {
-        keep_last_if_active: Some(true),
-        ..Deduplication::simple("kla")
-    };
-    let owner = q
-        .add(
-            "k",
-            json!({"v": 1}),
-            JobOptions::default().deduplication(de.clone()),
-        )
-        .await
-        .unwrap();
+    let de = Deduplication { keep_last_if_active: Some(true), ..Deduplication::simple("kla") };
+    let owner = q.add("k", json!({"v": 1}), JobOptions::default().deduplication(de.clone())).await.unwrap();
     // Not active yet: a plain dedup hit, nothing stored.
-    q.add(
-        "k",
-        json!({"v": 2}),
-        JobOptions::default().deduplication(de.clone()),
-    )
-    .await
-    .unwrap();
+    q.add("k", json!({"v": 2}), JobOptions::default().deduplication(de.clone())).await.unwrap();
     let exists: i64 = cmd(&["EXISTS", &k(&q, "dn:kla")]).await;
     assert_eq!(exists, 0);
     // Make the owner active, as a worker's fetch would.
     cmd::<()>(&["LREM", &k(&q, "wait"), "0", &owner.id]).await;
     cmd::<()>(&["LPUSH", &k(&q, "active"), &owner.id]).await;
-    let r = q
-        .add(
-            "k",
-            json!({"v": 3}),
-            JobOptions::default().deduplication(de),
-        )
-        .await
-        .unwrap();
+    let r = q.add("k", json!({"v": 3}), JobOptions::default().deduplication(de)).await.unwrap();
     assert_eq!(r.id, owner.id);
     let dn: HashMap<String, String> = cmd(&["HGETALL", &k(&q, "dn:kla")]).await;
     assert_eq!(dn["name"], "k");
@@ -368,32 +236,20 @@ async fn dedup_keep_last_if_active_stores_next_payload() {
     assert_eq!(opts["de"]["keepLastIfActive"], true);
     let ttl: i64 = cmd(&["PTTL", &k(&q, "de:kla")]).await;
     assert_eq!(ttl, -1);
-    let hits = events(&q)
-        .await
-        .into_iter()
-        .filter(|e| e.0 == "deduplicated")
-        .count();
+    let hits = events(&q).await.into_iter().filter(|e| e.0 == "deduplicated").count();
     assert_eq!(hits, 2);
 }
 
 #[tokio::test]
 async fn dedup_reschedule_moves_delayed_owner() {
     let q = queue("add-resched").await;
-    let de = Deduplication {
-        reschedule: Some(true),
-        ..Deduplication::simple("r")
-    };
+    let de = Deduplication { reschedule: Some(true), ..Deduplication::simple("r") };
     let ts = bullmq_now();
     let a = q
         .add(
             "x",
             json!({}),
-            JobOptions {
-                timestamp: Some(ts),
-                delay: Some(60_000),
-                ..Default::default()
-            }
-            .deduplication(de.clone()),
+            JobOptions { timestamp: Some(ts), delay: Some(60_000), ..Default::default() }.deduplication(de.clone()),
         )
         .await
         .unwrap();
@@ -401,12 +257,7 @@ async fn dedup_reschedule_moves_delayed_owner() {
         .add(
             "x",
             json!({}),
-            JobOptions {
-                timestamp: Some(ts + 10),
-                delay: Some(5_000),
-                ..Default::default()
-            }
-            .deduplication(de),
+            JobOptions { timestamp: Some(ts + 10), delay: Some(5_000), ..Default::default() }.deduplication(de),
         )
         .await
         .unwrap();
@@ -421,14 +272,7 @@ async fn dedup_reschedule_moves_delayed_owner() {
 async fn stale_dedup_key_is_recovered() {
     let q = queue("add-stale").await;
     cmd::<()>(&["SET", &k(&q, "de:s"), "gone"]).await;
-    let a = q
-        .add(
-            "x",
-            json!({}),
-            JobOptions::default().deduplication(Deduplication::simple("s")),
-        )
-        .await
-        .unwrap();
+    let a = q.add("x", json!({}), JobOptions::default().deduplication(Deduplication::simple("s"))).await.unwrap();
     assert_eq!(a.id, "1");
     let owner: String = cmd(&["GET", &k(&q, "de:s")]).await;
     assert_eq!(owner, "1");
@@ -441,18 +285,14 @@ async fn paused_queue_gets_no_marker_and_default_options_merge() {
         &name,
         bullmq::QueueOptions {
             connection: conn_opts(),
-            default_job_options: JobOptions::default()
-                .attempts(4)
-                .remove_on_complete(KeepJobs::Bool(true)),
+            default_job_options: JobOptions::default().attempts(4).remove_on_complete(KeepJobs::Bool(true)),
             ..Default::default()
         },
     )
     .await
     .unwrap();
     cmd::<()>(&["HSET", &k(&q, "meta"), "paused", "1"]).await;
-    q.add("x", json!(null), JobOptions::default().attempts(2))
-        .await
-        .unwrap();
+    q.add("x", json!(null), JobOptions::default().attempts(2)).await.unwrap();
     let exists: i64 = cmd(&["EXISTS", &k(&q, "marker")]).await;
     assert_eq!(exists, 0, "no wake-up while paused");
     let wait: Vec<String> = cmd(&["LRANGE", &k(&q, "wait"), "0", "-1"]).await;
@@ -462,28 +302,13 @@ async fn paused_queue_gets_no_marker_and_default_options_merge() {
     assert_eq!(opts["attempts"], 2);
     assert_eq!(opts["removeOnComplete"], true);
     let data: String = cmd(&["HGET", &k(&q, "1"), "data"]).await;
-    assert_eq!(
-        data, "{}",
-        "no payload is stored as an empty object, as Node does"
-    );
+    assert_eq!(data, "{}", "no payload is stored as an empty object, as Node does");
 }
 
 #[tokio::test]
 async fn corrupt_job_hash_is_a_typed_error() {
     let q = queue("add-corrupt").await;
-    cmd::<()>(&[
-        "HSET",
-        &k(&q, "bad"),
-        "name",
-        "x",
-        "data",
-        "{not json",
-        "opts",
-        "{}",
-        "timestamp",
-        "1",
-    ])
-    .await;
+    cmd::<()>(&["HSET", &k(&q, "bad"), "name", "x", "data", "{not json", "opts", "{}", "timestamp", "1"]).await;
     match q.get_job("bad").await {
         Err(bullmq::Error::CorruptJob { job_id, field, .. }) => {
             assert_eq!(job_id, "bad");
@@ -491,20 +316,45 @@ async fn corrupt_job_hash_is_a_typed_error() {
         }
         other => panic!("expected CorruptJob, got {other:?}"),
     }
-    cmd::<()>(&[
-        "HSET",
-        &k(&q, "bad2"),
-        "name",
-        "x",
-        "data",
-        "{}",
-        "opts",
-        "[1,2]",
-    ])
-    .await;
-    assert!(matches!(
-        q.get_job("bad2").await,
-        Err(bullmq::Error::CorruptJob { field: "opts", .. })
-    ));
+    cmd::<()>(&["HSET", &k(&q, "bad2"), "name", "x", "data", "{}", "opts", "[1,2]"]).await;
+    assert!(matches!(q.get_job("bad2").await, Err(bullmq::Error::CorruptJob { field: "opts", .. })));
     assert!(q.get_job("missing").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn concurrent_adds_are_coalesced_but_independent() {
+    let q = queue("add-coalesce").await;
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let q = q.clone();
+        tasks.push(tokio::spawn(async move {
+            let opts = if i == 100 {
+                JobOptions {
+                    parent: Some(bullmq::ParentOptions { id: "ghost".into(), queue: q.qualified_name() }),
+                    ..Default::default()
+                }
+            } else {
+                JobOptions::default()
+            };
+            q.add("c", json!({"i": i}), opts).await
+        }));
+    }
+    let mut ids = std::collections::HashSet::new();
+    let mut refused = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(job) => assert!(ids.insert(job.id)),
+            Err(e) => {
+                assert_eq!(e.script_code(), Some(bullmq::ScriptErrorCode::ParentJobNotExist));
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!((ids.len(), refused), (199, 1), "only the add with a missing parent is refused");
+    let wait: i64 = cmd(&["LLEN", &k(&q, "wait")]).await;
+    assert_eq!(wait, 199);
+    let counter: String = cmd(&["GET", &k(&q, "id")]).await;
+    assert_eq!(counter, "200", "every add attempt consumes the counter");
+    let added = events(&q).await.into_iter().filter(|e| e.0 == "added").count();
+    assert_eq!(added, 199);
 }

@@ -10,9 +10,7 @@ use serde_json::json;
 
 async fn add(q: &bullmq::Queue, n: usize) {
     for i in 0..n {
-        q.add("j", json!({"i": i}), JobOptions::default())
-            .await
-            .unwrap();
+        q.add("j", json!({"i": i}), JobOptions::default()).await.unwrap();
     }
 }
 
@@ -33,12 +31,8 @@ async fn pause_and_resume() {
     assert!(!q.is_paused().await.unwrap());
     let marker: Vec<String> = cmd(&["ZRANGE", &k(&q, "marker"), "0", "-1"]).await;
     assert_eq!(marker, vec!["0"]);
-    let names: Vec<String> = events(&q)
-        .await
-        .into_iter()
-        .map(|e| e.0)
-        .filter(|e| e == "paused" || e == "resumed")
-        .collect();
+    let names: Vec<String> =
+        events(&q).await.into_iter().map(|e| e.0).filter(|e| e == "paused" || e == "resumed").collect();
     assert_eq!(names, vec!["paused", "resumed"]);
     assert!(w.get_next_job("t", now_only()).await.unwrap().is_some());
 }
@@ -68,19 +62,11 @@ async fn resume_merges_a_legacy_paused_list() {
         .await;
         cmd::<()>(&["LPUSH", &k(&q, "paused"), id]).await;
     }
-    assert_eq!(
-        q.get_job_state("old1").await.unwrap(),
-        JobState::Waiting,
-        "legacy paused counts as waiting"
-    );
+    assert_eq!(q.get_job_state("old1").await.unwrap(), JobState::Waiting, "legacy paused counts as waiting");
     q.pause().await.unwrap();
     q.resume().await.unwrap();
     let wait: Vec<String> = cmd(&["LRANGE", &k(&q, "wait"), "0", "-1"]).await;
-    assert_eq!(
-        wait,
-        vec!["1", "old2", "old1"],
-        "legacy jobs are served first, oldest first"
-    );
+    assert_eq!(wait, vec!["1", "old2", "old1"], "legacy jobs are served first, oldest first");
     let legacy: i64 = cmd(&["EXISTS", &k(&q, "paused")]).await;
     assert_eq!(legacy, 0);
 }
@@ -89,22 +75,10 @@ async fn resume_merges_a_legacy_paused_list() {
 async fn drain_keeps_delayed_unless_asked() {
     let q = queue("adm-drain").await;
     add(&q, 2).await;
-    q.add("p", json!({}), JobOptions::default().priority(3))
-        .await
-        .unwrap();
-    q.add("d", json!({}), JobOptions::default().delay(60_000))
-        .await
-        .unwrap();
+    q.add("p", json!({}), JobOptions::default().priority(3)).await.unwrap();
+    q.add("d", json!({}), JobOptions::default().delay(60_000)).await.unwrap();
     assert_eq!(q.drain(false).await.unwrap(), 3);
-    let n: i64 = cmd(&[
-        "EXISTS",
-        &k(&q, "1"),
-        &k(&q, "2"),
-        &k(&q, "3"),
-        &k(&q, "wait"),
-        &k(&q, "prioritized"),
-    ])
-    .await;
+    let n: i64 = cmd(&["EXISTS", &k(&q, "1"), &k(&q, "2"), &k(&q, "3"), &k(&q, "wait"), &k(&q, "prioritized")]).await;
     assert_eq!(n, 0);
     assert_eq!(q.get_delayed_count().await.unwrap(), 1);
     assert_eq!(q.drain(true).await.unwrap(), 1);
@@ -116,9 +90,7 @@ async fn drain_keeps_delayed_unless_asked() {
 async fn obliterate_requires_force_with_active_jobs() {
     let q = queue("adm-obl").await;
     add(&q, 3).await;
-    q.add("d", json!({}), JobOptions::default().delay(60_000))
-        .await
-        .unwrap();
+    q.add("d", json!({}), JobOptions::default().delay(60_000)).await.unwrap();
     let w = worker_for(&q, WorkerOptions::default()).await;
     let job = w.get_next_job("t", now_only()).await.unwrap().unwrap();
     let err = q.obliterate(false).await.unwrap_err();
@@ -145,10 +117,7 @@ async fn remove_job_emits_removed_and_respects_locks() {
     let r = ev.iter().find(|e| e.0 == "removed").unwrap();
     assert_eq!((r.1["jobId"].as_str(), r.1["prev"].as_str()), ("1", "wait"));
     cmd::<()>(&["SET", &k(&q, "2:lock"), "someone"]).await;
-    assert!(
-        !q.remove_job("2", false).await.unwrap(),
-        "a locked job stays"
-    );
+    assert!(!q.remove_job("2", false).await.unwrap(), "a locked job stays");
     let n: i64 = cmd(&["EXISTS", &k(&q, "2")]).await;
     assert_eq!(n, 1);
 }
@@ -174,36 +143,12 @@ async fn remove_parent_with_children_and_child_releases_parent() {
     ])
     .await;
     cmd::<()>(&["ZADD", &k(&q, "waiting-children"), "1", "P"]).await;
-    let parent = bullmq::ParentOptions {
-        id: "P".into(),
-        queue: q.qualified_name(),
-    };
-    q.add(
-        "c1",
-        json!({}),
-        JobOptions {
-            parent: Some(parent.clone()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    q.add(
-        "c2",
-        json!({}),
-        JobOptions {
-            parent: Some(parent),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let parent = bullmq::ParentOptions { id: "P".into(), queue: q.qualified_name() };
+    q.add("c1", json!({}), JobOptions { parent: Some(parent.clone()), ..Default::default() }).await.unwrap();
+    q.add("c2", json!({}), JobOptions { parent: Some(parent), ..Default::default() }).await.unwrap();
     // Removing one child leaves the parent waiting; removing the last releases it.
     assert!(q.remove_job("1", false).await.unwrap());
-    assert_eq!(
-        q.get_job_state("P").await.unwrap(),
-        JobState::WaitingChildren
-    );
+    assert_eq!(q.get_job_state("P").await.unwrap(), JobState::WaitingChildren);
     assert!(q.remove_job("2", false).await.unwrap());
     assert_eq!(q.get_job_state("P").await.unwrap(), JobState::Waiting);
     // A parent removed with its children takes them along.
@@ -225,29 +170,10 @@ async fn remove_parent_with_children_and_child_releases_parent() {
     ])
     .await;
     cmd::<()>(&["ZADD", &k(&q, "waiting-children"), "1", "Q"]).await;
-    let parent = bullmq::ParentOptions {
-        id: "Q".into(),
-        queue: q.qualified_name(),
-    };
-    let c = q
-        .add(
-            "c3",
-            json!({}),
-            JobOptions {
-                parent: Some(parent),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let parent = bullmq::ParentOptions { id: "Q".into(), queue: q.qualified_name() };
+    let c = q.add("c3", json!({}), JobOptions { parent: Some(parent), ..Default::default() }).await.unwrap();
     assert!(q.remove_job("Q", true).await.unwrap());
-    let n: i64 = cmd(&[
-        "EXISTS",
-        &k(&q, "Q"),
-        &k(&q, &c.id),
-        &k(&q, "Q:dependencies"),
-    ])
-    .await;
+    let n: i64 = cmd(&["EXISTS", &k(&q, "Q"), &k(&q, &c.id), &k(&q, "Q:dependencies")]).await;
     assert_eq!(n, 0);
 }
 
@@ -257,22 +183,10 @@ async fn clean_by_state_grace_and_limit() {
     let w = worker_for(&q, WorkerOptions::default()).await;
     add(&q, 3).await;
     for i in 0..3 {
-        let j = w
-            .get_next_job(&format!("t{i}"), now_only())
-            .await
-            .unwrap()
-            .unwrap();
-        j.move_to_completed(i, &format!("t{i}"), false)
-            .await
-            .unwrap();
+        let j = w.get_next_job(&format!("t{i}"), now_only()).await.unwrap().unwrap();
+        j.move_to_completed(i, &format!("t{i}"), false).await.unwrap();
     }
-    assert!(
-        q.clean(60_000, 0, JobState::Completed)
-            .await
-            .unwrap()
-            .is_empty(),
-        "all younger than the grace"
-    );
+    assert!(q.clean(60_000, 0, JobState::Completed).await.unwrap().is_empty(), "all younger than the grace");
     let removed = q.clean(0, 2, JobState::Completed).await.unwrap();
     assert_eq!(removed.len(), 2);
     assert_eq!(q.get_completed_count().await.unwrap(), 1);
@@ -291,49 +205,29 @@ async fn retry_jobs_and_job_retry() {
     let w = worker_for(&q, WorkerOptions::default()).await;
     add(&q, 3).await;
     for i in 0..3 {
-        let j = w
-            .get_next_job(&format!("t{i}"), now_only())
-            .await
-            .unwrap()
-            .unwrap();
-        j.move_to_failed(&JobError::new("x"), &format!("t{i}"), false)
-            .await
-            .unwrap();
+        let j = w.get_next_job(&format!("t{i}"), now_only()).await.unwrap().unwrap();
+        j.move_to_failed(&JobError::new("x"), &format!("t{i}"), false).await.unwrap();
     }
     let one = q.get_job("1").await.unwrap().unwrap();
     one.retry(JobState::Failed, true, false).await.unwrap();
     let h: HashMap<String, String> = cmd(&["HGETALL", &k(&q, "1")]).await;
-    assert!(
-        !h.contains_key("failedReason") && !h.contains_key("finishedOn") && !h.contains_key("atm")
-    );
+    assert!(!h.contains_key("failedReason") && !h.contains_key("finishedOn") && !h.contains_key("atm"));
     assert_eq!(q.get_job_state("1").await.unwrap(), JobState::Waiting);
-    assert!(
-        one.retry(JobState::Failed, false, false).await.is_err(),
-        "no longer failed"
-    );
+    assert!(one.retry(JobState::Failed, false, false).await.is_err(), "no longer failed");
     q.retry_jobs(JobState::Failed, 1, None).await.unwrap();
     assert_eq!(q.get_failed_count().await.unwrap(), 0);
     let wait: Vec<String> = cmd(&["LRANGE", &k(&q, "wait"), "0", "-1"]).await;
     assert_eq!(wait.len(), 3);
-    assert!(events(&q)
-        .await
-        .iter()
-        .any(|e| e.0 == "waiting" && e.1.get("prev").map(String::as_str) == Some("failed")));
+    assert!(events(&q).await.iter().any(|e| e.0 == "waiting" && e.1.get("prev").map(String::as_str) == Some("failed")));
 }
 
 #[tokio::test]
 async fn promote_change_delay_and_priority() {
     let q = queue("adm-move").await;
-    let mut d = q
-        .add("d", json!({}), JobOptions::default().delay(60_000))
-        .await
-        .unwrap();
+    let mut d = q.add("d", json!({}), JobOptions::default().delay(60_000)).await.unwrap();
     d.change_delay(120_000).await.unwrap();
     let score: f64 = cmd(&["ZSCORE", &k(&q, "delayed"), &d.id]).await;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
     assert!((score as u64 / 4096).abs_diff(now + 120_000) < 1000);
     let delay: String = cmd(&["HGET", &k(&q, &d.id), "delay"]).await;
     assert_eq!(delay, "120000");
@@ -354,51 +248,25 @@ async fn promote_change_delay_and_priority() {
 #[tokio::test]
 async fn progress_data_logs() {
     let q = queue("adm-prog").await;
-    let mut j = q
-        .add(
-            "p",
-            json!({"a": 1}),
-            JobOptions {
-                keep_logs: Some(2),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let mut j = q.add("p", json!({"a": 1}), JobOptions { keep_logs: Some(2), ..Default::default() }).await.unwrap();
     j.update_progress(42).await.unwrap();
     j.update_progress(json!({"pct": 50})).await.unwrap();
     let p: String = cmd(&["HGET", &k(&q, &j.id), "progress"]).await;
     assert_eq!(p, r#"{"pct":50}"#);
     let ev = events(&q).await;
-    let progress: Vec<_> = ev
-        .iter()
-        .filter(|e| e.0 == "progress")
-        .map(|e| e.1["data"].clone())
-        .collect();
-    assert_eq!(
-        progress,
-        vec!["42".to_string(), r#"{"pct":50}"#.to_string()]
-    );
+    let progress: Vec<_> = ev.iter().filter(|e| e.0 == "progress").map(|e| e.1["data"].clone()).collect();
+    assert_eq!(progress, vec!["42".to_string(), r#"{"pct":50}"#.to_string()]);
     j.update_data(json!({"b": 2})).await.unwrap();
-    assert_eq!(
-        q.get_job(&j.id).await.unwrap().unwrap().data,
-        json!({"b": 2})
-    );
+    assert_eq!(q.get_job(&j.id).await.unwrap().unwrap().data, json!({"b": 2}));
     for l in ["one", "two", "three"] {
         j.log(l).await.unwrap();
     }
     let (lines, count) = j.get_logs(0, -1).await.unwrap();
-    assert_eq!(
-        (lines, count),
-        (vec!["two".to_string(), "three".to_string()], 2)
-    );
+    assert_eq!((lines, count), (vec!["two".to_string(), "three".to_string()], 2));
     let ghost = q.get_job(&j.id).await.unwrap().unwrap();
     q.remove_job(&j.id, false).await.unwrap();
     let err = ghost.log("x").await.unwrap_err();
-    assert_eq!(
-        err.script_code(),
-        Some(bullmq::ScriptErrorCode::JobNotExist)
-    );
+    assert_eq!(err.script_code(), Some(bullmq::ScriptErrorCode::JobNotExist));
 }
 
 #[tokio::test]
@@ -406,19 +274,13 @@ async fn counts_states_and_getters() {
     let q = queue("adm-get").await;
     let w = worker_for(&q, WorkerOptions::default()).await;
     add(&q, 4).await;
-    q.add("p", json!({}), JobOptions::default().priority(2))
-        .await
-        .unwrap();
-    q.add("d", json!({}), JobOptions::default().delay(60_000))
-        .await
-        .unwrap();
+    q.add("p", json!({}), JobOptions::default().priority(2)).await.unwrap();
+    q.add("d", json!({}), JobOptions::default().delay(60_000)).await.unwrap();
     let a = w.get_next_job("a", now_only()).await.unwrap().unwrap();
     let b = w.get_next_job("b", now_only()).await.unwrap().unwrap();
     let c = w.get_next_job("c", now_only()).await.unwrap().unwrap();
     b.move_to_completed(1, "b", false).await.unwrap();
-    c.move_to_failed(&JobError::new("no"), "c", false)
-        .await
-        .unwrap();
+    c.move_to_failed(&JobError::new("no"), "c", false).await.unwrap();
     let counts = q.get_counts().await.unwrap();
     assert_eq!(counts[&JobState::Active], 1);
     assert_eq!(counts[&JobState::Completed], 1);
@@ -428,34 +290,14 @@ async fn counts_states_and_getters() {
     assert_eq!(counts[&JobState::Delayed], 1);
     assert_eq!(q.get_job_state(&a.id).await.unwrap(), JobState::Active);
     assert_eq!(q.get_job_state("nope").await.unwrap(), JobState::Unknown);
-    assert_eq!(
-        q.get_completed(0, -1).await.unwrap()[0].returnvalue,
-        Some(json!(1))
-    );
-    assert_eq!(
-        q.get_failed(0, -1).await.unwrap()[0]
-            .failed_reason
-            .as_deref(),
-        Some("no")
-    );
-    let all = q
-        .get_jobs(&[JobState::Waiting, JobState::Delayed], 0, -1, true)
-        .await
-        .unwrap();
+    assert_eq!(q.get_completed(0, -1).await.unwrap()[0].returnvalue, Some(json!(1)));
+    assert_eq!(q.get_failed(0, -1).await.unwrap()[0].failed_reason.as_deref(), Some("no"));
+    let all = q.get_jobs(&[JobState::Waiting, JobState::Delayed], 0, -1, true).await.unwrap();
     assert_eq!(all.len(), 2);
     add(&q, 2).await;
-    let asc: Vec<String> = q
-        .get_waiting(0, -1)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|j| j.id)
-        .collect();
+    let asc: Vec<String> = q.get_waiting(0, -1).await.unwrap().into_iter().map(|j| j.id).collect();
     assert_eq!(asc, vec!["8", "7", "4"], "newest first by default");
-    let ids = q
-        .get_ranges(&[JobState::Waiting], 0, 0, true)
-        .await
-        .unwrap();
+    let ids = q.get_ranges(&[JobState::Waiting], 0, 0, true).await.unwrap();
     assert_eq!(ids, vec!["4"], "oldest first with asc");
 }
 
@@ -477,18 +319,8 @@ async fn rate_limits_concurrency_and_dedup_keys() {
     assert_eq!(q.get_rate_limit_ttl(None).await.unwrap(), -2);
     assert!(q.set_global_concurrency(0).await.is_err());
 
-    let j = q
-        .add(
-            "x",
-            json!({}),
-            JobOptions::default().deduplication(Deduplication::simple("dd")),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        q.get_deduplication_job_id("dd").await.unwrap(),
-        Some(j.id.clone())
-    );
+    let j = q.add("x", json!({}), JobOptions::default().deduplication(Deduplication::simple("dd"))).await.unwrap();
+    assert_eq!(q.get_deduplication_job_id("dd").await.unwrap(), Some(j.id.clone()));
     let other = q.add("y", json!({}), JobOptions::default()).await.unwrap();
     assert!(!other.remove_deduplication_key().await.unwrap());
     let j = q.get_job(&j.id).await.unwrap().unwrap();

@@ -11,10 +11,7 @@ use common::*;
 use serde_json::json;
 
 fn block(ms: u64) -> GetNextJobOptions {
-    GetNextJobOptions {
-        block: true,
-        timeout: Duration::from_millis(ms),
-    }
+    GetNextJobOptions { block: true, timeout: Duration::from_millis(ms) }
 }
 
 #[tokio::test]
@@ -28,14 +25,7 @@ async fn we_process_node_jobs_with_retries_and_node_sees_the_results() {
             {"name": "prio", "data": {}, "opts": {"priority": 1}},
         ]);
         node(pkg, q.name(), json!({"cmd": "add", "jobs": jobs})).await;
-        let w = worker_for(
-            &q,
-            WorkerOptions {
-                name: Some("rusty".into()),
-                ..Default::default()
-            },
-        )
-        .await;
+        let w = worker_for(&q, WorkerOptions { name: Some("rusty".into()), ..Default::default() }).await;
         let mut seen = Vec::new();
         for i in 0..10 {
             let token = format!("t{i}");
@@ -46,43 +36,24 @@ async fn we_process_node_jobs_with_retries_and_node_sees_the_results() {
             match job.name.as_str() {
                 "flaky" if job.attempts_made == 0 => {
                     assert!(matches!(
-                        job.move_to_failed(&JobError::new("transient"), &token, false)
-                            .await
-                            .unwrap(),
+                        job.move_to_failed(&JobError::new("transient"), &token, false).await.unwrap(),
                         FailOutcome::Retried { delay: 200 }
                     ));
                 }
                 "doomed" => {
-                    job.move_to_failed(&JobError::new("no way"), &token, false)
-                        .await
-                        .unwrap();
+                    job.move_to_failed(&JobError::new("no way"), &token, false).await.unwrap();
                 }
                 _ => {
-                    job.move_to_completed(json!({"by": "rust", "n": job.data["n"]}), &token, false)
-                        .await
-                        .unwrap();
+                    job.move_to_completed(json!({"by": "rust", "n": job.data["n"]}), &token, false).await.unwrap();
                 }
             }
             if seen.len() == 5 {
                 break;
             }
         }
-        assert_eq!(
-            seen,
-            vec!["ok", "flaky", "doomed", "prio", "flaky"],
-            "{pkg}"
-        );
-        let r = node(
-            pkg,
-            q.name(),
-            json!({"cmd": "read", "ids": ["1", "2", "3"]}),
-        )
-        .await;
-        assert_eq!(
-            r["jobs"][0]["returnvalue"],
-            json!({"by": "rust", "n": 1}),
-            "{pkg}"
-        );
+        assert_eq!(seen, vec!["ok", "flaky", "doomed", "prio", "flaky"], "{pkg}");
+        let r = node(pkg, q.name(), json!({"cmd": "read", "ids": ["1", "2", "3"]})).await;
+        assert_eq!(r["jobs"][0]["returnvalue"], json!({"by": "rust", "n": 1}), "{pkg}");
         assert_eq!(r["jobs"][0]["processedBy"], "rusty");
         assert_eq!(r["jobs"][1]["attemptsMade"], 2);
         assert_eq!(r["jobs"][1]["stacktrace"], json!(["transient"]));
@@ -96,27 +67,10 @@ async fn we_process_node_jobs_with_retries_and_node_sees_the_results() {
         assert_eq!(ours[&JobState::Completed], 3);
         assert_eq!(ours[&JobState::Failed], 1);
 
-        let names = [
-            "active",
-            "completed",
-            "failed",
-            "retries-exhausted",
-            "delayed",
-            "drained",
-        ];
-        let r = node(
-            pkg,
-            q.name(),
-            json!({"cmd": "events", "names": names, "expect": 12, "timeoutMs": 5000}),
-        )
-        .await;
+        let names = ["active", "completed", "failed", "retries-exhausted", "delayed", "drained"];
+        let r = node(pkg, q.name(), json!({"cmd": "events", "names": names, "expect": 12, "timeoutMs": 5000})).await;
         let evs = r["events"].as_array().unwrap();
-        let of = |n: &str| {
-            evs.iter()
-                .filter(|e| e["event"] == n)
-                .cloned()
-                .collect::<Vec<_>>()
-        };
+        let of = |n: &str| evs.iter().filter(|e| e["event"] == n).cloned().collect::<Vec<_>>();
         assert_eq!(of("active").len(), 5, "{pkg}: {evs:?}");
         assert_eq!(of("completed").len(), 3);
         assert_eq!(
@@ -124,11 +78,7 @@ async fn we_process_node_jobs_with_retries_and_node_sees_the_results() {
             json!({"by": "rust", "n": 1}),
             "{pkg}: returnvalue parsed as JSON"
         );
-        assert_eq!(
-            of("failed").len(),
-            1,
-            "{pkg}: a retry emits no failed event"
-        );
+        assert_eq!(of("failed").len(), 1, "{pkg}: a retry emits no failed event");
         assert_eq!(of("failed")[0]["failedReason"], "no way");
         assert_eq!(of("retries-exhausted")[0]["attemptsMade"], "1");
         assert_eq!(of("delayed").len(), 1);
@@ -140,20 +90,8 @@ async fn we_process_node_jobs_with_retries_and_node_sees_the_results() {
 async fn node_sees_our_stalled_recovery() {
     for pkg in NODE_PACKAGES {
         let q = queue("io-stall").await;
-        node(
-            pkg,
-            q.name(),
-            json!({"cmd": "add", "jobs": [{"name": "s", "data": {}}]}),
-        )
-        .await;
-        let w = worker_for(
-            &q,
-            WorkerOptions {
-                stalled_interval: 100,
-                ..Default::default()
-            },
-        )
-        .await;
+        node(pkg, q.name(), json!({"cmd": "add", "jobs": [{"name": "s", "data": {}}]})).await;
+        let w = worker_for(&q, WorkerOptions { stalled_interval: 100, ..Default::default() }).await;
         w.get_next_job("dead", now_only()).await.unwrap().unwrap();
         w.run_stalled_check().await.unwrap();
         cmd::<()>(&["DEL", &k(&q, "1:lock"), &k(&q, "stalled-check")]).await;
@@ -163,12 +101,8 @@ async fn node_sees_our_stalled_recovery() {
         assert_eq!(r["finished"][0]["state"], "completed", "{pkg}");
         let read = node(pkg, q.name(), json!({"cmd": "read", "ids": ["1"]})).await;
         assert_eq!(read["jobs"][0]["stalledCounter"], 1, "{pkg}");
-        let ev = node(
-            pkg,
-            q.name(),
-            json!({"cmd": "events", "names": ["stalled"], "expect": 1, "timeoutMs": 3000}),
-        )
-        .await;
+        let ev =
+            node(pkg, q.name(), json!({"cmd": "events", "names": ["stalled"], "expect": 1, "timeoutMs": 3000})).await;
         assert_eq!(ev["events"][0]["jobId"], "1");
     }
 }

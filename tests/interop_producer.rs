@@ -23,21 +23,13 @@ async fn node_added_jobs_read_back_identically() {
             {"name": "dedup", "data": {}, "opts": {"deduplication": {"id": "d1", "ttl": 5000}, "removeOnComplete": true}},
         ]);
         let added = node(pkg, q.name(), json!({"cmd": "add", "jobs": jobs})).await;
-        let ids: Vec<String> = added["ids"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap().to_owned())
-            .collect();
+        let ids: Vec<String> =
+            added["ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
 
         let plain = q.get_job(&ids[0]).await.unwrap().unwrap();
         assert_eq!(plain.name, "plain");
         assert_eq!(plain.data, json!({"a": [1, 2, {"b": "ü/x"}]}));
-        assert_eq!(
-            plain.opts.attempts,
-            Some(0),
-            "{pkg}: Node always stores attempts"
-        );
+        assert_eq!(plain.opts.attempts, Some(0), "{pkg}: Node always stores attempts");
 
         let full = q.get_job("custom-1").await.unwrap().unwrap();
         assert_eq!(full.priority, 7);
@@ -45,14 +37,7 @@ async fn node_added_jobs_read_back_identically() {
         let o = &full.opts;
         assert_eq!(o.attempts, Some(3));
         assert_eq!(o.backoff, Some(Backoff::exponential(1000).with_jitter(0.5)));
-        assert_eq!(
-            o.remove_on_complete,
-            Some(KeepJobs::Options {
-                age: Some(3600),
-                count: Some(10),
-                limit: None
-            })
-        );
+        assert_eq!(o.remove_on_complete, Some(KeepJobs::Options { age: Some(3600), count: Some(10), limit: None }));
         assert_eq!(o.remove_on_fail, Some(KeepJobs::Count(5)));
         assert_eq!(o.keep_logs, Some(10), "{pkg}: kl read back as keep_logs");
         assert_eq!(o.stack_trace_limit, Some(3));
@@ -61,18 +46,11 @@ async fn node_added_jobs_read_back_identically() {
         let delayed = q.get_job(&ids[2]).await.unwrap().unwrap();
         assert_eq!(delayed.delay, 60_000);
         assert!(delayed.opts.lifo);
-        assert_eq!(
-            delayed.opts.backoff,
-            Some(Backoff::fixed(250)),
-            "{pkg}: a bare number is fixed"
-        );
+        assert_eq!(delayed.opts.backoff, Some(Backoff::fixed(250)), "{pkg}: a bare number is fixed");
 
         let dedup = q.get_job(&ids[3]).await.unwrap().unwrap();
         assert_eq!(dedup.deduplication_id.as_deref(), Some("d1"));
-        assert_eq!(
-            dedup.opts.deduplication,
-            Some(Deduplication::throttle("d1", 5000))
-        );
+        assert_eq!(dedup.opts.deduplication, Some(Deduplication::throttle("d1", 5000)));
         assert_eq!(dedup.opts.remove_on_complete, Some(KeepJobs::Bool(true)));
     }
 }
@@ -88,33 +66,16 @@ async fn our_jobs_read_back_identically_by_node() {
             ..JobOptions::default()
                 .attempts(3)
                 .backoff(Backoff::exponential(1000).with_jitter(0.5))
-                .remove_on_complete(KeepJobs::Options {
-                    age: Some(3600),
-                    count: Some(10),
-                    limit: None,
-                })
+                .remove_on_complete(KeepJobs::Options { age: Some(3600), count: Some(10), limit: None })
                 .remove_on_fail(KeepJobs::Count(5))
                 .priority(4)
                 .job_id("mine-1")
         };
-        q.add("full", json!({"x": [1, "two", null]}), opts)
+        q.add("full", json!({"x": [1, "two", null]}), opts).await.unwrap();
+        q.add("d", json!({}), JobOptions::default().delay(30_000).deduplication(Deduplication::simple("dd")))
             .await
             .unwrap();
-        q.add(
-            "d",
-            json!({}),
-            JobOptions::default()
-                .delay(30_000)
-                .deduplication(Deduplication::simple("dd")),
-        )
-        .await
-        .unwrap();
-        let r = node(
-            pkg,
-            q.name(),
-            json!({"cmd": "read", "ids": ["mine-1", "2"]}),
-        )
-        .await;
+        let r = node(pkg, q.name(), json!({"cmd": "read", "ids": ["mine-1", "2"]})).await;
         let full = &r["jobs"][0];
         assert_eq!(full["name"], "full");
         assert_eq!(full["data"], json!({"x": [1, "two", null]}));
@@ -123,10 +84,7 @@ async fn our_jobs_read_back_identically_by_node() {
         assert_eq!(full["attemptsMade"], 0);
         let o = &full["opts"];
         assert_eq!(o["attempts"], 3);
-        assert_eq!(
-            o["backoff"],
-            json!({"type": "exponential", "delay": 1000, "jitter": 0.5})
-        );
+        assert_eq!(o["backoff"], json!({"type": "exponential", "delay": 1000, "jitter": 0.5}));
         assert_eq!(o["removeOnComplete"], json!({"age": 3600, "count": 10}));
         assert_eq!(o["removeOnFail"], 5);
         assert_eq!(o["keepLogs"], 10, "{pkg}: Node expands kl");
@@ -135,12 +93,7 @@ async fn our_jobs_read_back_identically_by_node() {
         assert_eq!(d["delay"], 30_000);
         assert_eq!(d["deduplicationId"], "dd");
         assert_eq!(d["opts"]["deduplication"]["id"], "dd");
-        let counts = node(
-            pkg,
-            q.name(),
-            json!({"cmd": "counts", "ids": ["mine-1", "2"]}),
-        )
-        .await;
+        let counts = node(pkg, q.name(), json!({"cmd": "counts", "ids": ["mine-1", "2"]})).await;
         assert_eq!(counts["states"]["mine-1"], "prioritized");
         assert_eq!(counts["states"]["2"], "delayed");
         assert_eq!(counts["counts"]["prioritized"], 1);
@@ -152,28 +105,15 @@ async fn our_jobs_read_back_identically_by_node() {
 async fn node_worker_processes_our_jobs_in_order() {
     for pkg in NODE_PACKAGES {
         let q = queue("io-order").await;
-        q.add("p5", json!({}), JobOptions::default().priority(5))
-            .await
-            .unwrap();
-        q.add("p1", json!({}), JobOptions::default().priority(1))
-            .await
-            .unwrap();
+        q.add("p5", json!({}), JobOptions::default().priority(5)).await.unwrap();
+        q.add("p1", json!({}), JobOptions::default().priority(1)).await.unwrap();
         q.add("f1", json!({}), JobOptions::default()).await.unwrap();
         q.add("f2", json!({}), JobOptions::default()).await.unwrap();
-        q.add("lifo", json!({}), JobOptions::default().lifo(true))
-            .await
-            .unwrap();
+        q.add("lifo", json!({}), JobOptions::default().lifo(true)).await.unwrap();
         let added_at = now();
-        q.add("late", json!({}), JobOptions::default().delay(1500))
-            .await
-            .unwrap();
+        q.add("late", json!({}), JobOptions::default().delay(1500)).await.unwrap();
         let r = node(pkg, q.name(), json!({"cmd": "work", "expect": 6})).await;
-        let order: Vec<&str> = r["order"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|o| o["name"].as_str().unwrap())
-            .collect();
+        let order: Vec<&str> = r["order"].as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap()).collect();
         assert_eq!(order, vec!["lifo", "f1", "f2", "p1", "p5", "late"], "{pkg}");
         let late_at = r["order"][5]["at"].as_u64().unwrap();
         assert!(late_at >= added_at + 1500, "{pkg}: the delay was honoured");
@@ -184,34 +124,17 @@ async fn node_worker_processes_our_jobs_in_order() {
 }
 
 fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
 #[tokio::test]
 async fn node_worker_retries_our_jobs_with_backoff_and_applies_retention() {
     for pkg in NODE_PACKAGES {
         let q = queue("io-retry").await;
-        let opts = JobOptions::default()
-            .attempts(3)
-            .backoff(Backoff::fixed(200))
-            .remove_on_fail(KeepJobs::Count(1));
+        let opts = JobOptions::default().attempts(3).backoff(Backoff::fixed(200)).remove_on_fail(KeepJobs::Count(1));
         q.add("r", json!({}), opts.clone()).await.unwrap();
-        q.add(
-            "gone",
-            json!({}),
-            JobOptions::default().remove_on_complete(KeepJobs::Bool(true)),
-        )
-        .await
-        .unwrap();
-        let r = node(
-            pkg,
-            q.name(),
-            json!({"cmd": "work", "expect": 2, "failTimes": 2, "failOnly": ["r"]}),
-        )
-        .await;
+        q.add("gone", json!({}), JobOptions::default().remove_on_complete(KeepJobs::Bool(true))).await.unwrap();
+        let r = node(pkg, q.name(), json!({"cmd": "work", "expect": 2, "failTimes": 2, "failOnly": ["r"]})).await;
         let attempts: Vec<u64> = r["order"]
             .as_array()
             .unwrap()
@@ -223,15 +146,8 @@ async fn node_worker_retries_our_jobs_with_backoff_and_applies_retention() {
         let job = q.get_job("1").await.unwrap().unwrap();
         assert_eq!(job.attempts_made, 3);
         assert_eq!(job.stacktrace.len(), 2);
-        assert!(
-            q.get_job("2").await.unwrap().is_none(),
-            "{pkg}: removed on complete: {r}"
-        );
-        let delayed = events(&q)
-            .await
-            .into_iter()
-            .filter(|e| e.0 == "delayed")
-            .count();
+        assert!(q.get_job("2").await.unwrap().is_none(), "{pkg}: removed on complete: {r}");
+        let delayed = events(&q).await.into_iter().filter(|e| e.0 == "delayed").count();
         assert_eq!(delayed, 2, "{pkg}: two retries with backoff");
 
         // Unrecoverable failure and retention by count on fail.
@@ -239,22 +155,10 @@ async fn node_worker_retries_our_jobs_with_backoff_and_applies_retention() {
         for _ in 0..2 {
             q.add("f", json!({}), opts.clone()).await.unwrap();
         }
-        node(
-            pkg,
-            q.name(),
-            json!({"cmd": "work", "expect": 2, "failTimes": 9, "unrecoverable": true}),
-        )
-        .await;
+        node(pkg, q.name(), json!({"cmd": "work", "expect": 2, "failTimes": 9, "unrecoverable": true})).await;
         let failed: Vec<String> = cmd(&["ZRANGE", &k(&q, "failed"), "0", "-1"]).await;
-        assert_eq!(
-            failed,
-            vec!["2"],
-            "{pkg}: remove_on_fail keeps the newest one"
-        );
-        assert!(
-            !events(&q).await.iter().any(|e| e.0 == "retries-exhausted"),
-            "{pkg}: attempts were left"
-        );
+        assert_eq!(failed, vec!["2"], "{pkg}: remove_on_fail keeps the newest one");
+        assert!(!events(&q).await.iter().any(|e| e.0 == "retries-exhausted"), "{pkg}: attempts were left");
     }
 }
 
@@ -262,53 +166,19 @@ async fn node_worker_retries_our_jobs_with_backoff_and_applies_retention() {
 async fn dedup_modes_process_one_job_in_node() {
     for pkg in NODE_PACKAGES {
         let q = queue("io-dedup").await;
-        let a = q
-            .add(
-                "s",
-                json!({"v": 1}),
-                JobOptions::default().deduplication(Deduplication::simple("s")),
-            )
-            .await
-            .unwrap();
-        let b = q
-            .add(
-                "s",
-                json!({"v": 2}),
-                JobOptions::default().deduplication(Deduplication::simple("s")),
-            )
-            .await
-            .unwrap();
+        let a =
+            q.add("s", json!({"v": 1}), JobOptions::default().deduplication(Deduplication::simple("s"))).await.unwrap();
+        let b =
+            q.add("s", json!({"v": 2}), JobOptions::default().deduplication(Deduplication::simple("s"))).await.unwrap();
         assert_eq!(a.id, b.id);
         let de = Deduplication::debounce("d", 10_000);
-        q.add(
-            "d",
-            json!({"v": 1}),
-            JobOptions::default().delay(300).deduplication(de.clone()),
-        )
-        .await
-        .unwrap();
-        let last = q
-            .add(
-                "d",
-                json!({"v": 2}),
-                JobOptions::default().delay(300).deduplication(de),
-            )
-            .await
-            .unwrap();
+        q.add("d", json!({"v": 1}), JobOptions::default().delay(300).deduplication(de.clone())).await.unwrap();
+        let last = q.add("d", json!({"v": 2}), JobOptions::default().delay(300).deduplication(de)).await.unwrap();
         let r = node(pkg, q.name(), json!({"cmd": "work", "expect": 2})).await;
-        let ids: Vec<&str> = r["order"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|o| o["id"].as_str().unwrap())
-            .collect();
+        let ids: Vec<&str> = r["order"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap()).collect();
         assert_eq!(ids, vec![a.id.as_str(), last.id.as_str()], "{pkg}");
         // The simple key was released when the owner completed.
-        assert_eq!(
-            q.get_deduplication_job_id("s").await.unwrap(),
-            None,
-            "{pkg}"
-        );
+        assert_eq!(q.get_deduplication_job_id("s").await.unwrap(), None, "{pkg}");
     }
 }
 
@@ -317,72 +187,28 @@ async fn node_queue_events_decode_our_events() {
     for pkg in NODE_PACKAGES {
         let q = queue("io-events").await;
         q.add("a", json!({}), JobOptions::default()).await.unwrap();
-        q.add("a", json!({}), JobOptions::default().job_id("x1"))
-            .await
-            .unwrap();
-        q.add("a", json!({}), JobOptions::default().job_id("x1"))
-            .await
-            .unwrap();
-        let d = q
-            .add("late", json!({}), JobOptions::default().delay(60_000))
-            .await
-            .unwrap();
-        q.add(
-            "s",
-            json!({}),
-            JobOptions::default().deduplication(Deduplication::simple("s")),
-        )
-        .await
-        .unwrap();
-        q.add(
-            "s",
-            json!({}),
-            JobOptions::default().deduplication(Deduplication::simple("s")),
-        )
-        .await
-        .unwrap();
+        q.add("a", json!({}), JobOptions::default().job_id("x1")).await.unwrap();
+        q.add("a", json!({}), JobOptions::default().job_id("x1")).await.unwrap();
+        let d = q.add("late", json!({}), JobOptions::default().delay(60_000)).await.unwrap();
+        q.add("s", json!({}), JobOptions::default().deduplication(Deduplication::simple("s"))).await.unwrap();
+        q.add("s", json!({}), JobOptions::default().deduplication(Deduplication::simple("s"))).await.unwrap();
         let mut p = q.get_job("1").await.unwrap().unwrap();
         p.update_progress(json!({"pct": 5})).await.unwrap();
         q.remove_job("1", false).await.unwrap();
-        let names = [
-            "added",
-            "waiting",
-            "delayed",
-            "duplicated",
-            "deduplicated",
-            "progress",
-            "removed",
-        ];
-        let r = node(
-            pkg,
-            q.name(),
-            json!({"cmd": "events", "names": names, "expect": 12}),
-        )
-        .await;
+        let names = ["added", "waiting", "delayed", "duplicated", "deduplicated", "progress", "removed"];
+        let r = node(pkg, q.name(), json!({"cmd": "events", "names": names, "expect": 12})).await;
         let evs = r["events"].as_array().unwrap();
-        let find = |name: &str| {
-            evs.iter()
-                .filter(|e| e["event"] == name)
-                .cloned()
-                .collect::<Vec<Value>>()
-        };
+        let find = |name: &str| evs.iter().filter(|e| e["event"] == name).cloned().collect::<Vec<Value>>();
         assert_eq!(find("added").len(), 4, "{pkg}: {evs:?}");
         assert_eq!(evs.len(), 12, "{pkg}: {evs:?}");
         assert_eq!(find("added")[0]["name"], "a");
         assert_eq!(find("duplicated")[0]["jobId"], "x1");
         let delayed = &find("delayed")[0];
         assert_eq!(delayed["jobId"], d.id.as_str());
-        assert!(
-            delayed["delay"].as_u64().unwrap() > now(),
-            "{pkg}: absolute due time, decoded as a number"
-        );
+        assert!(delayed["delay"].as_u64().unwrap() > now(), "{pkg}: absolute due time, decoded as a number");
         let dd = &find("deduplicated")[0];
         assert_eq!(dd["deduplicationId"], "s");
-        assert_eq!(
-            find("progress")[0]["data"],
-            json!({"pct": 5}),
-            "{pkg}: progress data parsed as JSON"
-        );
+        assert_eq!(find("progress")[0]["data"], json!({"pct": 5}), "{pkg}: progress data parsed as JSON");
         assert_eq!(find("removed")[0]["prev"], "wait");
     }
 }

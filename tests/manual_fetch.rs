@@ -12,23 +12,9 @@ use serde_json::json;
 #[tokio::test]
 async fn fetch_locks_and_stamps_the_job() {
     let q = queue("mf-lock").await;
-    q.add("a", json!({"x": 1}), JobOptions::default())
-        .await
-        .unwrap();
-    let w = worker_for(
-        &q,
-        WorkerOptions {
-            name: Some("w1".into()),
-            lock_duration: 5000,
-            ..Default::default()
-        },
-    )
-    .await;
-    let job = w
-        .get_next_job("tok-1", now_only())
-        .await
-        .unwrap()
-        .expect("a job");
+    q.add("a", json!({"x": 1}), JobOptions::default()).await.unwrap();
+    let w = worker_for(&q, WorkerOptions { name: Some("w1".into()), lock_duration: 5000, ..Default::default() }).await;
+    let job = w.get_next_job("tok-1", now_only()).await.unwrap().expect("a job");
     assert_eq!(job.id, "1");
     assert_eq!(job.token.as_deref(), Some("tok-1"));
     assert_eq!(job.attempts_started, 1);
@@ -55,60 +41,37 @@ async fn fetch_locks_and_stamps_the_job() {
 #[tokio::test]
 async fn fetch_order_wait_before_prioritized_and_lifo() {
     let q = queue("mf-order").await;
-    q.add("p5", json!({}), JobOptions::default().priority(5))
-        .await
-        .unwrap(); // 1
-    q.add("p1", json!({}), JobOptions::default().priority(1))
-        .await
-        .unwrap(); // 2
+    q.add("p5", json!({}), JobOptions::default().priority(5)).await.unwrap(); // 1
+    q.add("p1", json!({}), JobOptions::default().priority(1)).await.unwrap(); // 2
     q.add("f1", json!({}), JobOptions::default()).await.unwrap(); // 3
     q.add("f2", json!({}), JobOptions::default()).await.unwrap(); // 4
-    q.add("l", json!({}), JobOptions::default().lifo(true))
-        .await
-        .unwrap(); // 5
+    q.add("l", json!({}), JobOptions::default().lifo(true)).await.unwrap(); // 5
     let w = worker_for(&q, WorkerOptions::default()).await;
     let mut order = Vec::new();
-    while let Some(j) = w
-        .get_next_job(&format!("t{}", order.len()), now_only())
-        .await
-        .unwrap()
-    {
+    while let Some(j) = w.get_next_job(&format!("t{}", order.len()), now_only()).await.unwrap() {
         order.push(j.name.clone());
     }
     assert_eq!(order, vec!["l", "f1", "f2", "p1", "p5"]);
     let pc: i64 = cmd(&["EXISTS", &k(&q, "pc")]).await;
-    assert_eq!(
-        pc, 0,
-        "the priority counter is dropped once prioritized is empty"
-    );
+    assert_eq!(pc, 0, "the priority counter is dropped once prioritized is empty");
 }
 
 #[tokio::test]
 async fn due_delayed_jobs_are_promoted_at_fetch() {
     let q = queue("mf-delay").await;
-    q.add("d", json!({}), JobOptions::default().delay(300))
-        .await
-        .unwrap();
+    q.add("d", json!({}), JobOptions::default().delay(300)).await.unwrap();
     let w = worker_for(&q, WorkerOptions::default()).await;
     assert!(w.get_next_job("t0", now_only()).await.unwrap().is_none());
     let t0 = Instant::now();
     let job = w
-        .get_next_job(
-            "t1",
-            GetNextJobOptions {
-                block: true,
-                timeout: Duration::from_secs(5),
-            },
-        )
+        .get_next_job("t1", GetNextJobOptions { block: true, timeout: Duration::from_secs(5) })
         .await
         .unwrap()
         .expect("the delayed job after its delay");
     assert!(t0.elapsed() >= Duration::from_millis(200));
     assert_eq!(job.delay, 0, "promotion resets the delay field");
     let ev = events(&q).await;
-    assert!(ev
-        .iter()
-        .any(|e| e.0 == "waiting" && e.1.get("prev").map(String::as_str) == Some("delayed")));
+    assert!(ev.iter().any(|e| e.0 == "waiting" && e.1.get("prev").map(String::as_str) == Some("delayed")));
 }
 
 #[tokio::test]
@@ -118,26 +81,12 @@ async fn blocking_fetch_wakes_on_add_from_another_connection() {
     let q2 = q.clone();
     let adder = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        q2.add("late", json!({}), JobOptions::default())
-            .await
-            .unwrap();
+        q2.add("late", json!({}), JobOptions::default()).await.unwrap();
     });
     let t0 = Instant::now();
-    let job = w
-        .get_next_job(
-            "t",
-            GetNextJobOptions {
-                block: true,
-                timeout: Duration::from_secs(4),
-            },
-        )
-        .await
-        .unwrap();
+    let job = w.get_next_job("t", GetNextJobOptions { block: true, timeout: Duration::from_secs(4) }).await.unwrap();
     assert_eq!(job.unwrap().name, "late");
-    assert!(
-        t0.elapsed() < Duration::from_secs(3),
-        "woken by the marker, not by the timeout"
-    );
+    assert!(t0.elapsed() < Duration::from_secs(3), "woken by the marker, not by the timeout");
     adder.await.unwrap();
     // The worker's blocking connection is named as Node names its workers' connections.
     let clients: String = cmd(&["CLIENT", "LIST"]).await;
@@ -150,9 +99,7 @@ fn base64_name(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = String::new();
     for c in b.chunks(3) {
-        let n = (c[0] as u32) << 16
-            | (*c.get(1).unwrap_or(&0) as u32) << 8
-            | *c.get(2).unwrap_or(&0) as u32;
+        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
         for i in 0..4 {
             if i <= c.len() {
                 out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -169,16 +116,7 @@ async fn blocking_fetch_times_out_with_none() {
     let q = queue("mf-timeout").await;
     let w = worker_for(&q, WorkerOptions::default()).await;
     let t0 = Instant::now();
-    let r = w
-        .get_next_job(
-            "t",
-            GetNextJobOptions {
-                block: true,
-                timeout: Duration::from_millis(400),
-            },
-        )
-        .await
-        .unwrap();
+    let r = w.get_next_job("t", GetNextJobOptions { block: true, timeout: Duration::from_millis(400) }).await.unwrap();
     assert!(r.is_none());
     assert!(t0.elapsed() >= Duration::from_millis(350) && t0.elapsed() < Duration::from_secs(3));
 }
@@ -194,10 +132,7 @@ async fn paused_and_maxed_queues_hand_out_nothing() {
     cmd::<()>(&["HDEL", &k(&q, "meta"), "paused"]).await;
     cmd::<()>(&["HSET", &k(&q, "meta"), "concurrency", "1"]).await;
     assert!(w.get_next_job("t1", now_only()).await.unwrap().is_some());
-    assert!(
-        w.get_next_job("t2", now_only()).await.unwrap().is_none(),
-        "global concurrency 1 is used up"
-    );
+    assert!(w.get_next_job("t2", now_only()).await.unwrap().is_none(), "global concurrency 1 is used up");
     let wait: i64 = cmd(&["LLEN", &k(&q, "wait")]).await;
     assert_eq!(wait, 1);
 }
@@ -206,21 +141,11 @@ async fn paused_and_maxed_queues_hand_out_nothing() {
 async fn rate_limiter_counts_and_reports_ttl() {
     let q = queue("mf-limit").await;
     for i in 0..3 {
-        q.add("r", json!({"i": i}), JobOptions::default())
-            .await
-            .unwrap();
+        q.add("r", json!({"i": i}), JobOptions::default()).await.unwrap();
     }
-    let w = worker_for(
-        &q,
-        WorkerOptions {
-            limiter: Some(RateLimiter {
-                max: 2,
-                duration: 10_000,
-            }),
-            ..Default::default()
-        },
-    )
-    .await;
+    let w =
+        worker_for(&q, WorkerOptions { limiter: Some(RateLimiter { max: 2, duration: 10_000 }), ..Default::default() })
+            .await;
     assert!(w.get_next_job("a", now_only()).await.unwrap().is_some());
     assert!(w.get_next_job("b", now_only()).await.unwrap().is_some());
     let used: String = cmd(&["GET", &k(&q, "limiter")]).await;
@@ -244,9 +169,7 @@ async fn corrupt_job_is_failed_at_once_with_a_reason_naming_the_field() {
     let q = queue("mf-corrupt").await;
     q.add("ok", json!({}), JobOptions::default()).await.unwrap();
     cmd::<()>(&["HSET", &k(&q, "1"), "data", "{oops"]).await;
-    q.add("next", json!({}), JobOptions::default())
-        .await
-        .unwrap();
+    q.add("next", json!({}), JobOptions::default()).await.unwrap();
     let w = worker_for(&q, WorkerOptions::default()).await;
     match w.get_next_job("t", now_only()).await {
         Err(bullmq::Error::CorruptJob { job_id, field, .. }) => {
@@ -259,53 +182,21 @@ async fn corrupt_job_is_failed_at_once_with_a_reason_naming_the_field() {
     let failed: Vec<String> = cmd(&["ZRANGE", &k(&q, "failed"), "0", "-1"]).await;
     assert_eq!(failed, vec!["1"]);
     // The worker keeps going.
-    assert_eq!(
-        w.get_next_job("t2", now_only())
-            .await
-            .unwrap()
-            .unwrap()
-            .name,
-        "next"
-    );
+    assert_eq!(w.get_next_job("t2", now_only()).await.unwrap().unwrap().name, "next");
 }
 
 #[tokio::test]
 async fn invalid_worker_options_are_refused() {
     for opts in [
-        WorkerOptions {
-            concurrency: 0,
-            ..Default::default()
-        },
-        WorkerOptions {
-            lock_duration: 0,
-            ..Default::default()
-        },
-        WorkerOptions {
-            limiter: Some(RateLimiter {
-                max: 0,
-                duration: 10,
-            }),
-            ..Default::default()
-        },
-        WorkerOptions {
-            lock_renew_time: Some(50_000),
-            ..Default::default()
-        },
+        WorkerOptions { concurrency: 0, ..Default::default() },
+        WorkerOptions { lock_duration: 0, ..Default::default() },
+        WorkerOptions { limiter: Some(RateLimiter { max: 0, duration: 10 }), ..Default::default() },
+        WorkerOptions { lock_renew_time: Some(50_000), ..Default::default() },
     ] {
-        let r = bullmq::ManualWorker::new(
-            "x",
-            WorkerOptions {
-                connection: conn_opts(),
-                ..opts
-            },
-        )
-        .await;
+        let r = bullmq::ManualWorker::new("x", WorkerOptions { connection: conn_opts(), ..opts }).await;
         assert!(matches!(r, Err(bullmq::Error::InvalidOption { .. })));
     }
     let q = queue("mf-token").await;
     let w = worker_for(&q, WorkerOptions::default()).await;
-    assert!(matches!(
-        w.get_next_job("", now_only()).await,
-        Err(bullmq::Error::InvalidOption { .. })
-    ));
+    assert!(matches!(w.get_next_job("", now_only()).await, Err(bullmq::Error::InvalidOption { .. })));
 }

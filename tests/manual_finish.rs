@@ -5,10 +5,7 @@ mod common;
 
 use std::collections::HashMap;
 
-use bullmq::{
-    Backoff, Deduplication, FailOutcome, JobError, JobOptions, KeepJobs, MetricsOptions,
-    WorkerOptions,
-};
+use bullmq::{Backoff, Deduplication, FailOutcome, JobError, JobOptions, KeepJobs, MetricsOptions, WorkerOptions};
 use common::*;
 use serde_json::json;
 
@@ -18,10 +15,7 @@ async fn completion_stores_result_and_emits_events() {
     q.add("a", json!({}), JobOptions::default()).await.unwrap();
     let w = worker_for(&q, WorkerOptions::default()).await;
     let job = w.get_next_job("t", now_only()).await.unwrap().unwrap();
-    let next = job
-        .move_to_completed(json!({"ok": 1}), "t", true)
-        .await
-        .unwrap();
+    let next = job.move_to_completed(json!({"ok": 1}), "t", true).await.unwrap();
     assert!(next.is_none());
     let h: HashMap<String, String> = cmd(&["HGETALL", &k(&q, "1")]).await;
     assert_eq!(h["returnvalue"], r#"{"ok":1}"#);
@@ -51,11 +45,7 @@ async fn fetch_next_in_the_same_call_reuses_the_token() {
     q.add("b", json!({}), JobOptions::default()).await.unwrap();
     let w = worker_for(&q, WorkerOptions::default()).await;
     let a = w.get_next_job("t", now_only()).await.unwrap().unwrap();
-    let b = a
-        .move_to_completed("x", "t", true)
-        .await
-        .unwrap()
-        .expect("next job");
+    let b = a.move_to_completed("x", "t", true).await.unwrap().expect("next job");
     assert_eq!(b.name, "b");
     let lock: String = cmd(&["GET", &format!("{}:lock", k(&q, &b.id))]).await;
     assert_eq!(lock, "t");
@@ -69,14 +59,8 @@ async fn wrong_or_missing_lock_is_refused_with_nodes_messages() {
     let w = worker_for(&q, WorkerOptions::default()).await;
     let job = w.get_next_job("mine", now_only()).await.unwrap().unwrap();
     let err = job.move_to_completed(1, "theirs", false).await.unwrap_err();
-    assert_eq!(
-        err.script_code(),
-        Some(bullmq::ScriptErrorCode::JobLockMismatch)
-    );
-    assert_eq!(
-        err.to_string(),
-        "Lock mismatch for job 1. Cmd moveToFinished from active"
-    );
+    assert_eq!(err.script_code(), Some(bullmq::ScriptErrorCode::JobLockMismatch));
+    assert_eq!(err.to_string(), "Lock mismatch for job 1. Cmd moveToFinished from active");
     cmd::<()>(&["DEL", &k(&q, "1:lock")]).await;
     let err = job.move_to_completed(1, "mine", false).await.unwrap_err();
     assert_eq!(err.to_string(), "Missing lock for job 1. moveToFinished");
@@ -89,35 +73,16 @@ async fn wrong_or_missing_lock_is_refused_with_nodes_messages() {
 async fn retention_true_count_and_age() {
     let q = queue("mfin-keep").await;
     let w = worker_for(&q, WorkerOptions::default()).await;
-    let j = q
-        .add(
-            "rm",
-            json!({}),
-            JobOptions::default().remove_on_complete(KeepJobs::Bool(true)),
-        )
-        .await
-        .unwrap();
+    let j = q.add("rm", json!({}), JobOptions::default().remove_on_complete(KeepJobs::Bool(true))).await.unwrap();
     let f = w.get_next_job("t", now_only()).await.unwrap().unwrap();
     f.move_to_completed(1, "t", false).await.unwrap();
     let n: i64 = cmd(&["EXISTS", &k(&q, &j.id), &k(&q, "completed")]).await;
     assert_eq!(n, 0, "removed at once");
 
     for i in 0..4 {
-        q.add(
-            "keep2",
-            json!({"i": i}),
-            JobOptions::default().remove_on_complete(KeepJobs::Count(2)),
-        )
-        .await
-        .unwrap();
-        let f = w
-            .get_next_job(&format!("c{i}"), now_only())
-            .await
-            .unwrap()
-            .unwrap();
-        f.move_to_completed(i, &format!("c{i}"), false)
-            .await
-            .unwrap();
+        q.add("keep2", json!({"i": i}), JobOptions::default().remove_on_complete(KeepJobs::Count(2))).await.unwrap();
+        let f = w.get_next_job(&format!("c{i}"), now_only()).await.unwrap().unwrap();
+        f.move_to_completed(i, &format!("c{i}"), false).await.unwrap();
     }
     let kept: Vec<String> = cmd(&["ZRANGE", &k(&q, "completed"), "0", "-1"]).await;
     assert_eq!(kept, vec!["4", "5"], "the newest two");
@@ -130,11 +95,7 @@ async fn retention_true_count_and_age() {
     q.add(
         "age",
         json!({}),
-        JobOptions::default().remove_on_complete(KeepJobs::Options {
-            age: Some(60),
-            count: None,
-            limit: None,
-        }),
+        JobOptions::default().remove_on_complete(KeepJobs::Options { age: Some(60), count: None, limit: None }),
     )
     .await
     .unwrap();
@@ -151,20 +112,14 @@ async fn failure_with_attempts_and_backoff_then_final() {
     let q = queue("mfin-retry").await;
     let opts = JobOptions {
         stack_trace_limit: Some(2),
-        ..JobOptions::default()
-            .attempts(3)
-            .backoff(Backoff::exponential(200))
+        ..JobOptions::default().attempts(3).backoff(Backoff::exponential(200))
     };
     q.add("r", json!({}), opts).await.unwrap();
     let w = worker_for(&q, WorkerOptions::default()).await;
 
     let job = w.get_next_job("t1", now_only()).await.unwrap().unwrap();
     let before = now();
-    match job
-        .move_to_failed(&JobError::new("boom 1").with_stack("stack 1"), "t1", false)
-        .await
-        .unwrap()
-    {
+    match job.move_to_failed(&JobError::new("boom 1").with_stack("stack 1"), "t1", false).await.unwrap() {
         FailOutcome::Retried { delay } => assert_eq!(delay, 200),
         other => panic!("{other:?}"),
     }
@@ -178,63 +133,33 @@ async fn failure_with_attempts_and_backoff_then_final() {
     assert_eq!(h["stacktrace"], r#"["stack 1"]"#);
     let ev = events(&q).await;
     let d = ev.iter().rev().find(|e| e.0 == "delayed").unwrap();
-    assert_eq!(
-        d.1["delay"].parse::<u64>().unwrap(),
-        due,
-        "absolute due time"
-    );
-    assert!(
-        !ev.iter().any(|e| e.0 == "failed"),
-        "retries emit no failed event"
-    );
+    assert_eq!(d.1["delay"].parse::<u64>().unwrap(), due, "absolute due time");
+    assert!(!ev.iter().any(|e| e.0 == "failed"), "retries emit no failed event");
 
     // Second attempt: exponential doubles.
     let job = w
-        .get_next_job(
-            "t2",
-            bullmq::GetNextJobOptions {
-                block: true,
-                timeout: std::time::Duration::from_secs(3),
-            },
-        )
+        .get_next_job("t2", bullmq::GetNextJobOptions { block: true, timeout: std::time::Duration::from_secs(3) })
         .await
         .unwrap()
         .unwrap();
     assert_eq!(job.attempts_made, 1);
-    match job
-        .move_to_failed(&JobError::new("boom 2").with_stack("stack 2"), "t2", false)
-        .await
-        .unwrap()
-    {
+    match job.move_to_failed(&JobError::new("boom 2").with_stack("stack 2"), "t2", false).await.unwrap() {
         FailOutcome::Retried { delay } => assert_eq!(delay, 400),
         other => panic!("{other:?}"),
     }
     let job = w
-        .get_next_job(
-            "t3",
-            bullmq::GetNextJobOptions {
-                block: true,
-                timeout: std::time::Duration::from_secs(3),
-            },
-        )
+        .get_next_job("t3", bullmq::GetNextJobOptions { block: true, timeout: std::time::Duration::from_secs(3) })
         .await
         .unwrap()
         .unwrap();
-    match job
-        .move_to_failed(&JobError::new("boom 3").with_stack("stack 3"), "t3", false)
-        .await
-        .unwrap()
-    {
+    match job.move_to_failed(&JobError::new("boom 3").with_stack("stack 3"), "t3", false).await.unwrap() {
         FailOutcome::Failed { next } => assert!(next.is_none()),
         other => panic!("{other:?}"),
     }
     let h: HashMap<String, String> = cmd(&["HGETALL", &k(&q, "1")]).await;
     assert_eq!(h["atm"], "3");
     assert_eq!(h["failedReason"], "boom 3");
-    assert_eq!(
-        h["stacktrace"], r#"["stack 2","stack 3"]"#,
-        "kept to stack_trace_limit"
-    );
+    assert_eq!(h["stacktrace"], r#"["stack 2","stack 3"]"#, "kept to stack_trace_limit");
     let failed: Vec<String> = cmd(&["ZRANGE", &k(&q, "failed"), "0", "-1"]).await;
     assert_eq!(failed, vec!["1"]);
     let ev = events(&q).await;
@@ -245,61 +170,33 @@ async fn failure_with_attempts_and_backoff_then_final() {
 }
 
 fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
 #[tokio::test]
 async fn immediate_retry_unrecoverable_and_unknown_backoff() {
     let q = queue("mfin-imm").await;
     let w = worker_for(&q, WorkerOptions::default()).await;
-    q.add("r", json!({}), JobOptions::default().attempts(5))
-        .await
-        .unwrap();
+    q.add("r", json!({}), JobOptions::default().attempts(5)).await.unwrap();
     let job = w.get_next_job("t", now_only()).await.unwrap().unwrap();
     assert!(matches!(
-        job.move_to_failed(&JobError::new("x"), "t", false)
-            .await
-            .unwrap(),
+        job.move_to_failed(&JobError::new("x"), "t", false).await.unwrap(),
         FailOutcome::Retried { delay: 0 }
     ));
     let wait: Vec<String> = cmd(&["LRANGE", &k(&q, "wait"), "0", "-1"]).await;
     assert_eq!(wait, vec!["1"]);
-    assert!(events(&q)
-        .await
-        .iter()
-        .any(|e| e.0 == "waiting" && e.1.get("prev").map(String::as_str) == Some("active")));
+    assert!(events(&q).await.iter().any(|e| e.0 == "waiting" && e.1.get("prev").map(String::as_str) == Some("active")));
 
     let job = w.get_next_job("t2", now_only()).await.unwrap().unwrap();
     assert!(matches!(
-        job.move_to_failed(&JobError::unrecoverable("fatal"), "t2", false)
-            .await
-            .unwrap(),
+        job.move_to_failed(&JobError::unrecoverable("fatal"), "t2", false).await.unwrap(),
         FailOutcome::Failed { .. }
     ));
-    assert!(
-        !events(&q).await.iter().any(|e| e.0 == "retries-exhausted"),
-        "attempts were left"
-    );
+    assert!(!events(&q).await.iter().any(|e| e.0 == "retries-exhausted"), "attempts were left");
 
-    q.add(
-        "c",
-        json!({}),
-        JobOptions::default()
-            .attempts(3)
-            .backoff(Backoff::custom("mine")),
-    )
-    .await
-    .unwrap();
+    q.add("c", json!({}), JobOptions::default().attempts(3).backoff(Backoff::custom("mine"))).await.unwrap();
     let job = w.get_next_job("t3", now_only()).await.unwrap().unwrap();
-    assert!(matches!(
-        job.move_to_failed(&JobError::new("y"), "t3", false)
-            .await
-            .unwrap(),
-        FailOutcome::Failed { .. }
-    ));
+    assert!(matches!(job.move_to_failed(&JobError::new("y"), "t3", false).await.unwrap(), FailOutcome::Failed { .. }));
     let reason: String = cmd(&["HGET", &k(&q, &job.id), "failedReason"]).await;
     assert_eq!(reason, "Unknown backoff strategy mine");
 }
@@ -311,28 +208,11 @@ async fn custom_backoff_strategy_hook() {
         assert_eq!(kind, "linear");
         Some(attempt as i64 * 1000)
     });
-    let w = worker_for(
-        &q,
-        WorkerOptions {
-            backoff_strategy: Some(hook),
-            ..Default::default()
-        },
-    )
-    .await;
-    q.add(
-        "c",
-        json!({}),
-        JobOptions::default()
-            .attempts(3)
-            .backoff(Backoff::custom("linear")),
-    )
-    .await
-    .unwrap();
+    let w = worker_for(&q, WorkerOptions { backoff_strategy: Some(hook), ..Default::default() }).await;
+    q.add("c", json!({}), JobOptions::default().attempts(3).backoff(Backoff::custom("linear"))).await.unwrap();
     let job = w.get_next_job("t", now_only()).await.unwrap().unwrap();
     assert!(matches!(
-        job.move_to_failed(&JobError::new("y"), "t", false)
-            .await
-            .unwrap(),
+        job.move_to_failed(&JobError::new("y"), "t", false).await.unwrap(),
         FailOutcome::Retried { delay: 1000 }
     ));
 }
@@ -368,14 +248,7 @@ async fn move_to_wait_and_move_to_delayed_do_not_count_attempts() {
 #[tokio::test]
 async fn extend_lock_and_locks() {
     let q = queue("mfin-extend").await;
-    let w = worker_for(
-        &q,
-        WorkerOptions {
-            lock_duration: 1000,
-            ..Default::default()
-        },
-    )
-    .await;
+    let w = worker_for(&q, WorkerOptions { lock_duration: 1000, ..Default::default() }).await;
     q.add("a", json!({}), JobOptions::default()).await.unwrap();
     q.add("b", json!({}), JobOptions::default()).await.unwrap();
     let a = w.get_next_job("ta", now_only()).await.unwrap().unwrap();
@@ -386,60 +259,31 @@ async fn extend_lock_and_locks() {
     let ttl: i64 = cmd(&["PTTL", &k(&q, "1:lock")]).await;
     assert!(ttl > 50_000);
     let lost = w
-        .extend_locks(
-            &[
-                (a.id.clone(), "ta".into()),
-                (b.id.clone(), "tb".into()),
-                ("ghost".into(), "x".into()),
-            ],
-            30_000,
-        )
+        .extend_locks(&[(a.id.clone(), "ta".into()), (b.id.clone(), "tb".into()), ("ghost".into(), "x".into())], 30_000)
         .await
         .unwrap();
     assert_eq!(lost, vec!["ghost"]);
     let stalled: Vec<String> = cmd(&["SMEMBERS", &k(&q, "stalled")]).await;
-    assert!(
-        stalled.is_empty(),
-        "renewal takes jobs off the stalled candidates"
-    );
+    assert!(stalled.is_empty(), "renewal takes jobs off the stalled candidates");
 }
 
 #[tokio::test]
 async fn metrics_are_recorded_when_enabled() {
     let q = queue("mfin-metrics").await;
-    let w = worker_for(
-        &q,
-        WorkerOptions {
-            metrics: Some(MetricsOptions {
-                max_data_points: 10,
-            }),
-            ..Default::default()
-        },
-    )
-    .await;
+    let w =
+        worker_for(&q, WorkerOptions { metrics: Some(MetricsOptions { max_data_points: 10 }), ..Default::default() })
+            .await;
     for i in 0..2 {
         q.add("m", json!({}), JobOptions::default()).await.unwrap();
-        let j = w
-            .get_next_job(&format!("t{i}"), now_only())
-            .await
-            .unwrap()
-            .unwrap();
-        j.move_to_completed(1, &format!("t{i}"), false)
-            .await
-            .unwrap();
+        let j = w.get_next_job(&format!("t{i}"), now_only()).await.unwrap().unwrap();
+        j.move_to_completed(1, &format!("t{i}"), false).await.unwrap();
     }
     let h: HashMap<String, String> = cmd(&["HGETALL", &k(&q, "metrics:completed")]).await;
     assert_eq!(h["count"], "2");
     assert_eq!(h["prevCount"], "0");
     // Pretend the previous point is 3 minutes old: the next finish pushes delta + 2 zeros.
     let prev = now() - 3 * 60_000;
-    cmd::<()>(&[
-        "HSET",
-        &k(&q, "metrics:completed"),
-        "prevTS",
-        &prev.to_string(),
-    ])
-    .await;
+    cmd::<()>(&["HSET", &k(&q, "metrics:completed"), "prevTS", &prev.to_string()]).await;
     q.add("m", json!({}), JobOptions::default()).await.unwrap();
     let j = w.get_next_job("t9", now_only()).await.unwrap().unwrap();
     j.move_to_completed(1, "t9", false).await.unwrap();
@@ -453,33 +297,11 @@ async fn metrics_are_recorded_when_enabled() {
 async fn dedup_key_released_and_keep_last_requeued_on_finish() {
     let q = queue("mfin-dedup").await;
     let w = worker_for(&q, WorkerOptions::default()).await;
-    let de = Deduplication {
-        keep_last_if_active: Some(true),
-        ..Deduplication::simple("k")
-    };
-    let owner = q
-        .add(
-            "k",
-            json!({"v": 1}),
-            JobOptions::default().deduplication(de.clone()),
-        )
-        .await
-        .unwrap();
+    let de = Deduplication { keep_last_if_active: Some(true), ..Deduplication::simple("k") };
+    let owner = q.add("k", json!({"v": 1}), JobOptions::default().deduplication(de.clone())).await.unwrap();
     let job = w.get_next_job("t", now_only()).await.unwrap().unwrap();
-    q.add(
-        "k",
-        json!({"v": 2}),
-        JobOptions::default().deduplication(de.clone()),
-    )
-    .await
-    .unwrap();
-    q.add(
-        "k",
-        json!({"v": 3}),
-        JobOptions::default().deduplication(de),
-    )
-    .await
-    .unwrap();
+    q.add("k", json!({"v": 2}), JobOptions::default().deduplication(de.clone())).await.unwrap();
+    q.add("k", json!({"v": 3}), JobOptions::default().deduplication(de)).await.unwrap();
     job.move_to_completed(1, "t", false).await.unwrap();
     let wait: Vec<String> = cmd(&["LRANGE", &k(&q, "wait"), "0", "-1"]).await;
     assert_eq!(wait, vec!["3"], "the last add made while the owner ran");
@@ -494,20 +316,9 @@ async fn dedup_key_released_and_keep_last_requeued_on_finish() {
     assert_ne!(owner.id, "3");
 
     // Simple mode: the key goes away when the owner finishes.
-    let s = q
-        .add(
-            "s",
-            json!({}),
-            JobOptions::default().deduplication(Deduplication::simple("s")),
-        )
-        .await
-        .unwrap();
+    let s = q.add("s", json!({}), JobOptions::default().deduplication(Deduplication::simple("s"))).await.unwrap();
     let j = w.get_next_job("t2", now_only()).await.unwrap().unwrap();
-    let j = if j.id == s.id {
-        j
-    } else {
-        w.get_next_job("t3", now_only()).await.unwrap().unwrap()
-    };
+    let j = if j.id == s.id { j } else { w.get_next_job("t3", now_only()).await.unwrap().unwrap() };
     let tok = j.token.clone().unwrap();
     j.move_to_completed(1, &tok, false).await.unwrap();
     let n: i64 = cmd(&["EXISTS", &k(&q, "de:s")]).await;
@@ -537,28 +348,13 @@ async fn child_completion_releases_the_parent() {
     ])
     .await;
     cmd::<()>(&["ZADD", &k(&q, "waiting-children"), "1", "P"]).await;
-    let parent = bullmq::ParentOptions {
-        id: "P".into(),
-        queue: q.qualified_name(),
-    };
-    q.add(
-        "child",
-        json!({}),
-        JobOptions {
-            parent: Some(parent),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let parent = bullmq::ParentOptions { id: "P".into(), queue: q.qualified_name() };
+    q.add("child", json!({}), JobOptions { parent: Some(parent), ..Default::default() }).await.unwrap();
     let deps: Vec<String> = cmd(&["SMEMBERS", &k(&q, "P:dependencies")]).await;
     assert_eq!(deps, vec![k(&q, "1")]);
     let child = w.get_next_job("t", now_only()).await.unwrap().unwrap();
     assert_eq!(child.parent.as_ref().unwrap().id, "P");
-    child
-        .move_to_completed(json!({"r": 1}), "t", false)
-        .await
-        .unwrap();
+    child.move_to_completed(json!({"r": 1}), "t", false).await.unwrap();
     let processed: HashMap<String, String> = cmd(&["HGETALL", &k(&q, "P:processed")]).await;
     assert_eq!(processed[&k(&q, "1")], r#"{"r":1}"#);
     let wait: Vec<String> = cmd(&["LRANGE", &k(&q, "wait"), "0", "-1"]).await;

@@ -11,29 +11,16 @@ use serde_json::json;
 #[tokio::test]
 async fn a_job_without_lock_is_recovered_then_failed_after_max_stalled_count() {
     let q = queue("ms-stall").await;
-    let w = worker_for(
-        &q,
-        WorkerOptions {
-            stalled_interval: 100,
-            max_stalled_count: 1,
-            ..Default::default()
-        },
-    )
-    .await;
+    let w = worker_for(&q, WorkerOptions { stalled_interval: 100, max_stalled_count: 1, ..Default::default() }).await;
     q.add("s", json!({}), JobOptions::default()).await.unwrap();
-    q.add("other", json!({}), JobOptions::default())
-        .await
-        .unwrap();
+    q.add("other", json!({}), JobOptions::default()).await.unwrap();
 
     // First check marks the active job as a candidate.
     w.get_next_job("t1", now_only()).await.unwrap().unwrap();
     assert!(w.run_stalled_check().await.unwrap().is_empty());
     let cands: Vec<String> = cmd(&["SMEMBERS", &k(&q, "stalled")]).await;
     assert_eq!(cands, vec!["1"]);
-    assert!(
-        w.run_stalled_check().await.unwrap().is_empty(),
-        "at most one check per interval"
-    );
+    assert!(w.run_stalled_check().await.unwrap().is_empty(), "at most one check per interval");
 
     // The worker dies: its lock disappears. The next check puts the job back in front.
     cmd::<()>(&["DEL", &k(&q, "1:lock")]).await;
@@ -46,9 +33,9 @@ async fn a_job_without_lock_is_recovered_then_failed_after_max_stalled_count() {
     assert!(!h.contains_key("defa"));
     let ev = events(&q).await;
     assert!(ev.iter().any(|e| e.0 == "stalled" && e.1["jobId"] == "1"));
-    assert!(ev.iter().any(|e| e.0 == "waiting"
-        && e.1["jobId"] == "1"
-        && e.1.get("prev").map(String::as_str) == Some("active")));
+    assert!(ev
+        .iter()
+        .any(|e| e.0 == "waiting" && e.1["jobId"] == "1" && e.1.get("prev").map(String::as_str) == Some("active")));
 
     // It stalls a second time: now it carries a deferred failure.
     let again = w.get_next_job("t2", now_only()).await.unwrap().unwrap();
@@ -74,25 +61,13 @@ async fn a_job_without_lock_is_recovered_then_failed_after_max_stalled_count() {
 #[tokio::test]
 async fn renewed_locks_are_not_stalled_and_timer_runs() {
     let q = queue("ms-timer").await;
-    let w = worker_for(
-        &q,
-        WorkerOptions {
-            stalled_interval: 100,
-            lock_duration: 2000,
-            ..Default::default()
-        },
-    )
-    .await;
+    let w = worker_for(&q, WorkerOptions { stalled_interval: 100, lock_duration: 2000, ..Default::default() }).await;
     q.add("s", json!({}), JobOptions::default()).await.unwrap();
     let job = w.get_next_job("t", now_only()).await.unwrap().unwrap();
     w.start_stalled_check_timer();
-    eventually(
-        "the timer marked the active job",
-        std::time::Duration::from_secs(3),
-        || async {
-            cmd::<Vec<String>>(&["SMEMBERS", &k(&q, "stalled")]).await == vec!["1".to_string()]
-        },
-    )
+    eventually("the timer marked the active job", std::time::Duration::from_secs(3), || async {
+        cmd::<Vec<String>>(&["SMEMBERS", &k(&q, "stalled")]).await == vec!["1".to_string()]
+    })
     .await;
     assert!(job.extend_lock("t", 2000).await.unwrap());
     // With its lock alive the job stays active through further checks.
@@ -125,18 +100,11 @@ async fn fail_parent_on_failure_propagates() {
     ])
     .await;
     cmd::<()>(&["ZADD", &k(&q, "waiting-children"), "1", "P"]).await;
-    let parent = bullmq::ParentOptions {
-        id: "P".into(),
-        queue: q.qualified_name(),
-    };
+    let parent = bullmq::ParentOptions { id: "P".into(), queue: q.qualified_name() };
     q.add(
         "child",
         json!({}),
-        JobOptions {
-            parent: Some(parent),
-            fail_parent_on_failure: Some(true),
-            ..Default::default()
-        },
+        JobOptions { parent: Some(parent), fail_parent_on_failure: Some(true), ..Default::default() },
     )
     .await
     .unwrap();
@@ -144,10 +112,7 @@ async fn fail_parent_on_failure_propagates() {
     let pj: serde_json::Value = serde_json::from_str(&pj).unwrap();
     assert_eq!(pj["fpof"], true);
     let child = w.get_next_job("t", now_only()).await.unwrap().unwrap();
-    child
-        .move_to_failed(&bullmq::JobError::new("child broke"), "t", false)
-        .await
-        .unwrap();
+    child.move_to_failed(&bullmq::JobError::new("child broke"), "t", false).await.unwrap();
     let unsuccessful: Vec<String> = cmd(&["ZRANGE", &k(&q, "P:unsuccessful"), "0", "-1"]).await;
     assert_eq!(unsuccessful, vec![k(&q, "1")]);
     let defa: String = cmd(&["HGET", &k(&q, "P"), "defa"]).await;

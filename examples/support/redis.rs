@@ -23,33 +23,12 @@ pub fn find_or_start_redis() -> RedisGuard {
     if let Ok(url) = std::env::var("REDIS_URL") {
         return RedisGuard { url, child: None };
     }
-    if std::net::TcpStream::connect_timeout(
-        &"127.0.0.1:6379".parse().unwrap(),
-        Duration::from_millis(300),
-    )
-    .is_ok()
-    {
-        return RedisGuard {
-            url: "redis://127.0.0.1:6379".into(),
-            child: None,
-        };
+    if std::net::TcpStream::connect_timeout(&"127.0.0.1:6379".parse().unwrap(), Duration::from_millis(300)).is_ok() {
+        return RedisGuard { url: "redis://127.0.0.1:6379".into(), child: None };
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -60,8 +39,5 @@ pub fn find_or_start_redis() -> RedisGuard {
         std::thread::sleep(Duration::from_millis(20));
     }
     eprintln!("started a private redis-server on port {port}");
-    RedisGuard {
-        url: format!("redis://127.0.0.1:{port}"),
-        child: Some(child),
-    }
+    RedisGuard { url: format!("redis://127.0.0.1:{port}"), child: Some(child) }
 }

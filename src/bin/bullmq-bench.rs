@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bullmq::{
-    BulkJob, ConnectionOptions, GetNextJobOptions, JobOptions, KeepJobs, ManualWorker, Queue,
-    QueueOptions, WorkerOptions,
+    BulkJob, ConnectionOptions, GetNextJobOptions, JobOptions, KeepJobs, ManualWorker, Queue, QueueOptions,
+    WorkerOptions,
 };
 use serde_json::json;
 
@@ -71,9 +71,7 @@ async fn add_bulk(q: &Queue, a: &Args, n: usize) {
     let mut i = 0;
     while i < n {
         let end = (i + a.chunk).min(n);
-        let jobs = (i..end)
-            .map(|k| BulkJob::new("job", json!({ "i": k }), opts.clone()).unwrap())
-            .collect();
+        let jobs = (i..end).map(|k| BulkJob::new("job", json!({ "i": k }), opts.clone()).unwrap()).collect();
         q.add_bulk(jobs).await.expect("addBulk");
         i = end;
     }
@@ -95,10 +93,7 @@ async fn run_process(a: &Args, worker: ManualWorker) -> serde_json::Value {
                         None => match w
                             .get_next_job(
                                 &token,
-                                GetNextJobOptions {
-                                    block: true,
-                                    timeout: Duration::from_millis(200),
-                                },
+                                GetNextJobOptions { block: true, timeout: Duration::from_millis(200) },
                             )
                             .await
                         {
@@ -139,20 +134,13 @@ async fn main() {
     let a = parse_args();
     let version = format!("bullmq-ractor {}", env!("CARGO_PKG_VERSION"));
     if a.workload == "latency" {
-        emit(
-            json!({"phase": "unsupported", "reason": "latency needs QueueEvents (not built yet)"}),
-        );
+        emit(json!({"phase": "unsupported", "reason": "latency needs QueueEvents (not built yet)"}));
         return;
     }
-    let q = Queue::new(
-        &a.queue,
-        QueueOptions {
-            connection: ConnectionOptions::from_url(&a.url),
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("connect");
+    let q =
+        Queue::new(&a.queue, QueueOptions { connection: ConnectionOptions::from_url(&a.url), ..Default::default() })
+            .await
+            .expect("connect");
     let mut worker = None;
     if a.workload == "process" {
         add_bulk(&q, &a, a.n).await;
@@ -178,9 +166,7 @@ async fn main() {
                             if i >= n {
                                 break;
                             }
-                            q.add("job", json!({ "i": i }), opts.clone())
-                                .await
-                                .expect("add");
+                            q.add("job", json!({ "i": i }), opts.clone()).await.expect("add");
                         }
                     })
                 })

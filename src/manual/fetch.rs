@@ -22,10 +22,7 @@ pub struct GetNextJobOptions {
 
 impl Default for GetNextJobOptions {
     fn default() -> Self {
-        GetNextJobOptions {
-            block: true,
-            timeout: Duration::from_secs(5),
-        }
+        GetNextJobOptions { block: true, timeout: Duration::from_secs(5) }
     }
 }
 
@@ -92,45 +89,38 @@ impl ManualWorker {
                 Ok(Accepted::RateLimited)
             }
             FetchReply::Empty { delay_until } => Ok(Accepted::Empty { delay_until }),
-            FetchReply::Job { id, hash } => {
-                match Job::from_hash(&id, hash, Some(self.inner.queue.clone())) {
-                    Ok(mut job) => {
-                        job.token = Some(token.to_owned());
-                        job.worker = Some(self.clone());
-                        if let Some(reason) = job.deferred_failure.clone() {
-                            job.fail_at_pickup(&reason, token).await?;
+            FetchReply::Job { id, hash } => match Job::from_hash(&id, hash, Some(self.inner.queue.clone())) {
+                Ok(mut job) => {
+                    job.token = Some(token.to_owned());
+                    job.worker = Some(self.clone());
+                    if let Some(reason) = job.deferred_failure.clone() {
+                        job.fail_at_pickup(&reason, token).await?;
+                        return Ok(Accepted::Again);
+                    }
+                    if let Some(max) = self.inner.opts.max_started_attempts {
+                        if job.attempts_started > max {
+                            job.fail_at_pickup("job started more than allowable limit", token).await?;
                             return Ok(Accepted::Again);
                         }
-                        if let Some(max) = self.inner.opts.max_started_attempts {
-                            if job.attempts_started > max {
-                                job.fail_at_pickup("job started more than allowable limit", token)
-                                    .await?;
-                                return Ok(Accepted::Again);
-                            }
-                        }
-                        Ok(Accepted::Job(Box::new(job)))
                     }
-                    Err(e) => {
-                        self.fail_corrupt(&id, token, &e.to_string()).await?;
-                        Err(e)
-                    }
+                    Ok(Accepted::Job(Box::new(job)))
                 }
-            }
+                Err(e) => {
+                    self.fail_corrupt(&id, token, &e.to_string()).await?;
+                    Err(e)
+                }
+            },
         }
     }
 
     /// Blocks on the marker until something may be ready, the next delayed job is due, or the
     /// deadline. Returns false once the deadline has passed.
     async fn wait_for_marker(&self, deadline: Instant, delay_until: u64) -> Result<bool> {
-        let remaining = deadline
-            .saturating_duration_since(Instant::now())
-            .as_millis() as u64;
+        let remaining = deadline.saturating_duration_since(Instant::now()).as_millis() as u64;
         if remaining == 0 {
             return Ok(false);
         }
-        let mut block_ms = remaining
-            .min(MAX_BLOCK_MS)
-            .min(self.inner.opts.drain_delay.as_millis() as u64);
+        let mut block_ms = remaining.min(MAX_BLOCK_MS).min(self.inner.opts.drain_delay.as_millis() as u64);
         if delay_until > 0 {
             block_ms = block_ms.min(delay_until.saturating_sub(now_ms()).max(1));
         }
@@ -138,21 +128,11 @@ impl ManualWorker {
         let Ok(mut guard) = self.inner.blocking.try_lock() else {
             // Someone else is blocking on the marker already: wait for its wake-up (or our own
             // timeout) and try to fetch again.
-            let _ = tokio::time::timeout(
-                Duration::from_millis(block_ms),
-                self.inner.marker_woke.notified(),
-            )
-            .await;
+            let _ = tokio::time::timeout(Duration::from_millis(block_ms), self.inner.marker_woke.notified()).await;
             return Ok(Instant::now() < deadline);
         };
         if guard.is_none() {
-            *guard = Some(
-                self.inner
-                    .opts
-                    .connection
-                    .connect_blocking(Some(&self.client_name()))
-                    .await?,
-            );
+            *guard = Some(self.inner.opts.connection.connect_blocking(Some(&self.client_name())).await?);
         }
         let conn = guard.as_mut().expect("connection just set");
         let secs = (block_ms as f64 / 1000.0).max(0.001);

@@ -49,9 +49,7 @@ impl Drop for Inner {
 
 impl std::fmt::Debug for ManualWorker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ManualWorker")
-            .field("queue", &self.inner.queue.name())
-            .finish()
+        f.debug_struct("ManualWorker").field("queue", &self.inner.queue.name()).finish()
     }
 }
 
@@ -94,16 +92,11 @@ impl ManualWorker {
     /// Milliseconds the queue's rate limiter still holds this worker back (0: free to fetch),
     /// as learnt from the last fetch.
     pub fn rate_limit_ttl(&self) -> u64 {
-        self.inner
-            .rate_limited_until
-            .load(Ordering::Relaxed)
-            .saturating_sub(now_ms())
+        self.inner.rate_limited_until.load(Ordering::Relaxed).saturating_sub(now_ms())
     }
 
     pub(crate) fn set_rate_limited(&self, ttl: u64) {
-        self.inner
-            .rate_limited_until
-            .store(now_ms() + ttl, Ordering::Relaxed);
+        self.inner.rate_limited_until.store(now_ms() + ttl, Ordering::Relaxed);
     }
 
     /// Connection name Node's `Queue.getWorkers()` counts: `prefix:base64(queue)[:w:name]`.
@@ -156,24 +149,14 @@ impl ManualWorker {
 
     /// Stops the background stalled check.
     pub fn stop_stalled_check_timer(&self) {
-        if let Some(h) = self
-            .inner
-            .stalled_timer
-            .lock()
-            .ok()
-            .and_then(|mut g| g.take())
-        {
+        if let Some(h) = self.inner.stalled_timer.lock().ok().and_then(|mut g| g.take()) {
             h.abort();
         }
     }
 
     /// Renews the locks of many active jobs in one call. Returns the ids whose lock was lost
     /// (missing or held by another token).
-    pub async fn extend_locks(
-        &self,
-        jobs: &[(String, String)],
-        duration_ms: u64,
-    ) -> Result<Vec<String>> {
+    pub async fn extend_locks(&self, jobs: &[(String, String)], duration_ms: u64) -> Result<Vec<String>> {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }

@@ -27,19 +27,11 @@ pub struct JobError {
 impl JobError {
     /// A failure that may be retried.
     pub fn new(message: impl Into<String>) -> Self {
-        JobError {
-            message: message.into(),
-            stack: None,
-            unrecoverable: false,
-        }
+        JobError { message: message.into(), stack: None, unrecoverable: false }
     }
     /// A failure that is never retried.
     pub fn unrecoverable(message: impl Into<String>) -> Self {
-        JobError {
-            message: message.into(),
-            stack: None,
-            unrecoverable: true,
-        }
+        JobError { message: message.into(), stack: None, unrecoverable: true }
     }
     /// Adds a stack trace.
     pub fn with_stack(mut self, stack: impl Into<String>) -> Self {
@@ -79,21 +71,10 @@ impl Job {
         Ok((self.queue()?, self.worker.as_ref()))
     }
 
-    fn fetch_opts<'a>(
-        &self,
-        worker: Option<&'a ManualWorker>,
-        token: &'a str,
-        now: u64,
-    ) -> FetchOpts<'a> {
+    fn fetch_opts<'a>(&self, worker: Option<&'a ManualWorker>, token: &'a str, now: u64) -> FetchOpts<'a> {
         match worker {
             Some(w) => w.fetch_opts(token, now),
-            None => FetchOpts {
-                now,
-                token,
-                lock_duration: 30_000,
-                limiter: None,
-                name: "",
-            },
+            None => FetchOpts { now, token, lock_duration: 30_000, limiter: None, name: "" },
         }
     }
 
@@ -111,11 +92,8 @@ impl Job {
             source,
         })?;
         let (queue, worker) = self.handles()?;
-        let keep = self
-            .opts
-            .remove_on_complete
-            .as_ref()
-            .or(worker.and_then(|w| w.inner.opts.remove_on_complete.as_ref()));
+        let keep =
+            self.opts.remove_on_complete.as_ref().or(worker.and_then(|w| w.inner.opts.remove_on_complete.as_ref()));
         let args = FinishArgs {
             id: &self.id,
             target: "completed",
@@ -123,23 +101,16 @@ impl Job {
             fetch_next: fetch_next && worker.is_some(),
             keep: KeepJobs::as_triple(keep),
             attempts: self.opts.attempts.unwrap_or(0),
-            metrics_max_data_points: worker
-                .and_then(|w| w.inner.opts.metrics.map(|m| m.max_data_points)),
+            metrics_max_data_points: worker.and_then(|w| w.inner.opts.metrics.map(|m| m.max_data_points)),
             stacktrace: None,
         };
-        self.finish(queue, worker, &args, token, "moveToFinished")
-            .await
+        self.finish(queue, worker, &args, token, "moveToFinished").await
     }
 
     /// Fails the job: retried after its backoff when attempts are left and the error is
     /// recoverable, otherwise failed for good (PROTOCOL.md §19). The stack trace is appended to
     /// the job's `stacktrace`, kept to `stack_trace_limit`.
-    pub async fn move_to_failed(
-        &self,
-        err: &JobError,
-        token: &str,
-        fetch_next: bool,
-    ) -> Result<FailOutcome> {
+    pub async fn move_to_failed(&self, err: &JobError, token: &str, fetch_next: bool) -> Result<FailOutcome> {
         let (queue, worker) = self.handles()?;
         let wopts_default;
         let wopts = match worker {
@@ -158,9 +129,7 @@ impl Job {
         let stack_json = serde_json::to_string(&stack).unwrap_or_else(|_| "[]".into());
 
         let attempts = self.opts.attempts.unwrap_or(0) as u64;
-        let started_too_often = wopts
-            .max_started_attempts
-            .is_some_and(|m| self.attempts_started >= m);
+        let started_too_often = wopts.max_started_attempts.is_some_and(|m| self.attempts_started >= m);
         let mut reason = err.message.clone();
         let mut retry_in = None;
         if !err.unrecoverable && self.attempts_made + 1 < attempts && !started_too_often {
@@ -180,18 +149,10 @@ impl Job {
         let base = &queue.keys().base;
         match retry_in {
             Some(0) => {
-                let code = sw::retry_job(
-                    &mut conn,
-                    base,
-                    &self.id,
-                    now_ms(),
-                    token,
-                    self.opts.lifo,
-                    &reason,
-                    &stack_json,
-                )
-                .await
-                .map_err(|e| Error::redis("retryJob", Some(&self.id), e))?;
+                let code =
+                    sw::retry_job(&mut conn, base, &self.id, now_ms(), token, self.opts.lifo, &reason, &stack_json)
+                        .await
+                        .map_err(|e| Error::redis("retryJob", Some(&self.id), e))?;
                 check_code(code, &self.id, "retryJob", "active")?;
                 Ok(FailOutcome::Retried { delay: 0 })
             }
@@ -204,25 +165,16 @@ impl Job {
                     stacktrace: Some(&stack_json),
                     fetch_next: false,
                 };
-                let reply = sw::move_to_delayed(
-                    &mut conn,
-                    base,
-                    &args,
-                    &self.fetch_opts(worker, token, now_ms()),
-                )
-                .await
-                .map_err(|e| Error::redis("moveToDelayed", Some(&self.id), e))?;
+                let reply = sw::move_to_delayed(&mut conn, base, &args, &self.fetch_opts(worker, token, now_ms()))
+                    .await
+                    .map_err(|e| Error::redis("moveToDelayed", Some(&self.id), e))?;
                 if let FinishReply::Code(code) = reply {
                     check_code(code, &self.id, "moveToDelayed", "active")?;
                 }
                 Ok(FailOutcome::Retried { delay })
             }
             None => {
-                let keep = self
-                    .opts
-                    .remove_on_fail
-                    .as_ref()
-                    .or(wopts.remove_on_fail.as_ref());
+                let keep = self.opts.remove_on_fail.as_ref().or(wopts.remove_on_fail.as_ref());
                 let args = FinishArgs {
                     id: &self.id,
                     target: "failed",
@@ -233,12 +185,8 @@ impl Job {
                     metrics_max_data_points: wopts.metrics.map(|m| m.max_data_points),
                     stacktrace: Some(&stack_json),
                 };
-                let next = self
-                    .finish(queue, worker, &args, token, "moveToFinished")
-                    .await?;
-                Ok(FailOutcome::Failed {
-                    next: next.map(Box::new),
-                })
+                let next = self.finish(queue, worker, &args, token, "moveToFinished").await?;
+                Ok(FailOutcome::Failed { next: next.map(Box::new) })
             }
         }
     }
@@ -275,24 +223,15 @@ impl Job {
         command: &'static str,
     ) -> Result<FinishReply> {
         let mut conn = queue.conn()?;
-        sw::move_to_finished(
-            &mut conn,
-            &queue.keys().base,
-            args,
-            &self.fetch_opts(worker, token, now_ms()),
-        )
-        .await
-        .map_err(|e| Error::redis(command, Some(&self.id), e))
+        sw::move_to_finished(&mut conn, &queue.keys().base, args, &self.fetch_opts(worker, token, now_ms()))
+            .await
+            .map_err(|e| Error::redis(command, Some(&self.id), e))
     }
 
     /// Fails a job at pickup, without running it and without retry (deferred failures).
     pub(crate) async fn fail_at_pickup(&self, reason: &str, token: &str) -> Result<()> {
         let (queue, worker) = self.handles()?;
-        let keep = self
-            .opts
-            .remove_on_fail
-            .as_ref()
-            .or(worker.and_then(|w| w.inner.opts.remove_on_fail.as_ref()));
+        let keep = self.opts.remove_on_fail.as_ref().or(worker.and_then(|w| w.inner.opts.remove_on_fail.as_ref()));
         let mut stack = self.stacktrace.clone();
         stack.push(reason.to_owned());
         let stack_json = serde_json::to_string(&stack).unwrap_or_else(|_| "[]".into());
@@ -303,14 +242,10 @@ impl Job {
             fetch_next: false,
             keep: KeepJobs::as_triple(keep),
             attempts: self.opts.attempts.unwrap_or(0),
-            metrics_max_data_points: worker
-                .and_then(|w| w.inner.opts.metrics.map(|m| m.max_data_points)),
+            metrics_max_data_points: worker.and_then(|w| w.inner.opts.metrics.map(|m| m.max_data_points)),
             stacktrace: Some(&stack_json),
         };
-        if let FinishReply::Code(code) = self
-            .finish_raw(queue, worker, &args, token, "moveToFinished")
-            .await?
-        {
+        if let FinishReply::Code(code) = self.finish_raw(queue, worker, &args, token, "moveToFinished").await? {
             check_code(code, &self.id, "moveToFinished", "active")?;
         }
         Ok(())
@@ -341,14 +276,9 @@ impl Job {
             fetch_next: false,
         };
         let mut conn = queue.conn()?;
-        let reply = sw::move_to_delayed(
-            &mut conn,
-            &queue.keys().base,
-            &args,
-            &self.fetch_opts(worker, token, now),
-        )
-        .await
-        .map_err(|e| Error::redis("moveToDelayed", Some(&self.id), e))?;
+        let reply = sw::move_to_delayed(&mut conn, &queue.keys().base, &args, &self.fetch_opts(worker, token, now))
+            .await
+            .map_err(|e| Error::redis("moveToDelayed", Some(&self.id), e))?;
         if let FinishReply::Code(code) = reply {
             check_code(code, &self.id, "moveToDelayed", "active")?;
         }
@@ -359,14 +289,9 @@ impl Job {
     pub async fn extend_lock(&self, token: &str, duration_ms: u64) -> Result<bool> {
         let queue = self.queue()?;
         let mut conn = queue.conn()?;
-        let lost = sw::extend_locks(
-            &mut conn,
-            &queue.keys().base,
-            duration_ms,
-            &[(self.id.clone(), token.to_owned())],
-        )
-        .await
-        .map_err(|e| Error::redis("extendLock", Some(&self.id), e))?;
+        let lost = sw::extend_locks(&mut conn, &queue.keys().base, duration_ms, &[(self.id.clone(), token.to_owned())])
+            .await
+            .map_err(|e| Error::redis("extendLock", Some(&self.id), e))?;
         Ok(lost.is_empty())
     }
 }
@@ -388,14 +313,9 @@ impl ManualWorker {
             stacktrace: Some(&stack),
         };
         let mut conn = queue.conn()?;
-        let reply = sw::move_to_finished(
-            &mut conn,
-            &queue.keys().base,
-            &args,
-            &self.fetch_opts(token, now_ms()),
-        )
-        .await
-        .map_err(|e| Error::redis("moveToFinished", Some(id), e))?;
+        let reply = sw::move_to_finished(&mut conn, &queue.keys().base, &args, &self.fetch_opts(token, now_ms()))
+            .await
+            .map_err(|e| Error::redis("moveToFinished", Some(id), e))?;
         if let FinishReply::Code(code) = reply {
             check_code(code, id, "moveToFinished", "active")?;
         }

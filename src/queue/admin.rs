@@ -16,17 +16,13 @@ const MANUAL_LIMIT: &str = "9007199254740991";
 impl Queue {
     async fn cmd<T: redis::FromRedisValue>(&self, op: &'static str, cmd: &redis::Cmd) -> Result<T> {
         let mut conn = self.conn()?;
-        cmd.query_async(&mut conn)
-            .await
-            .map_err(|e| Error::redis(op, None, e))
+        cmd.query_async(&mut conn).await.map_err(|e| Error::redis(op, None, e))
     }
 
     /// Pauses the queue: workers stop taking jobs; adds still land in wait.
     pub async fn pause(&self) -> Result<()> {
         let mut conn = self.conn()?;
-        sa::pause(&mut conn, &self.keys().base, true, true)
-            .await
-            .map_err(|e| Error::redis("pause", None, e))?;
+        sa::pause(&mut conn, &self.keys().base, true, true).await.map_err(|e| Error::redis("pause", None, e))?;
         Ok(())
     }
 
@@ -47,13 +43,7 @@ impl Queue {
 
     /// True when the queue is paused.
     pub async fn is_paused(&self) -> Result<bool> {
-        self.cmd(
-            "isPaused",
-            redis::cmd("HEXISTS")
-                .arg(self.keys().key("meta"))
-                .arg("paused"),
-        )
-        .await
+        self.cmd("isPaused", redis::cmd("HEXISTS").arg(self.keys().key("meta")).arg("paused")).await
     }
 
     /// Removes every waiting job (and delayed ones with `include_delayed`), keeping the pending
@@ -79,19 +69,8 @@ impl Queue {
                 0 => return Ok(()),
                 1 => continue,
                 -1 => return Err(Error::invalid("obliterate", "the queue must be paused")),
-                -2 => {
-                    return Err(Error::invalid(
-                        "obliterate",
-                        "the queue has active jobs; use force",
-                    ))
-                }
-                other => {
-                    return Err(Error::unexpected(
-                        "obliterate",
-                        None,
-                        format!("reply {other}"),
-                    ))
-                }
+                -2 => return Err(Error::invalid("obliterate", "the queue has active jobs; use force")),
+                other => return Err(Error::unexpected("obliterate", None, format!("reply {other}"))),
             }
         }
     }
@@ -108,38 +87,20 @@ impl Queue {
 
     /// Removes up to `limit` jobs (0: no limit) of `state` older than `grace_ms`. Returns their ids.
     pub async fn clean(&self, grace_ms: u64, limit: u64, state: JobState) -> Result<Vec<String>> {
-        let key = state
-            .key()
-            .ok_or_else(|| Error::invalid("state", "cannot clean unknown jobs"))?;
+        let key = state.key().ok_or_else(|| Error::invalid("state", "cannot clean unknown jobs"))?;
         let mut conn = self.conn()?;
-        sa::clean(
-            &mut conn,
-            &self.keys().base,
-            key,
-            now_ms().saturating_sub(grace_ms),
-            limit,
-        )
-        .await
-        .map_err(|e| Error::redis("cleanJobsInSet", None, e))
+        sa::clean(&mut conn, &self.keys().base, key, now_ms().saturating_sub(grace_ms), limit)
+            .await
+            .map_err(|e| Error::redis("cleanJobsInSet", None, e))
     }
 
     /// Moves failed or completed jobs finished before `timestamp_ms` (all of them when `None`)
     /// back to wait, `count` per call until none is left.
-    pub async fn retry_jobs(
-        &self,
-        state: JobState,
-        count: u64,
-        timestamp_ms: Option<u64>,
-    ) -> Result<()> {
+    pub async fn retry_jobs(&self, state: JobState, count: u64, timestamp_ms: Option<u64>) -> Result<()> {
         if !matches!(state, JobState::Failed | JobState::Completed) {
-            return Err(Error::invalid(
-                "state",
-                "retry_jobs takes failed or completed",
-            ));
+            return Err(Error::invalid("state", "retry_jobs takes failed or completed"));
         }
-        let up_to = timestamp_ms
-            .map(|t| t.to_string())
-            .unwrap_or_else(|| "+inf".into());
+        let up_to = timestamp_ms.map(|t| t.to_string()).unwrap_or_else(|| "+inf".into());
         self.move_jobs_to_wait(state.as_str(), count, &up_to).await
     }
 
@@ -153,15 +114,9 @@ impl Queue {
             return Err(Error::invalid("count", "must be positive"));
         }
         let mut conn = self.conn()?;
-        while sa::move_jobs_to_wait(
-            &mut conn,
-            &self.keys().base,
-            state,
-            count.min(MAX_BATCH),
-            up_to,
-        )
-        .await
-        .map_err(|e| Error::redis("moveJobsToWait", None, e))?
+        while sa::move_jobs_to_wait(&mut conn, &self.keys().base, state, count.min(MAX_BATCH), up_to)
+            .await
+            .map_err(|e| Error::redis("moveJobsToWait", None, e))?
             == 1
         {}
         Ok(())
@@ -170,28 +125,20 @@ impl Queue {
     /// Makes one delayed job ready now.
     pub async fn promote_job(&self, id: &str) -> Result<()> {
         let mut conn = self.conn()?;
-        let r = sa::promote(&mut conn, &self.keys().base, id)
-            .await
-            .map_err(|e| Error::redis("promote", Some(id), e))?;
+        let r =
+            sa::promote(&mut conn, &self.keys().base, id).await.map_err(|e| Error::redis("promote", Some(id), e))?;
         check_code(r, id, "promote", "delayed").map(|_| ())
     }
 
     /// The id of the job owning a deduplication id, if any.
     pub async fn get_deduplication_job_id(&self, dedup_id: &str) -> Result<Option<String>> {
-        self.cmd(
-            "getDeduplicationJobId",
-            redis::cmd("GET").arg(self.keys().key(&format!("de:{dedup_id}"))),
-        )
-        .await
+        self.cmd("getDeduplicationJobId", redis::cmd("GET").arg(self.keys().key(&format!("de:{dedup_id}")))).await
     }
 
     /// Deletes a deduplication key whoever owns it. Returns whether it existed.
     pub async fn remove_deduplication_key(&self, dedup_id: &str) -> Result<bool> {
         let n: i64 = self
-            .cmd(
-                "removeDeduplicationKey",
-                redis::cmd("DEL").arg(self.keys().key(&format!("de:{dedup_id}"))),
-            )
+            .cmd("removeDeduplicationKey", redis::cmd("DEL").arg(self.keys().key(&format!("de:{dedup_id}"))))
             .await?;
         Ok(n > 0)
     }
@@ -202,15 +149,8 @@ impl Queue {
         if ms == 0 {
             return Err(Error::invalid("rate_limit", "duration must be positive"));
         }
-        self.cmd(
-            "rateLimit",
-            redis::cmd("SET")
-                .arg(self.keys().key("limiter"))
-                .arg(MANUAL_LIMIT)
-                .arg("PX")
-                .arg(ms),
-        )
-        .await
+        self.cmd("rateLimit", redis::cmd("SET").arg(self.keys().key("limiter")).arg(MANUAL_LIMIT).arg("PX").arg(ms))
+            .await
     }
 
     /// Remaining ms of the rate limit given `max_jobs` (or the queue's global max when `None`);
@@ -224,11 +164,7 @@ impl Queue {
 
     /// Deletes the limiter key, lifting a rate limit at once.
     pub async fn remove_rate_limit_key(&self) -> Result<()> {
-        self.cmd(
-            "removeRateLimitKey",
-            redis::cmd("DEL").arg(self.keys().key("limiter")),
-        )
-        .await
+        self.cmd("removeRateLimitKey", redis::cmd("DEL").arg(self.keys().key("limiter"))).await
     }
 
     /// At most `n` jobs of this queue active at once, across all workers.
@@ -236,65 +172,34 @@ impl Queue {
         if n == 0 {
             return Err(Error::invalid("concurrency", "must be at least 1"));
         }
-        self.cmd(
-            "setGlobalConcurrency",
-            redis::cmd("HSET")
-                .arg(self.keys().key("meta"))
-                .arg("concurrency")
-                .arg(n),
-        )
-        .await
+        self.cmd("setGlobalConcurrency", redis::cmd("HSET").arg(self.keys().key("meta")).arg("concurrency").arg(n))
+            .await
     }
 
     /// The global concurrency, if set.
     pub async fn get_global_concurrency(&self) -> Result<Option<u64>> {
-        self.cmd(
-            "getGlobalConcurrency",
-            redis::cmd("HGET")
-                .arg(self.keys().key("meta"))
-                .arg("concurrency"),
-        )
-        .await
+        self.cmd("getGlobalConcurrency", redis::cmd("HGET").arg(self.keys().key("meta")).arg("concurrency")).await
     }
 
     /// Removes the global concurrency limit.
     pub async fn remove_global_concurrency(&self) -> Result<()> {
-        self.cmd(
-            "removeGlobalConcurrency",
-            redis::cmd("HDEL")
-                .arg(self.keys().key("meta"))
-                .arg("concurrency"),
-        )
-        .await
+        self.cmd("removeGlobalConcurrency", redis::cmd("HDEL").arg(self.keys().key("meta")).arg("concurrency")).await
     }
 
     /// At most `max` jobs started per `duration_ms`, across all workers.
     pub async fn set_global_rate_limit(&self, max: u64, duration_ms: u64) -> Result<()> {
         if max == 0 || duration_ms == 0 {
-            return Err(Error::invalid(
-                "rate limit",
-                "max and duration must be positive",
-            ));
+            return Err(Error::invalid("rate limit", "max and duration must be positive"));
         }
         let mut c = redis::cmd("HSET");
-        c.arg(self.keys().key("meta"))
-            .arg("max")
-            .arg(max)
-            .arg("duration")
-            .arg(duration_ms);
+        c.arg(self.keys().key("meta")).arg("max").arg(max).arg("duration").arg(duration_ms);
         self.cmd("setGlobalRateLimit", &c).await
     }
 
     /// The global rate limit `(max, duration ms)`, if set.
     pub async fn get_global_rate_limit(&self) -> Result<Option<(u64, u64)>> {
         let v: (Option<u64>, Option<u64>) = self
-            .cmd(
-                "getGlobalRateLimit",
-                redis::cmd("HMGET")
-                    .arg(self.keys().key("meta"))
-                    .arg("max")
-                    .arg("duration"),
-            )
+            .cmd("getGlobalRateLimit", redis::cmd("HMGET").arg(self.keys().key("meta")).arg("max").arg("duration"))
             .await?;
         Ok(match v {
             (Some(m), Some(d)) => Some((m, d)),
@@ -304,13 +209,7 @@ impl Queue {
 
     /// Removes the global rate limit.
     pub async fn remove_global_rate_limit(&self) -> Result<()> {
-        self.cmd(
-            "removeGlobalRateLimit",
-            redis::cmd("HDEL")
-                .arg(self.keys().key("meta"))
-                .arg("max")
-                .arg("duration"),
-        )
-        .await
+        self.cmd("removeGlobalRateLimit", redis::cmd("HDEL").arg(self.keys().key("meta")).arg("max").arg("duration"))
+            .await
     }
 }

@@ -12,9 +12,8 @@ impl Queue {
     /// The state of a job (`Unknown` when it does not exist).
     pub async fn get_job_state(&self, id: &str) -> Result<JobState> {
         let mut conn = self.conn()?;
-        let s = sa::get_state(&mut conn, &self.keys().base, id)
-            .await
-            .map_err(|e| Error::redis("getState", Some(id), e))?;
+        let s =
+            sa::get_state(&mut conn, &self.keys().base, id).await.map_err(|e| Error::redis("getState", Some(id), e))?;
         s.parse()
     }
 
@@ -22,10 +21,7 @@ impl Queue {
     pub async fn get_job_counts(&self, states: &[JobState]) -> Result<HashMap<JobState, u64>> {
         let mut pipe = redis::pipe();
         for s in states {
-            let key = self.keys().key(
-                s.key()
-                    .ok_or_else(|| Error::invalid("state", "cannot count unknown jobs"))?,
-            );
+            let key = self.keys().key(s.key().ok_or_else(|| Error::invalid("state", "cannot count unknown jobs"))?);
             if s.is_list() {
                 pipe.cmd("LLEN").arg(key);
             } else {
@@ -33,10 +29,7 @@ impl Queue {
             }
         }
         let mut conn = self.conn()?;
-        let counts: Vec<u64> = pipe
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| Error::redis("getCounts", None, e))?;
+        let counts: Vec<u64> = pipe.query_async(&mut conn).await.map_err(|e| Error::redis("getCounts", None, e))?;
         Ok(states.iter().copied().zip(counts).collect())
     }
 
@@ -46,12 +39,7 @@ impl Queue {
     }
 
     async fn count_of(&self, s: JobState) -> Result<u64> {
-        Ok(self
-            .get_job_counts(&[s])
-            .await?
-            .get(&s)
-            .copied()
-            .unwrap_or(0))
+        Ok(self.get_job_counts(&[s]).await?.get(&s).copied().unwrap_or(0))
     }
 
     /// Jobs waiting with priority 0.
@@ -91,42 +79,25 @@ impl Queue {
                 pipe.cmd("LLEN").arg(self.keys().key("wait"));
             } else {
                 let low = (*p as u64) << 32;
-                pipe.cmd("ZCOUNT")
-                    .arg(self.keys().key("prioritized"))
-                    .arg(low)
-                    .arg(low + (1u64 << 32) - 1);
+                pipe.cmd("ZCOUNT").arg(self.keys().key("prioritized")).arg(low).arg(low + (1u64 << 32) - 1);
             }
         }
         let mut conn = self.conn()?;
-        let counts: Vec<u64> = pipe
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| Error::redis("getCountsPerPriority", None, e))?;
+        let counts: Vec<u64> =
+            pipe.query_async(&mut conn).await.map_err(|e| Error::redis("getCountsPerPriority", None, e))?;
         Ok(priorities.iter().copied().zip(counts).collect())
     }
 
     /// Ids in `states`, positions `start..=end` of each (negative counts from the end), oldest
     /// first with `asc`.
-    pub async fn get_ranges(
-        &self,
-        states: &[JobState],
-        start: i64,
-        end: i64,
-        asc: bool,
-    ) -> Result<Vec<String>> {
+    pub async fn get_ranges(&self, states: &[JobState], start: i64, end: i64, asc: bool) -> Result<Vec<String>> {
         let mut pipe = redis::pipe();
         for s in states {
-            let key = self.keys().key(
-                s.key()
-                    .ok_or_else(|| Error::invalid("state", "no range of unknown jobs"))?,
-            );
+            let key = self.keys().key(s.key().ok_or_else(|| Error::invalid("state", "no range of unknown jobs"))?);
             if s.is_list() {
                 // Lists hold the newest at the head: ascending order reads from the tail.
                 if asc {
-                    pipe.cmd("LRANGE")
-                        .arg(key)
-                        .arg(-(end + 1))
-                        .arg(-(start + 1));
+                    pipe.cmd("LRANGE").arg(key).arg(-(end + 1)).arg(-(start + 1));
                 } else {
                     pipe.cmd("LRANGE").arg(key).arg(start).arg(end);
                 }
@@ -137,10 +108,8 @@ impl Queue {
             }
         }
         let mut conn = self.conn()?;
-        let lists: Vec<Vec<String>> = pipe
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| Error::redis("getRanges", None, e))?;
+        let lists: Vec<Vec<String>> =
+            pipe.query_async(&mut conn).await.map_err(|e| Error::redis("getRanges", None, e))?;
         let mut out = Vec::new();
         for (s, mut ids) in states.iter().zip(lists) {
             if s.is_list() && asc {
@@ -152,13 +121,7 @@ impl Queue {
     }
 
     /// Jobs in `states` (see [`get_ranges`](Self::get_ranges)); ids whose hash is gone are skipped.
-    pub async fn get_jobs(
-        &self,
-        states: &[JobState],
-        start: i64,
-        end: i64,
-        asc: bool,
-    ) -> Result<Vec<Job>> {
+    pub async fn get_jobs(&self, states: &[JobState], start: i64, end: i64, asc: bool) -> Result<Vec<Job>> {
         let ids = self.get_ranges(states, start, end, asc).await?;
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -168,10 +131,8 @@ impl Queue {
             pipe.cmd("HGETALL").arg(self.keys().job(id));
         }
         let mut conn = self.conn()?;
-        let hashes: Vec<Vec<String>> = pipe
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| Error::redis("getJobs", None, e))?;
+        let hashes: Vec<Vec<String>> =
+            pipe.query_async(&mut conn).await.map_err(|e| Error::redis("getJobs", None, e))?;
         let mut jobs = Vec::with_capacity(ids.len());
         for (id, flat) in ids.iter().zip(hashes) {
             if !flat.is_empty() {
@@ -195,13 +156,11 @@ impl Queue {
     }
     /// Prioritized jobs.
     pub async fn get_prioritized(&self, start: i64, end: i64) -> Result<Vec<Job>> {
-        self.get_jobs(&[JobState::Prioritized], start, end, false)
-            .await
+        self.get_jobs(&[JobState::Prioritized], start, end, false).await
     }
     /// Completed jobs, most recent first.
     pub async fn get_completed(&self, start: i64, end: i64) -> Result<Vec<Job>> {
-        self.get_jobs(&[JobState::Completed], start, end, false)
-            .await
+        self.get_jobs(&[JobState::Completed], start, end, false).await
     }
     /// Failed jobs, most recent first.
     pub async fn get_failed(&self, start: i64, end: i64) -> Result<Vec<Job>> {
@@ -209,34 +168,22 @@ impl Queue {
     }
     /// Parents waiting for children.
     pub async fn get_waiting_children(&self, start: i64, end: i64) -> Result<Vec<Job>> {
-        self.get_jobs(&[JobState::WaitingChildren], start, end, false)
-            .await
+        self.get_jobs(&[JobState::WaitingChildren], start, end, false).await
     }
 
     /// A job's log lines `start..=end`, oldest first with `asc`, and the total count.
-    pub async fn get_job_logs(
-        &self,
-        id: &str,
-        start: i64,
-        end: i64,
-        asc: bool,
-    ) -> Result<(Vec<String>, u64)> {
+    pub async fn get_job_logs(&self, id: &str, start: i64, end: i64, asc: bool) -> Result<(Vec<String>, u64)> {
         let key = format!("{}:logs", self.keys().job(id));
         let mut pipe = redis::pipe();
         if asc {
             pipe.cmd("LRANGE").arg(&key).arg(start).arg(end);
         } else {
-            pipe.cmd("LRANGE")
-                .arg(&key)
-                .arg(-(end + 1))
-                .arg(-(start + 1));
+            pipe.cmd("LRANGE").arg(&key).arg(-(end + 1)).arg(-(start + 1));
         }
         pipe.cmd("LLEN").arg(&key);
         let mut conn = self.conn()?;
-        let (mut lines, count): (Vec<String>, u64) = pipe
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| Error::redis("getJobLogs", Some(id), e))?;
+        let (mut lines, count): (Vec<String>, u64) =
+            pipe.query_async(&mut conn).await.map_err(|e| Error::redis("getJobLogs", Some(id), e))?;
         if !asc {
             lines.reverse();
         }

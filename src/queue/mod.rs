@@ -7,6 +7,7 @@ use redis::aio::ConnectionManager;
 use serde::Serialize;
 
 mod admin;
+mod coalesce;
 mod getters;
 
 use crate::connection::ConnectionOptions;
@@ -61,16 +62,9 @@ pub struct BulkJob {
 impl BulkJob {
     /// A bulk entry from any serialisable payload.
     pub fn new(name: impl Into<String>, data: impl Serialize, opts: JobOptions) -> Result<Self> {
-        let data = serde_json::to_value(data).map_err(|source| Error::Serialize {
-            what: "data",
-            job_id: None,
-            source,
-        })?;
-        Ok(BulkJob {
-            name: name.into(),
-            data,
-            opts,
-        })
+        let data =
+            serde_json::to_value(data).map_err(|source| Error::Serialize { what: "data", job_id: None, source })?;
+        Ok(BulkJob { name: name.into(), data, opts })
     }
 }
 
@@ -84,25 +78,20 @@ pub struct Queue {
 pub(crate) struct QueueInner {
     pub(crate) keys: QueueKeys,
     pub(crate) conn: ConnectionManager,
+    adder: coalesce::Coalescer,
     pub(crate) opts: QueueOptions,
     closed: AtomicBool,
 }
 
 impl std::fmt::Debug for Queue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Queue")
-            .field("name", &self.inner.keys.name)
-            .field("prefix", &self.inner.keys.prefix)
-            .finish()
+        f.debug_struct("Queue").field("name", &self.inner.keys.name).field("prefix", &self.inner.keys.prefix).finish()
     }
 }
 
 /// Milliseconds since the Unix epoch, as Node's `Date.now()`.
 pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 impl Queue {
@@ -112,9 +101,7 @@ impl Queue {
         let keys = QueueKeys::new(&opts.prefix, name)?;
         opts.default_job_options.validate()?;
         let mut conn = opts.connection.connect_shared().await?;
-        crate::scripts::load_all(&mut conn)
-            .await
-            .map_err(|e| Error::redis("SCRIPT LOAD", None, e))?;
+        crate::scripts::load_all(&mut conn).await.map_err(|e| Error::redis("SCRIPT LOAD", None, e))?;
         if !opts.skip_meta_update {
             redis::cmd("HSET")
                 .arg(keys.key("meta"))
@@ -126,14 +113,8 @@ impl Queue {
                 .await
                 .map_err(|e| Error::redis("queue init", None, e))?;
         }
-        Ok(Queue {
-            inner: Arc::new(QueueInner {
-                keys,
-                conn,
-                opts,
-                closed: AtomicBool::new(false),
-            }),
-        })
+        let adder = coalesce::Coalescer::start(conn.clone(), keys.base.clone());
+        Ok(Queue { inner: Arc::new(QueueInner { keys, conn, adder, opts, closed: AtomicBool::new(false) }) })
     }
 
     /// The queue name.
@@ -170,20 +151,27 @@ impl Queue {
     /// Adds one job. Returns it with its id: a new id, the existing job's id when `job_id`
     /// names a job that exists (a duplicate: nothing is changed), or the owner's id when the
     /// add was deduplicated.
+    ///
+    /// Concurrent adds on one queue handle are coalesced into one script call (each job still
+    /// on its own: one refused add does not affect the others).
     pub async fn add(&self, name: &str, data: impl Serialize, opts: JobOptions) -> Result<Job> {
-        let data = serde_json::to_value(data).map_err(|source| Error::Serialize {
-            what: "data",
-            job_id: None,
-            source,
-        })?;
-        let mut jobs = self
-            .add_many(vec![BulkJob {
-                name: name.to_owned(),
-                data,
-                opts,
-            }])
-            .await?;
-        Ok(jobs.pop().expect("one reply per job"))
+        let data =
+            serde_json::to_value(data).map_err(|source| Error::Serialize { what: "data", job_id: None, source })?;
+        let opts = opts.merged_over(&self.inner.opts.default_job_options);
+        let new = self.prepare(name, &data, &opts, now_ms())?;
+        self.conn()?;
+        let (custom_id, parent_key, timestamp) = (new.custom_id.clone(), new.parent_key.clone(), new.timestamp);
+        let reply = self.inner.adder.add(new).await.ok_or(Error::Closed("queue"))?;
+        let job_id = Some(custom_id.as_str()).filter(|s| !s.is_empty());
+        let id = match reply.map_err(|e| Error::redis("addJob", job_id, e))? {
+            AddReply::Id(id) => id,
+            AddReply::Code(code) => {
+                check_code(code, &custom_id, "addJob", &parent_key)?;
+                return Err(Error::unexpected("addJob", job_id, format!("reply {code}")));
+            }
+        };
+        let data = if data.is_null() { serde_json::Value::Object(Default::default()) } else { data };
+        Ok(Job::created(id, name.to_owned(), data, opts, timestamp, self.clone()))
     }
 
     /// Adds many jobs in one atomic script call: every job is validated first, and if one is
@@ -205,18 +193,9 @@ impl Queue {
             merged.push(opts);
         }
         let mut conn = self.conn()?;
-        let replies = add_jobs(&mut conn, &self.inner.keys.base, &prepared)
-            .await
-            .map_err(|e| {
-                Error::redis(
-                    "addJob",
-                    prepared
-                        .first()
-                        .map(|p| p.custom_id.as_str())
-                        .filter(|s| !s.is_empty()),
-                    e,
-                )
-            })?;
+        let replies = add_jobs(&mut conn, &self.inner.keys.base, &prepared, true).await.map_err(|e| {
+            Error::redis("addJob", prepared.first().map(|p| p.custom_id.as_str()).filter(|s| !s.is_empty()), e)
+        })?;
         if replies.len() != jobs.len() {
             return Err(Error::unexpected(
                 "addJob",
@@ -225,11 +204,7 @@ impl Queue {
             ));
         }
         let mut out = Vec::with_capacity(jobs.len());
-        for ((reply, job), (new, opts)) in replies
-            .into_iter()
-            .zip(jobs)
-            .zip(prepared.into_iter().zip(merged))
-        {
+        for ((reply, job), (new, opts)) in replies.into_iter().zip(jobs).zip(prepared.into_iter().zip(merged)) {
             let id = match reply {
                 AddReply::Id(id) => id,
                 AddReply::Code(code) => {
@@ -237,44 +212,24 @@ impl Queue {
                     continue;
                 }
             };
-            out.push(Job::created(
-                id,
-                job.name,
-                job.data,
-                opts,
-                new.timestamp,
-                self.clone(),
-            ));
+            out.push(Job::created(id, job.name, job.data, opts, new.timestamp, self.clone()));
         }
         Ok(out)
     }
 
-    fn prepare(
-        &self,
-        name: &str,
-        data: &serde_json::Value,
-        opts: &JobOptions,
-        now: u64,
-    ) -> Result<NewJob> {
+    fn prepare(&self, name: &str, data: &serde_json::Value, opts: &JobOptions, now: u64) -> Result<NewJob> {
         opts.validate()?;
         // Node stores `JSON.stringify(data ?? {})`: no payload is an empty object, not `null`.
         let data_json = if data.is_null() {
             "{}".to_owned()
         } else {
-            serde_json::to_string(data).map_err(|source| Error::Serialize {
-                what: "data",
-                job_id: None,
-                source,
-            })?
+            serde_json::to_string(data).map_err(|source| Error::Serialize { what: "data", job_id: None, source })?
         };
         if let Some(limit) = opts.size_limit {
             if data_json.len() as u64 > limit {
                 return Err(Error::invalid(
                     "size_limit",
-                    format!(
-                        "the data of job {name:?} is {} bytes, above the limit of {limit}",
-                        data_json.len()
-                    ),
+                    format!("the data of job {name:?} is {} bytes, above the limit of {limit}", data_json.len()),
                 ));
             }
         }
@@ -305,11 +260,7 @@ impl Queue {
             delay: opts.delay.unwrap_or(0),
             priority: opts.priority.unwrap_or(0),
             lifo: opts.lifo,
-            dedup: opts
-                .deduplication
-                .as_ref()
-                .map(|d| d.to_json().to_string())
-                .unwrap_or_default(),
+            dedup: opts.deduplication.as_ref().map(|d| d.to_json().to_string()).unwrap_or_default(),
             parent_key,
             parent_json,
             repeat_job_key: String::new(),

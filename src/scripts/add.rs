@@ -36,13 +36,16 @@ pub(crate) enum AddReply {
     Code(i64),
 }
 
+/// Adds `jobs` in one call. `atomic`: a refused job refuses them all (a bulk); otherwise each
+/// job stands alone (adds of several callers coalesced).
 pub(crate) async fn add_jobs<C: ConnectionLike>(
     conn: &mut C,
     base: &str,
     jobs: &[NewJob],
+    atomic: bool,
 ) -> redis::RedisResult<Vec<AddReply>> {
     let mut inv = ADD_JOBS.script().prepare_invoke();
-    inv.key(base).arg(jobs.len());
+    inv.key(base).arg(jobs.len()).arg(if atomic { "1" } else { "0" });
     for j in jobs {
         inv.arg(&j.custom_id)
             .arg(&j.name)

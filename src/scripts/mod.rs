@@ -22,11 +22,7 @@ pub(crate) struct ScriptDef {
 
 impl ScriptDef {
     pub(crate) const fn new(name: &'static str, source: &'static str) -> Self {
-        ScriptDef {
-            name,
-            source,
-            script: OnceLock::new(),
-        }
+        ScriptDef { name, source, script: OnceLock::new() }
     }
 
     /// The redis-rs script object; `invoke_async` sends EVALSHA and falls back to loading the
@@ -39,21 +35,15 @@ impl ScriptDef {
 /// Declares a `ScriptDef` static for `lua/<file>.lua` (stitched by build.rs).
 macro_rules! script_def {
     ($ident:ident, $file:literal) => {
-        pub(crate) static $ident: $crate::scripts::ScriptDef = $crate::scripts::ScriptDef::new(
-            $file,
-            include_str!(concat!(env!("OUT_DIR"), "/lua/", $file, ".lua")),
-        );
+        pub(crate) static $ident: $crate::scripts::ScriptDef =
+            $crate::scripts::ScriptDef::new($file, include_str!(concat!(env!("OUT_DIR"), "/lua/", $file, ".lua")));
     };
 }
 pub(crate) use script_def;
 
 /// Every script, for loading at connect.
 pub(crate) fn all() -> impl Iterator<Item = &'static ScriptDef> {
-    add::SCRIPTS
-        .iter()
-        .chain(admin::SCRIPTS.iter())
-        .chain(worker::SCRIPTS.iter())
-        .copied()
+    add::SCRIPTS.iter().chain(admin::SCRIPTS.iter()).chain(worker::SCRIPTS.iter()).copied()
 }
 
 /// `SCRIPT LOAD`s every script, so that the first EVALSHA of each (and any pipeline or

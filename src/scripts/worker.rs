@@ -52,10 +52,7 @@ impl FetchOpts<'_> {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum FetchReply {
     /// A job, now active and locked.
-    Job {
-        id: String,
-        hash: HashMap<String, String>,
-    },
+    Job { id: String, hash: HashMap<String, String> },
     /// The rate limiter is exhausted for this many ms.
     RateLimited(u64),
     /// Nothing to do; the next delayed job is due at this ms (0: none). `blocked` is not
@@ -68,25 +65,15 @@ fn decode_fetch(v: Vec<Value>) -> RedisResult<FetchReply> {
     let (hash, id, ttl, delay) = (it.next(), it.next(), it.next(), it.next());
     if let (Some(Value::Array(flat)), Some(id)) = (&hash, &id) {
         let id = String::from_redis_value(id.clone())?;
-        let flat: Vec<String> = flat
-            .iter()
-            .map(|x| String::from_redis_value(x.clone()))
-            .collect::<Result<_, _>>()?;
-        return Ok(FetchReply::Job {
-            id,
-            hash: crate::job::pairs_to_map(flat),
-        });
+        let flat: Vec<String> = flat.iter().map(|x| String::from_redis_value(x.clone())).collect::<Result<_, _>>()?;
+        return Ok(FetchReply::Job { id, hash: crate::job::pairs_to_map(flat) });
     }
-    let num = |v: Option<Value>| -> RedisResult<i64> {
-        Ok(v.map(i64::from_redis_value).transpose()?.unwrap_or(0))
-    };
+    let num = |v: Option<Value>| -> RedisResult<i64> { Ok(v.map(i64::from_redis_value).transpose()?.unwrap_or(0)) };
     let ttl = num(ttl)?;
     if ttl > 0 {
         return Ok(FetchReply::RateLimited(ttl as u64));
     }
-    Ok(FetchReply::Empty {
-        delay_until: num(delay)?.max(0) as u64,
-    })
+    Ok(FetchReply::Empty { delay_until: num(delay)?.max(0) as u64 })
 }
 
 /// The answer of a finish, delay or retry that may have fetched the next job.
@@ -217,13 +204,7 @@ pub(crate) async fn move_job_from_active_to_wait<C: ConnectionLike>(
     id: &str,
     token: &str,
 ) -> RedisResult<i64> {
-    MOVE_JOB_FROM_ACTIVE_TO_WAIT
-        .script()
-        .key(base)
-        .arg(id)
-        .arg(token)
-        .invoke_async(conn)
-        .await
+    MOVE_JOB_FROM_ACTIVE_TO_WAIT.script().key(base).arg(id).arg(token).invoke_async(conn).await
 }
 
 /// Renews many locks; returns the ids whose lock was not ours any more.

@@ -6,9 +6,7 @@
 use std::collections::HashSet;
 use std::time::Instant;
 
-use ractor::{
-    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
-};
+use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::events::SupervisorEvent;
@@ -40,11 +38,7 @@ pub(crate) struct SupervisorArgs {
 }
 
 impl SupervisorArgs {
-    pub(crate) fn new(
-        name: impl Into<String>,
-        strategy: Strategy,
-        children: Vec<ChildSpec>,
-    ) -> Self {
+    pub(crate) fn new(name: impl Into<String>, strategy: Strategy, children: Vec<ChildSpec>) -> Self {
         SupervisorArgs {
             name: name.into(),
             strategy,
@@ -81,27 +75,18 @@ impl SupervisorState {
     }
 
     fn index_of_cell(&self, id: ActorId) -> Option<usize> {
-        self.children
-            .iter()
-            .position(|c| c.cell.as_ref().map(|x| x.get_id()) == Some(id))
+        self.children.iter().position(|c| c.cell.as_ref().map(|x| x.get_id()) == Some(id))
     }
 
     async fn stop_child(&mut self, idx: usize) {
         if let Some(cell) = self.children[idx].cell.take() {
             self.stopping.insert(cell.get_id());
             let grace = self.children[idx].spec.shutdown;
-            if cell
-                .stop_and_wait(Some("supervisor".into()), Some(grace))
-                .await
-                .is_err()
-            {
+            if cell.stop_and_wait(Some("supervisor".into()), Some(grace)).await.is_err() {
                 cell.kill();
             }
             let child = self.children[idx].spec.id.clone();
-            self.emit(SupervisorEvent::ChildStopped {
-                supervisor: self.name.clone(),
-                child,
-            });
+            self.emit(SupervisorEvent::ChildStopped { supervisor: self.name.clone(), child });
         }
     }
 }
@@ -135,16 +120,8 @@ impl Actor for Supervisor {
             match (spec.start)(myself.get_cell()).await {
                 Ok(cell) => {
                     let child = spec.id.clone();
-                    state.children.push(Child {
-                        spec,
-                        cell: Some(cell),
-                        started_at: Instant::now(),
-                        consecutive: 0,
-                    });
-                    state.emit(SupervisorEvent::ChildStarted {
-                        supervisor: state.name.clone(),
-                        child,
-                    });
+                    state.children.push(Child { spec, cell: Some(cell), started_at: Instant::now(), consecutive: 0 });
+                    state.emit(SupervisorEvent::ChildStarted { supervisor: state.name.clone(), child });
                 }
                 Err(e) => {
                     for i in (0..state.children.len()).rev() {
@@ -186,10 +163,7 @@ impl Actor for Supervisor {
                             started_at: Instant::now(),
                             consecutive: 0,
                         });
-                        state.emit(SupervisorEvent::ChildStarted {
-                            supervisor: state.name.clone(),
-                            child,
-                        });
+                        state.emit(SupervisorEvent::ChildStarted { supervisor: state.name.clone(), child });
                         Ok(cell)
                     }
                     Err(e) => Err(format!("child {} failed to start: {e}", spec.id)),
@@ -216,11 +190,7 @@ impl Actor for Supervisor {
             }
             SupervisorMsg::Subscribe(tx) => state.subscribers.push(tx),
             SupervisorMsg::Restart(id) => {
-                let Some(i) = state
-                    .children
-                    .iter()
-                    .position(|c| c.spec.id == id && c.cell.is_none())
-                else {
+                let Some(i) = state.children.iter().position(|c| c.spec.id == id && c.cell.is_none()) else {
                     return Ok(());
                 };
                 match (state.children[i].spec.start)(myself.get_cell()).await {
@@ -277,10 +247,7 @@ impl Actor for Supervisor {
                 child: child.clone(),
                 reason: reason.clone(),
             }),
-            None => state.emit(SupervisorEvent::ChildStopped {
-                supervisor: state.name.clone(),
-                child: child.clone(),
-            }),
+            None => state.emit(SupervisorEvent::ChildStopped { supervisor: state.name.clone(), child: child.clone() }),
         }
         let restart = match state.children[i].spec.restart {
             Restart::Permanent => true,
@@ -325,16 +292,10 @@ fn schedule_restart(
 ) -> Result<(), ActorProcessingErr> {
     if !state.log.allow(state.intensity, Instant::now()) {
         let (restarts, within) = (state.intensity.max_restarts, state.intensity.within);
-        state.emit(SupervisorEvent::Meltdown {
-            supervisor: state.name.clone(),
-            restarts,
-            within,
-        });
-        return Err(format!(
-            "supervisor {} meltdown: more than {restarts} restarts within {within:?}",
-            state.name
-        )
-        .into());
+        state.emit(SupervisorEvent::Meltdown { supervisor: state.name.clone(), restarts, within });
+        return Err(
+            format!("supervisor {} meltdown: more than {restarts} restarts within {within:?}", state.name).into()
+        );
     }
     let id = state.children[i].spec.id.clone();
     let delay = state.backoff.delay(state.children[i].consecutive);

@@ -6,27 +6,9 @@ use std::time::Duration;
 /// subscriber.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum SupervisorEvent {
-    ChildStarted {
-        supervisor: String,
-        child: String,
-    },
-    ChildRestarted {
-        supervisor: String,
-        child: String,
-        restarts: usize,
-    },
-    ChildFailed {
-        supervisor: String,
-        child: String,
-        reason: String,
-    },
-    ChildStopped {
-        supervisor: String,
-        child: String,
-    },
-    Meltdown {
-        supervisor: String,
-        restarts: u32,
-        within: Duration,
-    },
+    ChildStarted { supervisor: String, child: String },
+    ChildRestarted { supervisor: String, child: String, restarts: usize },
+    ChildFailed { supervisor: String, child: String, reason: String },
+    ChildStopped { supervisor: String, child: String },
+    Meltdown { supervisor: String, restarts: u32, within: Duration },
 }

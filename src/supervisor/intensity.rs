@@ -15,10 +15,7 @@ pub(crate) struct RestartIntensity {
 impl Default for RestartIntensity {
     /// 5 restarts in 10 s (DESIGN.md §5).
     fn default() -> Self {
-        RestartIntensity {
-            max_restarts: 5,
-            within: Duration::from_secs(10),
-        }
+        RestartIntensity { max_restarts: 5, within: Duration::from_secs(10) }
     }
 }
 
@@ -57,22 +54,13 @@ mod tests {
 
     #[test]
     fn meltdown_at_n_plus_one() {
-        let limits = RestartIntensity {
-            max_restarts: 3,
-            within: Duration::from_secs(10),
-        };
+        let limits = RestartIntensity { max_restarts: 3, within: Duration::from_secs(10) };
         let mut log = RestartLog::default();
         let t0 = Instant::now();
         for i in 0..3 {
-            assert!(
-                log.allow(limits, t0 + Duration::from_millis(i)),
-                "restart {i} allowed"
-            );
+            assert!(log.allow(limits, t0 + Duration::from_millis(i)), "restart {i} allowed");
         }
-        assert!(
-            !log.allow(limits, t0 + Duration::from_millis(5)),
-            "the 4th within the window melts down"
-        );
+        assert!(!log.allow(limits, t0 + Duration::from_millis(5)), "the 4th within the window melts down");
         // Once the window has moved past the old restarts, restarting is allowed again.
         let mut log = RestartLog::default();
         for i in 0..3 {
@@ -84,12 +72,6 @@ mod tests {
     #[test]
     fn zero_means_never_restart() {
         let mut log = RestartLog::default();
-        assert!(!log.allow(
-            RestartIntensity {
-                max_restarts: 0,
-                within: Duration::from_secs(1)
-            },
-            Instant::now()
-        ));
+        assert!(!log.allow(RestartIntensity { max_restarts: 0, within: Duration::from_secs(1) }, Instant::now()));
     }
 }

@@ -20,11 +20,8 @@ pub(crate) enum Restart {
 }
 
 /// Starts a child linked under the given supervisor cell.
-pub(crate) type StartFn = Arc<
-    dyn Fn(ActorCell) -> Pin<Box<dyn Future<Output = Result<ActorCell, SpawnErr>> + Send>>
-        + Send
-        + Sync,
->;
+pub(crate) type StartFn =
+    Arc<dyn Fn(ActorCell) -> Pin<Box<dyn Future<Output = Result<ActorCell, SpawnErr>> + Send>> + Send + Sync>;
 
 /// One child of a supervisor.
 #[derive(Clone)]
@@ -39,10 +36,7 @@ pub(crate) struct ChildSpec {
 
 impl fmt::Debug for ChildSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChildSpec")
-            .field("id", &self.id)
-            .field("restart", &self.restart)
-            .finish()
+        f.debug_struct("ChildSpec").field("id", &self.id).field("restart", &self.restart).finish()
     }
 }
 
@@ -83,10 +77,7 @@ pub(crate) struct RestartBackoff {
 
 impl Default for RestartBackoff {
     fn default() -> Self {
-        RestartBackoff {
-            initial: Duration::from_millis(10),
-            max: Duration::from_secs(2),
-        }
+        RestartBackoff { initial: Duration::from_millis(10), max: Duration::from_secs(2) }
     }
 }
 

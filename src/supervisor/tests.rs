@@ -28,10 +28,7 @@ impl Actor for Dummy {
     type Arguments = ();
 
     async fn pre_start(&self, _: ActorRef<DummyMsg>, _: ()) -> Result<(), ActorProcessingErr> {
-        self.log
-            .lock()
-            .unwrap()
-            .push(format!("start:{}", self.name));
+        self.log.lock().unwrap().push(format!("start:{}", self.name));
         Ok(())
     }
 
@@ -40,12 +37,7 @@ impl Actor for Dummy {
         Ok(())
     }
 
-    async fn handle(
-        &self,
-        myself: ActorRef<DummyMsg>,
-        msg: DummyMsg,
-        _: &mut (),
-    ) -> Result<(), ActorProcessingErr> {
+    async fn handle(&self, myself: ActorRef<DummyMsg>, msg: DummyMsg, _: &mut ()) -> Result<(), ActorProcessingErr> {
         match msg {
             DummyMsg::Crash => Err(format!("{} crashed", self.name).into()),
             DummyMsg::Panic => panic!("{} panicked", self.name),
@@ -73,12 +65,7 @@ async fn children(sup: &ActorRef<SupervisorMsg>) -> Vec<(String, ActorCell)> {
 }
 
 async fn child(sup: &ActorRef<SupervisorMsg>, id: &str) -> ActorRef<DummyMsg> {
-    children(sup)
-        .await
-        .into_iter()
-        .find(|(c, _)| c == id)
-        .map(|(_, cell)| cell.into())
-        .expect("child running")
+    children(sup).await.into_iter().find(|(c, _)| c == id).map(|(_, cell)| cell.into()).expect("child running")
 }
 
 async fn next_event(
@@ -105,14 +92,8 @@ fn args(
 ) -> (SupervisorArgs, UnboundedReceiver<SupervisorEvent>) {
     let (tx, rx) = unbounded_channel();
     let mut a = SupervisorArgs::new(name, strategy, specs);
-    a.intensity = RestartIntensity {
-        max_restarts,
-        within: Duration::from_secs(10),
-    };
-    a.backoff = RestartBackoff {
-        initial: Duration::from_millis(1),
-        max: Duration::from_millis(5),
-    };
+    a.intensity = RestartIntensity { max_restarts, within: Duration::from_secs(10) };
+    a.backoff = RestartBackoff { initial: Duration::from_millis(1), max: Duration::from_millis(5) };
     a.subscribers.push(tx);
     (a, rx)
 }
@@ -123,99 +104,34 @@ async fn one_for_one_restarts_only_the_failed_child() {
     let (a, mut rx) = args(
         "s",
         Strategy::OneForOne,
-        vec![
-            dummy("a", Restart::Permanent, &log),
-            dummy("b", Restart::Permanent, &log),
-        ],
+        vec![dummy("a", Restart::Permanent, &log), dummy("b", Restart::Permanent, &log)],
         5,
     );
     let (sup, _h) = Actor::spawn(None, Supervisor, a).await.unwrap();
     let b_before = child(&sup, "b").await.get_id();
-    child(&sup, "a")
-        .await
-        .send_message(DummyMsg::Panic)
-        .unwrap();
-    let e = next_event(&mut rx, |e| {
-        matches!(e, SupervisorEvent::ChildRestarted { .. })
-    })
-    .await;
-    assert_eq!(
-        e,
-        SupervisorEvent::ChildRestarted {
-            supervisor: "s".into(),
-            child: "a".into(),
-            restarts: 1
-        }
-    );
-    assert_eq!(
-        child(&sup, "b").await.get_id(),
-        b_before,
-        "the sibling was not touched"
-    );
-    assert_eq!(
-        log.lock()
-            .unwrap()
-            .iter()
-            .filter(|l| *l == "start:a")
-            .count(),
-        2
-    );
+    child(&sup, "a").await.send_message(DummyMsg::Panic).unwrap();
+    let e = next_event(&mut rx, |e| matches!(e, SupervisorEvent::ChildRestarted { .. })).await;
+    assert_eq!(e, SupervisorEvent::ChildRestarted { supervisor: "s".into(), child: "a".into(), restarts: 1 });
+    assert_eq!(child(&sup, "b").await.get_id(), b_before, "the sibling was not touched");
+    assert_eq!(log.lock().unwrap().iter().filter(|l| *l == "start:a").count(), 2);
     sup.stop_and_wait(None, None).await.unwrap();
 }
 
 #[tokio::test]
 async fn meltdown_at_exactly_n_plus_one_failures() {
     let log = Log::default();
-    let (a, mut rx) = args(
-        "m",
-        Strategy::OneForOne,
-        vec![dummy("a", Restart::Permanent, &log)],
-        3,
-    );
+    let (a, mut rx) = args("m", Strategy::OneForOne, vec![dummy("a", Restart::Permanent, &log)], 3);
     let (sup, handle) = Actor::spawn(None, Supervisor, a).await.unwrap();
     for n in 1..=3 {
-        child(&sup, "a")
-            .await
-            .send_message(DummyMsg::Crash)
-            .unwrap();
-        let e = next_event(&mut rx, |e| {
-            matches!(e, SupervisorEvent::ChildRestarted { .. })
-        })
-        .await;
-        assert_eq!(
-            e,
-            SupervisorEvent::ChildRestarted {
-                supervisor: "m".into(),
-                child: "a".into(),
-                restarts: n
-            }
-        );
+        child(&sup, "a").await.send_message(DummyMsg::Crash).unwrap();
+        let e = next_event(&mut rx, |e| matches!(e, SupervisorEvent::ChildRestarted { .. })).await;
+        assert_eq!(e, SupervisorEvent::ChildRestarted { supervisor: "m".into(), child: "a".into(), restarts: n });
     }
-    child(&sup, "a")
-        .await
-        .send_message(DummyMsg::Crash)
-        .unwrap();
+    child(&sup, "a").await.send_message(DummyMsg::Crash).unwrap();
     let e = next_event(&mut rx, |e| matches!(e, SupervisorEvent::Meltdown { .. })).await;
-    assert_eq!(
-        e,
-        SupervisorEvent::Meltdown {
-            supervisor: "m".into(),
-            restarts: 3,
-            within: Duration::from_secs(10)
-        }
-    );
-    tokio::time::timeout(Duration::from_secs(5), handle)
-        .await
-        .expect("supervisor stops after meltdown")
-        .unwrap();
-    assert_eq!(
-        log.lock()
-            .unwrap()
-            .iter()
-            .filter(|l| *l == "start:a")
-            .count(),
-        4
-    );
+    assert_eq!(e, SupervisorEvent::Meltdown { supervisor: "m".into(), restarts: 3, within: Duration::from_secs(10) });
+    tokio::time::timeout(Duration::from_secs(5), handle).await.expect("supervisor stops after meltdown").unwrap();
+    assert_eq!(log.lock().unwrap().iter().filter(|l| *l == "start:a").count(), 4);
 }
 
 #[tokio::test]
@@ -225,12 +141,7 @@ async fn meltdown_escalates_to_the_parent_supervisor() {
     let inner = ChildSpec::new("inner", Restart::Permanent, move |sup: ActorCell| {
         let log = inner_log.clone();
         async move {
-            let (a, _) = args(
-                "inner",
-                Strategy::OneForOne,
-                vec![dummy("leaf", Restart::Permanent, &log)],
-                0,
-            );
+            let (a, _) = args("inner", Strategy::OneForOne, vec![dummy("leaf", Restart::Permanent, &log)], 0);
             let (r, _) = Actor::spawn_linked(None, Supervisor, a, sup).await?;
             Ok(r.get_cell())
         }
@@ -239,39 +150,17 @@ async fn meltdown_escalates_to_the_parent_supervisor() {
     let (outer, _h) = Actor::spawn(None, Supervisor, a).await.unwrap();
     let inner_ref: ActorRef<SupervisorMsg> = children(&outer).await.remove(0).1.into();
     // Intensity 0: the leaf's first crash melts the inner supervisor down.
-    child(&inner_ref, "leaf")
-        .await
-        .send_message(DummyMsg::Crash)
-        .unwrap();
-    let e = next_event(&mut rx, |e| {
-        matches!(e, SupervisorEvent::ChildFailed { .. })
-    })
-    .await;
+    child(&inner_ref, "leaf").await.send_message(DummyMsg::Crash).unwrap();
+    let e = next_event(&mut rx, |e| matches!(e, SupervisorEvent::ChildFailed { .. })).await;
     match e {
-        SupervisorEvent::ChildFailed {
-            supervisor,
-            child,
-            reason,
-        } => {
+        SupervisorEvent::ChildFailed { supervisor, child, reason } => {
             assert_eq!((supervisor.as_str(), child.as_str()), ("outer", "inner"));
             assert!(reason.contains("meltdown"), "{reason}");
         }
         other => panic!("{other:?}"),
     }
-    next_event(
-        &mut rx,
-        |e| matches!(e, SupervisorEvent::ChildRestarted { child, .. } if child == "inner"),
-    )
-    .await;
-    assert_eq!(
-        log.lock()
-            .unwrap()
-            .iter()
-            .filter(|l| *l == "start:leaf")
-            .count(),
-        2,
-        "the subtree was rebuilt"
-    );
+    next_event(&mut rx, |e| matches!(e, SupervisorEvent::ChildRestarted { child, .. } if child == "inner")).await;
+    assert_eq!(log.lock().unwrap().iter().filter(|l| *l == "start:leaf").count(), 2, "the subtree was rebuilt");
     outer.stop_and_wait(None, None).await.unwrap();
 }
 
@@ -285,16 +174,8 @@ async fn shutdown_stops_children_in_reverse_start_order() {
     ];
     let (a, _rx) = args("o", Strategy::OneForOne, specs, 5);
     let (sup, _h) = Actor::spawn(None, Supervisor, a).await.unwrap();
-    sup.stop_and_wait(None, Some(Duration::from_secs(5)))
-        .await
-        .unwrap();
-    let stops: Vec<String> = log
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|l| l.starts_with("stop:"))
-        .cloned()
-        .collect();
+    sup.stop_and_wait(None, Some(Duration::from_secs(5))).await.unwrap();
+    let stops: Vec<String> = log.lock().unwrap().iter().filter(|l| l.starts_with("stop:")).cloned().collect();
     assert_eq!(stops, vec!["stop:c", "stop:b", "stop:a"]);
 }
 
@@ -309,40 +190,19 @@ async fn transient_and_temporary_children() {
     let (a, mut rx) = args("x", Strategy::OneForOne, specs, 5);
     let (sup, _h) = Actor::spawn(None, Supervisor, a).await.unwrap();
     child(&sup, "t").await.send_message(DummyMsg::Stop).unwrap();
-    next_event(
-        &mut rx,
-        |e| matches!(e, SupervisorEvent::ChildStopped { child, .. } if child == "t"),
-    )
-    .await;
-    child(&sup, "tmp")
-        .await
-        .send_message(DummyMsg::Crash)
-        .unwrap();
-    next_event(
-        &mut rx,
-        |e| matches!(e, SupervisorEvent::ChildFailed { child, .. } if child == "tmp"),
-    )
-    .await;
+    next_event(&mut rx, |e| matches!(e, SupervisorEvent::ChildStopped { child, .. } if child == "t")).await;
+    child(&sup, "tmp").await.send_message(DummyMsg::Crash).unwrap();
+    next_event(&mut rx, |e| matches!(e, SupervisorEvent::ChildFailed { child, .. } if child == "tmp")).await;
     child(&sup, "p").await.send_message(DummyMsg::Stop).unwrap();
-    next_event(
-        &mut rx,
-        |e| matches!(e, SupervisorEvent::ChildRestarted { child, .. } if child == "p"),
-    )
-    .await;
+    next_event(&mut rx, |e| matches!(e, SupervisorEvent::ChildRestarted { child, .. } if child == "p")).await;
     let running: Vec<String> = children(&sup).await.into_iter().map(|c| c.0).collect();
-    assert_eq!(
-        running,
-        vec!["p"],
-        "a transient child that stopped normally and a temporary one stay down"
-    );
+    assert_eq!(running, vec!["p"], "a transient child that stopped normally and a temporary one stay down");
     sup.stop_and_wait(None, None).await.unwrap();
 }
 
 #[tokio::test]
 async fn one_for_all_and_rest_for_one() {
-    for (strategy, expect_a_restarted) in
-        [(Strategy::OneForAll, true), (Strategy::RestForOne, false)]
-    {
+    for (strategy, expect_a_restarted) in [(Strategy::OneForAll, true), (Strategy::RestForOne, false)] {
         let log = Log::default();
         let specs = vec![
             dummy("a", Restart::Permanent, &log),
@@ -351,20 +211,9 @@ async fn one_for_all_and_rest_for_one() {
         ];
         let (a, mut rx) = args("s", strategy, specs, 5);
         let (sup, _h) = Actor::spawn(None, Supervisor, a).await.unwrap();
-        let before: Vec<_> = children(&sup)
-            .await
-            .into_iter()
-            .map(|(_, c)| c.get_id())
-            .collect();
-        child(&sup, "b")
-            .await
-            .send_message(DummyMsg::Crash)
-            .unwrap();
-        next_event(
-            &mut rx,
-            |e| matches!(e, SupervisorEvent::ChildRestarted { child, .. } if child == "c"),
-        )
-        .await;
+        let before: Vec<_> = children(&sup).await.into_iter().map(|(_, c)| c.get_id()).collect();
+        child(&sup, "b").await.send_message(DummyMsg::Crash).unwrap();
+        next_event(&mut rx, |e| matches!(e, SupervisorEvent::ChildRestarted { child, .. } if child == "c")).await;
         let mut after = Vec::new();
         for _ in 0..100 {
             after = children(&sup).await;
@@ -375,11 +224,7 @@ async fn one_for_all_and_rest_for_one() {
         }
         let ids: Vec<String> = after.iter().map(|c| c.0.clone()).collect();
         assert_eq!(ids, vec!["a", "b", "c"], "{strategy:?} keeps start order");
-        assert_eq!(
-            after[0].1.get_id() != before[0],
-            expect_a_restarted,
-            "{strategy:?}: a"
-        );
+        assert_eq!(after[0].1.get_id() != before[0], expect_a_restarted, "{strategy:?}: a");
         assert_ne!(after[1].1.get_id(), before[1]);
         assert_ne!(after[2].1.get_id(), before[2]);
         sup.stop_and_wait(None, None).await.unwrap();

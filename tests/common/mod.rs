@@ -19,30 +19,19 @@ pub struct TestRedis {
 static REDIS: OnceLock<TestRedis> = OnceLock::new();
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Starts (once) the private server, or uses `REDIS_URL` when it is set.
 pub fn redis() -> &'static TestRedis {
     REDIS.get_or_init(|| {
         if let Ok(url) = std::env::var("REDIS_URL") {
-            let port = url
-                .rsplit(':')
-                .next()
-                .and_then(|p| p.trim_end_matches('/').parse().ok())
-                .unwrap_or(6379);
+            let port = url.rsplit(':').next().and_then(|p| p.trim_end_matches('/').parse().ok()).unwrap_or(6379);
             return TestRedis { url, port };
         }
         let port = free_port();
         start_server(port);
-        TestRedis {
-            url: format!("redis://127.0.0.1:{port}"),
-            port,
-        }
+        TestRedis { url: format!("redis://127.0.0.1:{port}"), port }
     })
 }
 
@@ -76,11 +65,7 @@ pub fn start_server(port: u16) {
 /// A queue name unique to this test binary run.
 pub fn qname(tag: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "{tag}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    format!("{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
 
 pub fn conn_opts() -> ConnectionOptions {
@@ -88,24 +73,12 @@ pub fn conn_opts() -> ConnectionOptions {
 }
 
 pub async fn queue(tag: &str) -> Queue {
-    Queue::new(
-        &qname(tag),
-        QueueOptions {
-            connection: conn_opts(),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap()
+    Queue::new(&qname(tag), QueueOptions { connection: conn_opts(), ..Default::default() }).await.unwrap()
 }
 
 /// A plain connection for asserting what is in Redis.
 pub async fn raw() -> redis::aio::MultiplexedConnection {
-    redis::Client::open(redis().url.as_str())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
+    redis::Client::open(redis().url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap()
 }
 
 /// Runs a raw command.
@@ -123,13 +96,7 @@ pub async fn events(q: &Queue) -> Vec<(String, std::collections::HashMap<String,
     let key = format!("{}:{}:events", q.prefix(), q.name());
     let reply: redis::streams::StreamRangeReply = {
         let mut c = raw().await;
-        redis::cmd("XRANGE")
-            .arg(&key)
-            .arg("-")
-            .arg("+")
-            .query_async(&mut c)
-            .await
-            .unwrap()
+        redis::cmd("XRANGE").arg(&key).arg("-").arg("+").query_async(&mut c).await.unwrap()
     };
     reply
         .ids
@@ -171,11 +138,7 @@ pub fn k(q: &Queue, suffix: &str) -> String {
 pub async fn worker_for(q: &Queue, opts: bullmq::WorkerOptions) -> bullmq::ManualWorker {
     bullmq::ManualWorker::new(
         q.name(),
-        bullmq::WorkerOptions {
-            connection: conn_opts(),
-            prefix: q.prefix().to_owned(),
-            ..opts
-        },
+        bullmq::WorkerOptions { connection: conn_opts(), prefix: q.prefix().to_owned(), ..opts },
     )
     .await
     .unwrap()
@@ -183,9 +146,6 @@ pub async fn worker_for(q: &Queue, opts: bullmq::WorkerOptions) -> bullmq::Manua
 
 /// Non-blocking fetch options.
 pub fn now_only() -> bullmq::GetNextJobOptions {
-    bullmq::GetNextJobOptions {
-        block: false,
-        ..Default::default()
-    }
+    bullmq::GetNextJobOptions { block: false, ..Default::default() }
 }
 pub mod node;

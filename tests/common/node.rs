@@ -11,9 +11,7 @@ use serde_json::Value;
 pub const NODE_PACKAGES: [&str; 2] = ["bullmq", "bullmq5"];
 
 fn node_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("node")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("node")
 }
 
 /// Installs the pinned Node dependencies once (`npm ci` from the lockfile) when missing.
@@ -48,23 +46,13 @@ pub async fn node(pkg: &str, queue: &str, mut args: Value) -> Value {
         .current_dir(dir)
         .kill_on_drop(true)
         .output();
-    let output = tokio::time::timeout(Duration::from_secs(60), run)
-        .await
-        .expect("node driver timed out")
-        .expect("run node");
+    let output =
+        tokio::time::timeout(Duration::from_secs(60), run).await.expect("node driver timed out").expect("run node");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout.lines().last().unwrap_or_default();
     let v: Value = serde_json::from_str(line).unwrap_or_else(|e| {
-        panic!(
-            "node driver printed no JSON ({e}): stdout={stdout} stderr={}",
-            String::from_utf8_lossy(&output.stderr)
-        )
+        panic!("node driver printed no JSON ({e}): stdout={stdout} stderr={}", String::from_utf8_lossy(&output.stderr))
     });
-    assert_eq!(
-        v["ok"],
-        true,
-        "node driver failed: {v} stderr={}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_eq!(v["ok"], true, "node driver failed: {v} stderr={}", String::from_utf8_lossy(&output.stderr));
     v
 }
