@@ -125,25 +125,7 @@ async fn remove_job_emits_removed_and_respects_locks() {
 #[tokio::test]
 async fn remove_parent_with_children_and_child_releases_parent() {
     let q = queue("adm-tree").await;
-    cmd::<()>(&[
-        "HSET",
-        &k(&q, "P"),
-        "name",
-        "parent",
-        "data",
-        "{}",
-        "opts",
-        "{}",
-        "timestamp",
-        "1",
-        "delay",
-        "0",
-        "priority",
-        "0",
-    ])
-    .await;
-    cmd::<()>(&["ZADD", &k(&q, "waiting-children"), "1", "P"]).await;
-    let parent = bullmq::ParentOptions { id: "P".into(), queue: q.qualified_name() };
+    let parent = waiting_parent(&q, "P").await;
     q.add("c1", json!({}), JobOptions { parent: Some(parent.clone()), ..Default::default() }).await.unwrap();
     q.add("c2", json!({}), JobOptions { parent: Some(parent), ..Default::default() }).await.unwrap();
     // Removing one child leaves the parent waiting; removing the last releases it.
@@ -152,25 +134,7 @@ async fn remove_parent_with_children_and_child_releases_parent() {
     assert!(q.remove_job("2", false).await.unwrap());
     assert_eq!(q.get_job_state("P").await.unwrap(), JobState::Waiting);
     // A parent removed with its children takes them along.
-    cmd::<()>(&[
-        "HSET",
-        &k(&q, "Q"),
-        "name",
-        "parent",
-        "data",
-        "{}",
-        "opts",
-        "{}",
-        "timestamp",
-        "1",
-        "delay",
-        "0",
-        "priority",
-        "0",
-    ])
-    .await;
-    cmd::<()>(&["ZADD", &k(&q, "waiting-children"), "1", "Q"]).await;
-    let parent = bullmq::ParentOptions { id: "Q".into(), queue: q.qualified_name() };
+    let parent = waiting_parent(&q, "Q").await;
     let c = q.add("c3", json!({}), JobOptions { parent: Some(parent), ..Default::default() }).await.unwrap();
     assert!(q.remove_job("Q", true).await.unwrap());
     let n: i64 = cmd(&["EXISTS", &k(&q, "Q"), &k(&q, &c.id), &k(&q, "Q:dependencies")]).await;

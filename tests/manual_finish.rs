@@ -330,25 +330,7 @@ async fn child_completion_releases_the_parent() {
     let q = queue("mfin-parent").await;
     let w = worker_for(&q, WorkerOptions::default()).await;
     // A parent waiting for children, written as a flow producer would.
-    cmd::<()>(&[
-        "HSET",
-        &k(&q, "P"),
-        "name",
-        "parent",
-        "data",
-        "{}",
-        "opts",
-        "{}",
-        "timestamp",
-        "1",
-        "delay",
-        "0",
-        "priority",
-        "0",
-    ])
-    .await;
-    cmd::<()>(&["ZADD", &k(&q, "waiting-children"), "1", "P"]).await;
-    let parent = bullmq::ParentOptions { id: "P".into(), queue: q.qualified_name() };
+    let parent = waiting_parent(&q, "P").await;
     q.add("child", json!({}), JobOptions { parent: Some(parent), ..Default::default() }).await.unwrap();
     let deps: Vec<String> = cmd(&["SMEMBERS", &k(&q, "P:dependencies")]).await;
     assert_eq!(deps, vec![k(&q, "1")]);

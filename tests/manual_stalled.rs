@@ -82,25 +82,7 @@ async fn renewed_locks_are_not_stalled_and_timer_runs() {
 async fn fail_parent_on_failure_propagates() {
     let q = queue("ms-fpof").await;
     let w = worker_for(&q, WorkerOptions::default()).await;
-    cmd::<()>(&[
-        "HSET",
-        &k(&q, "P"),
-        "name",
-        "parent",
-        "data",
-        "{}",
-        "opts",
-        "{}",
-        "timestamp",
-        "1",
-        "delay",
-        "0",
-        "priority",
-        "0",
-    ])
-    .await;
-    cmd::<()>(&["ZADD", &k(&q, "waiting-children"), "1", "P"]).await;
-    let parent = bullmq::ParentOptions { id: "P".into(), queue: q.qualified_name() };
+    let parent = waiting_parent(&q, "P").await;
     q.add(
         "child",
         json!({}),

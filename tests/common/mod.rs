@@ -149,3 +149,28 @@ pub fn now_only() -> bullmq::GetNextJobOptions {
     bullmq::GetNextJobOptions { block: false, ..Default::default() }
 }
 pub mod node;
+
+/// Writes a parent job waiting for children, as a flow producer leaves it, and returns the
+/// options that make a new job its child.
+pub async fn waiting_parent(q: &Queue, id: &str) -> bullmq::ParentOptions {
+    let key = k(q, id);
+    cmd::<()>(&[
+        "HSET",
+        &key,
+        "name",
+        "parent",
+        "data",
+        "{}",
+        "opts",
+        "{}",
+        "timestamp",
+        "1",
+        "delay",
+        "0",
+        "priority",
+        "0",
+    ])
+    .await;
+    cmd::<()>(&["ZADD", &k(q, "waiting-children"), "1", id]).await;
+    bullmq::ParentOptions { id: id.into(), queue: q.qualified_name() }
+}
