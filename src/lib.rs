@@ -3,6 +3,7 @@
 #![warn(unreachable_pub)]
 #![forbid(unsafe_code)]
 
+mod actors;
 mod backoff;
 mod connection;
 mod error;
@@ -17,6 +18,9 @@ mod state;
 mod supervisor;
 mod worker_options;
 
+pub use actors::{
+    processor, CancelReason, JobContext, JobMsg, JobOutcome, Processor, ProcessorFuture, Worker, WorkerEvent, WorkerMsg,
+};
 pub use connection::ConnectionOptions;
 pub use error::{Error, Result, ScriptError, ScriptErrorCode};
 pub use job::{Job, ParentRef};

@@ -166,6 +166,12 @@ impl ManualWorker {
             .map_err(|e| Error::redis("extendLocks", None, e))
     }
 
+    /// Drops the blocking connection; the next blocking fetch opens a fresh one (what a
+    /// restarted fetcher wants after any anomaly).
+    pub(crate) async fn reset_blocking(&self) {
+        self.inner.blocking.lock().await.take();
+    }
+
     /// Stops the stalled timer and releases the blocking connection.
     pub async fn close(&self) {
         self.stop_stalled_check_timer();

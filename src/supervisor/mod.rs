@@ -18,6 +18,6 @@ pub(crate) use actor::{Supervisor, SupervisorArgs, SupervisorMsg};
 #[allow(unused_imports)]
 pub(crate) use events::SupervisorEvent;
 #[allow(unused_imports)]
-pub(crate) use intensity::RestartIntensity;
+pub(crate) use intensity::{RestartIntensity, RestartLog};
 #[allow(unused_imports)]
 pub(crate) use spec::{ChildSpec, Restart, RestartBackoff, Strategy};

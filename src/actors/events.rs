@@ -1,0 +1,117 @@
+//! Lifecycle events of a worker tree, delivered losslessly (unbounded channels) to every
+//! subscriber.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+use super::job_actor::CancelReason;
+
+/// What happened in a worker tree.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq)]
+pub enum WorkerEvent {
+    /// A child actor (fetcher, lock-renewer, stalled-checker) started.
+    ChildStarted {
+        /// The child's role.
+        child: String,
+    },
+    /// A child actor failed.
+    ChildFailed {
+        /// The child's role.
+        child: String,
+        /// Why.
+        reason: String,
+    },
+    /// A failed child was started again.
+    ChildRestarted {
+        /// The child's role.
+        child: String,
+        /// Restarts inside the intensity window.
+        restarts: usize,
+    },
+    /// Children failed more often than the restart intensity allows: the worker gives up and
+    /// fails, escalating to its own supervisor.
+    Meltdown {
+        /// The restarts allowed.
+        max_restarts: u32,
+    },
+    /// A job started (its job actor is running the processor).
+    JobActive {
+        /// The job id.
+        id: String,
+    },
+    /// A job completed.
+    JobCompleted {
+        /// The job id.
+        id: String,
+        /// Its return value.
+        returnvalue: Value,
+    },
+    /// A job failed; `retry` tells whether it will run again.
+    JobFailed {
+        /// The job id.
+        id: String,
+        /// The failed reason.
+        reason: String,
+        /// True when the job was scheduled for another attempt.
+        retry: bool,
+    },
+    /// A job's processor asked for a delay, a rate limit or a return to waiting.
+    JobMoved {
+        /// The job id.
+        id: String,
+        /// Where it went: `delayed` or `waiting`.
+        to: String,
+    },
+    /// A job was cancelled.
+    JobCancelled {
+        /// The job id.
+        id: String,
+        /// Why.
+        reason: CancelReason,
+    },
+    /// The stalled check put a job back to wait.
+    JobStalled {
+        /// The job id.
+        id: String,
+    },
+    /// A job's lock could not be renewed: it may be running elsewhere now.
+    LockLost {
+        /// The job id.
+        id: String,
+    },
+    /// An error that did not stop the tree (e.g. a Redis error the fetcher will retry).
+    Error {
+        /// The error text.
+        message: String,
+    },
+    /// The worker stopped. `orphans` were still active and are left to the stalled check.
+    Closed {
+        /// Jobs left active.
+        orphans: Vec<String>,
+    },
+}
+
+/// The subscriber list, shared by the worker and its children.
+#[derive(Clone, Default)]
+pub(crate) struct EventBus {
+    subscribers: Arc<Mutex<Vec<UnboundedSender<WorkerEvent>>>>,
+}
+
+impl EventBus {
+    pub(crate) fn subscribe(&self) -> UnboundedReceiver<WorkerEvent> {
+        let (tx, rx) = unbounded_channel();
+        if let Ok(mut s) = self.subscribers.lock() {
+            s.push(tx);
+        }
+        rx
+    }
+
+    pub(crate) fn emit(&self, event: WorkerEvent) {
+        if let Ok(mut s) = self.subscribers.lock() {
+            s.retain(|tx| tx.send(event.clone()).is_ok());
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! One actor per running job (temporary: never restarted; if it dies, Redis recovers the job
+//! through the stalled check). It never awaits the processor in a handler: the processor runs
+//! as a task bound to the actor's life and its result comes back as a message, so `Cancel` is
+//! handled while the processor runs.
+
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::task::AbortHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::events::{EventBus, WorkerEvent};
+use super::processor::{JobContext, JobOutcome, Processor};
+use crate::job::Job;
+use crate::manual::{FailOutcome, JobError};
+use crate::queue::now_ms;
+
+/// Why a job is cancelled.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelReason {
+    /// Asked for by a user; the job fails with this text (and may be retried).
+    User(String),
+    /// The lock could not be renewed: another worker may run the job, so this one must not
+    /// finish it.
+    LockLost,
+    /// The worker is shutting down; the job is left for the stalled check to recover.
+    Shutdown,
+}
+
+impl std::fmt::Display for CancelReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CancelReason::User(s) => write!(f, "{s}"),
+            CancelReason::LockLost => f.write_str("lock lost"),
+            CancelReason::Shutdown => f.write_str("worker shutting down"),
+        }
+    }
+}
+
+/// Messages of a job actor.
+pub enum JobMsg {
+    /// Cancel the job.
+    Cancel {
+        /// Why.
+        reason: CancelReason,
+    },
+    #[doc(hidden)]
+    Done(Result<Result<JobOutcome, JobError>, String>),
+    #[doc(hidden)]
+    GraceExpired,
+}
+
+pub(crate) struct JobArgs {
+    pub(crate) job: Job,
+    pub(crate) processor: Processor,
+    pub(crate) events: EventBus,
+    pub(crate) grace: Duration,
+    pub(crate) permit: OwnedSemaphorePermit,
+}
+
+pub(crate) struct JobState {
+    job: Job,
+    token: String,
+    events: EventBus,
+    grace: Duration,
+    cancel: CancellationToken,
+    cancelled: Option<CancelReason>,
+    task: AbortHandle,
+    _permit: OwnedSemaphorePermit,
+}
+
+pub(crate) struct JobActor;
+
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "processor panicked".to_owned()
+    }
+}
+
+impl Actor for JobActor {
+    type Msg = JobMsg;
+    type State = JobState;
+    type Arguments = JobArgs;
+
+    async fn pre_start(&self, myself: ActorRef<JobMsg>, args: JobArgs) -> Result<JobState, ActorProcessingErr> {
+        let token = args.job.token.clone().unwrap_or_default();
+        let cancel = CancellationToken::new();
+        let ctx = JobContext { cancel: cancel.clone(), token: token.clone(), actor: myself.clone() };
+        let run = tokio::spawn((args.processor)(args.job.clone(), ctx));
+        let task = run.abort_handle();
+        let me = myself.clone();
+        tokio::spawn(async move {
+            let result = match run.await {
+                Ok(r) => Ok(r),
+                Err(e) if e.is_panic() => Err(panic_message(e.into_panic())),
+                Err(_) => return, // aborted: the actor already decided
+            };
+            let _ = me.send_message(JobMsg::Done(result));
+        });
+        args.events.emit(WorkerEvent::JobActive { id: args.job.id.clone() });
+        Ok(JobState {
+            job: args.job,
+            token,
+            events: args.events,
+            grace: args.grace,
+            cancel,
+            cancelled: None,
+            task,
+            _permit: args.permit,
+        })
+    }
+
+    async fn post_stop(&self, _myself: ActorRef<JobMsg>, state: &mut JobState) -> Result<(), ActorProcessingErr> {
+        state.task.abort();
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<JobMsg>,
+        msg: JobMsg,
+        state: &mut JobState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            JobMsg::Cancel { reason } => {
+                if state.cancelled.is_none() {
+                    state.cancelled = Some(reason);
+                    state.cancel.cancel();
+                    myself.send_after(state.grace, || JobMsg::GraceExpired);
+                }
+            }
+            JobMsg::GraceExpired => {
+                // The processor ignored the cancellation: abort it.
+                state.task.abort();
+                let reason = state.cancelled.clone().unwrap_or(CancelReason::Shutdown);
+                finish_cancelled(state, &reason).await;
+                myself.stop(None);
+            }
+            JobMsg::Done(result) => {
+                match state.cancelled.clone() {
+                    Some(reason @ (CancelReason::LockLost | CancelReason::Shutdown)) => {
+                        // Not ours to finish any more.
+                        state.events.emit(WorkerEvent::JobCancelled { id: state.job.id.clone(), reason });
+                    }
+                    _ => finish(state, result).await,
+                }
+                myself.stop(None);
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn finish_cancelled(state: &JobState, reason: &CancelReason) {
+    if let CancelReason::User(text) = reason {
+        let err = JobError::new(format!("job cancelled: {text}"));
+        report_failure(state, state.job.move_to_failed(&err, &state.token, false).await, &err);
+    }
+    state.events.emit(WorkerEvent::JobCancelled { id: state.job.id.clone(), reason: reason.clone() });
+}
+
+fn report_failure(state: &JobState, r: crate::Result<FailOutcome>, err: &JobError) {
+    let id = state.job.id.clone();
+    match r {
+        Ok(FailOutcome::Retried { .. }) => {
+            state.events.emit(WorkerEvent::JobFailed { id, reason: err.message.clone(), retry: true })
+        }
+        Ok(FailOutcome::Failed { .. }) => {
+            state.events.emit(WorkerEvent::JobFailed { id, reason: err.message.clone(), retry: false })
+        }
+        Err(e) => report_error(state, e),
+    }
+}
+
+fn report_error(state: &JobState, e: crate::Error) {
+    if e.is_lock_lost() {
+        state.events.emit(WorkerEvent::LockLost { id: state.job.id.clone() });
+    } else {
+        state.events.emit(WorkerEvent::Error { message: e.to_string() });
+    }
+}
+
+async fn finish(state: &JobState, result: Result<Result<JobOutcome, JobError>, String>) {
+    let job = &state.job;
+    let token = &state.token;
+    let id = job.id.clone();
+    match result {
+        Ok(Ok(JobOutcome::Completed(value))) => match job.move_to_completed(&value, token, false).await {
+            Ok(_) => state.events.emit(WorkerEvent::JobCompleted { id, returnvalue: value }),
+            Err(e) => report_error(state, e),
+        },
+        Ok(Ok(JobOutcome::Delay(ms))) => match job.move_to_delayed(now_ms() + ms, token).await {
+            Ok(()) => state.events.emit(WorkerEvent::JobMoved { id, to: "delayed".into() }),
+            Err(e) => report_error(state, e),
+        },
+        Ok(Ok(JobOutcome::RateLimit(ms))) => {
+            let limited = match job.queue() {
+                Ok(q) => q.rate_limit(ms.max(1)).await,
+                Err(e) => Err(e),
+            };
+            match limited.and(job.move_to_wait(token).await.map(|_| ())) {
+                Ok(()) => state.events.emit(WorkerEvent::JobMoved { id, to: "waiting".into() }),
+                Err(e) => report_error(state, e),
+            }
+        }
+        Ok(Ok(JobOutcome::Wait)) => match job.move_to_wait(token).await {
+            Ok(_) => state.events.emit(WorkerEvent::JobMoved { id, to: "waiting".into() }),
+            Err(e) => report_error(state, e),
+        },
+        Ok(Err(err)) => report_failure(state, job.move_to_failed(&err, token, false).await, &err),
+        Err(panic) => {
+            let err = JobError::new(panic);
+            report_failure(state, job.move_to_failed(&err, token, false).await, &err);
+        }
+    }
+}

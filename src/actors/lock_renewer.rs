@@ -1,0 +1,32 @@
+//! The lock renewer: one `extendLocks` call for every running job each `lock_renew_time`. It
+//! reads the worker's job registry, so a restart loses nothing. A job whose lock could not be
+//! renewed is cancelled (`LockLost`): another worker may already run it.
+
+use std::sync::Arc;
+
+use super::events::WorkerEvent;
+use super::job_actor::{CancelReason, JobMsg};
+use super::periodic::Step;
+use super::shared::Shared;
+
+pub(crate) fn step(shared: Arc<Shared>) -> Step {
+    Arc::new(move || {
+        let shared = shared.clone();
+        Box::pin(async move {
+            let running = shared.running();
+            if running.is_empty() {
+                return Ok(());
+            }
+            let pairs: Vec<(String, String)> = running.iter().map(|(id, j)| (id.clone(), j.token.clone())).collect();
+            let duration = shared.manual.options().lock_duration;
+            let lost = shared.manual.extend_locks(&pairs, duration).await.map_err(|e| e.to_string())?;
+            for id in lost {
+                if let Some(job) = shared.job(&id) {
+                    shared.events.emit(WorkerEvent::LockLost { id });
+                    let _ = job.actor.send_message(JobMsg::Cancel { reason: CancelReason::LockLost });
+                }
+            }
+            Ok(())
+        })
+    })
+}

@@ -1,0 +1,183 @@
+//! The supervised worker: [`Worker`] spawns a tree of ractor actors, from `main` or under your
+//! own supervisor:
+//!
+//! ```text
+//! Worker (one_for_one, restart intensity -> escalate)
+//!  ├─ lock-renewer     permanent  extendLocks for all running jobs every lock_renew_time
+//!  ├─ stalled-checker  permanent  the stalled check every stalled_interval
+//!  ├─ fetcher          permanent  takes jobs for free slots (own blocking connection)
+//!  └─ job actor × N    temporary  runs the processor for one job; takes `JobMsg::Cancel`
+//! ```
+
+mod events;
+mod fetcher;
+mod job_actor;
+mod lock_renewer;
+mod periodic;
+mod processor;
+mod shared;
+mod stalled_checker;
+mod worker_actor;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ractor::{Actor, ActorCell, ActorRef};
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::{watch, Semaphore};
+
+pub use events::WorkerEvent;
+pub use job_actor::{CancelReason, JobMsg};
+pub use processor::{processor, JobContext, JobOutcome, Processor, ProcessorFuture};
+pub use worker_actor::WorkerMsg;
+
+use crate::error::{Error, Result};
+use crate::manual::ManualWorker;
+use crate::supervisor::RestartIntensity;
+use crate::worker_options::WorkerOptions;
+use events::EventBus;
+use shared::{RunState, Shared};
+use worker_actor::{WorkerActor, WorkerArgs};
+
+/// How long a cancelled processor may run on before it is aborted.
+const CANCEL_GRACE: Duration = Duration::from_secs(5);
+
+/// A running worker tree. Cheap to clone; all clones drive the same tree.
+#[derive(Clone)]
+pub struct Worker {
+    actor: ActorRef<WorkerMsg>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker").field("queue", &self.shared.manual.queue().name()).finish()
+    }
+}
+
+impl Worker {
+    /// Spawns a standalone worker tree (its supervisor is the tree's root). Returns the worker
+    /// and a subscription that sees every lifecycle event from the first child start on.
+    pub async fn spawn(
+        queue: &str,
+        processor: Processor,
+        opts: WorkerOptions,
+    ) -> Result<(Worker, UnboundedReceiver<WorkerEvent>)> {
+        Self::start(queue, processor, opts, None).await
+    }
+
+    /// Spawns the worker tree linked under `supervisor`: a meltdown of the worker reaches it as
+    /// a supervision event.
+    pub async fn spawn_linked(
+        queue: &str,
+        processor: Processor,
+        opts: WorkerOptions,
+        supervisor: ActorCell,
+    ) -> Result<(Worker, UnboundedReceiver<WorkerEvent>)> {
+        Self::start(queue, processor, opts, Some(supervisor)).await
+    }
+
+    async fn start(
+        queue: &str,
+        processor: Processor,
+        opts: WorkerOptions,
+        supervisor: Option<ActorCell>,
+    ) -> Result<(Worker, UnboundedReceiver<WorkerEvent>)> {
+        let concurrency = opts.concurrency;
+        let autorun = opts.autorun;
+        let manual = ManualWorker::new(queue, opts).await?;
+        let events = EventBus::default();
+        let rx = events.subscribe();
+        let (run, _) = watch::channel(if autorun { RunState::Running } else { RunState::Paused });
+        let shared = Arc::new(Shared {
+            manual,
+            processor,
+            events,
+            registry: Mutex::new(HashMap::new()),
+            slots: Arc::new(Semaphore::new(concurrency)),
+            run,
+            grace: CANCEL_GRACE,
+        });
+        let args = WorkerArgs { shared: shared.clone(), intensity: RestartIntensity::default() };
+        let spawned = match supervisor {
+            Some(sup) => Actor::spawn_linked(None, WorkerActor, args, sup).await,
+            None => Actor::spawn(None, WorkerActor, args).await,
+        };
+        let (actor, _) = spawned.map_err(|e| Error::unexpected("spawn worker", None, e.to_string()))?;
+        Ok((Worker { actor, shared }, rx))
+    }
+
+    /// Another subscription to the lifecycle events (from now on).
+    pub fn subscribe(&self) -> UnboundedReceiver<WorkerEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// The worker actor (link it, monitor it, stop it).
+    pub fn actor(&self) -> ActorRef<WorkerMsg> {
+        self.actor.clone()
+    }
+
+    /// The actor running job `id`, to send it [`JobMsg::Cancel`] yourself.
+    pub fn job_actor(&self, id: &str) -> Option<ActorRef<JobMsg>> {
+        self.shared.job(id).map(|j| j.actor)
+    }
+
+    /// Ids of the jobs running now.
+    pub fn active_jobs(&self) -> Vec<String> {
+        self.shared.running().into_iter().map(|(id, _)| id).collect()
+    }
+
+    /// Cancels a running job (it fails with "job cancelled: <reason>", retried per its
+    /// attempts). False when the job is not running here.
+    pub fn cancel_job(&self, id: &str, reason: impl Into<String>) -> bool {
+        match self.job_actor(id) {
+            Some(a) => a.send_message(JobMsg::Cancel { reason: CancelReason::User(reason.into()) }).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Cancels every running job.
+    pub fn cancel_all(&self, reason: impl Into<String>) {
+        let reason = reason.into();
+        for (_, j) in self.shared.running() {
+            let _ = j.actor.send_message(JobMsg::Cancel { reason: CancelReason::User(reason.clone()) });
+        }
+    }
+
+    /// Stops taking new jobs; running jobs go on.
+    pub fn pause(&self) {
+        self.shared.run.send_if_modified(|s| std::mem::replace(s, RunState::Paused) == RunState::Running);
+    }
+
+    /// Takes jobs again (also starts a worker created with `autorun: false`).
+    pub fn resume(&self) {
+        self.shared.run.send_if_modified(|s| std::mem::replace(s, RunState::Running) == RunState::Paused);
+    }
+
+    /// True while paused.
+    pub fn is_paused(&self) -> bool {
+        *self.shared.run.borrow() == RunState::Paused
+    }
+
+    /// Graceful shutdown: no job starts after this is called; running jobs get `timeout` to
+    /// finish; the rest are cancelled (`Shutdown`) and left active for the stalled check of
+    /// another worker. Then the children stop, the lock renewer last. Returns those orphans.
+    pub async fn close(&self, timeout: Duration) -> Vec<String> {
+        self.shared.run.send_replace(RunState::Closing);
+        let deadline = Instant::now() + timeout;
+        while !self.shared.running().is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let orphans = self.active_jobs();
+        let _ = self.actor.stop_and_wait(None, Some(CANCEL_GRACE + Duration::from_secs(10))).await;
+        self.shared.manual.close().await;
+        self.shared.events.emit(WorkerEvent::Closed { orphans: orphans.clone() });
+        orphans
+    }
+
+    /// Closes at once: running jobs are cancelled and left active (see [`close`](Self::close)).
+    pub async fn close_force(&self) -> Vec<String> {
+        self.close(Duration::ZERO).await
+    }
+}

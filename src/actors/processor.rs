@@ -1,0 +1,55 @@
+//! The processor contract: an async function of the job and a context, returning an outcome.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use ractor::ActorRef;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::job_actor::JobMsg;
+use crate::job::Job;
+use crate::manual::JobError;
+
+/// What a processor asks for when it returns normally.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobOutcome {
+    /// Done, with this return value (`Value::Null` for none).
+    Completed(Value),
+    /// Run again after this many ms, without using an attempt.
+    Delay(u64),
+    /// Rate-limit the queue for this many ms and put the job back in front, without using an
+    /// attempt (BullMQ's manual rate limit).
+    RateLimit(u64),
+    /// Put the job back to waiting, without using an attempt.
+    Wait,
+}
+
+/// What the processor gets besides the job.
+#[derive(Clone)]
+pub struct JobContext {
+    /// Cancelled when the job is cancelled (by a user, a lost lock or shutdown). Check it at
+    /// safe points; a processor that ignores it is aborted after the grace period.
+    pub cancel: CancellationToken,
+    /// The lock token the job is held under.
+    pub token: String,
+    /// The job actor: send it [`JobMsg::Cancel`] to cancel this job.
+    pub actor: ActorRef<JobMsg>,
+}
+
+/// A boxed processor future.
+pub type ProcessorFuture = Pin<Box<dyn Future<Output = Result<JobOutcome, JobError>> + Send>>;
+
+/// A processor shared by all job actors of a worker.
+pub type Processor = Arc<dyn Fn(Job, JobContext) -> ProcessorFuture + Send + Sync>;
+
+/// Wraps an async closure as a [`Processor`].
+pub fn processor<F, Fut>(f: F) -> Processor
+where
+    F: Fn(Job, JobContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<JobOutcome, JobError>> + Send + 'static,
+{
+    Arc::new(move |job, ctx| Box::pin(f(job, ctx)))
+}

@@ -1,0 +1,232 @@
+//! The worker: a one_for_one supervisor of its fetcher, lock renewer and stalled checker
+//! (permanent, restarted within the restart intensity, a meltdown escalates to the worker's own
+//! supervisor), and of one temporary job actor per running job.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::events::WorkerEvent;
+use super::fetcher::{Fetcher, FetcherArgs};
+use super::job_actor::{CancelReason, JobActor, JobArgs, JobMsg};
+use super::periodic::{Periodic, PeriodicArgs};
+use super::shared::{RunState, RunningJob, Shared};
+use super::{lock_renewer, stalled_checker};
+use crate::job::Job;
+use crate::supervisor::RestartLog;
+use crate::supervisor::{RestartBackoff, RestartIntensity};
+
+/// Messages of the worker actor.
+pub enum WorkerMsg {
+    #[doc(hidden)]
+    JobFetched(Box<Job>, OwnedSemaphorePermit),
+    #[doc(hidden)]
+    Restart(Role),
+}
+
+/// The permanent children, in start order (the lock renewer starts first and stops last: it
+/// must outlive the jobs).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    LockRenewer,
+    StalledChecker,
+    Fetcher,
+}
+
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Role::LockRenewer => "lock-renewer",
+            Role::StalledChecker => "stalled-checker",
+            Role::Fetcher => "fetcher",
+        }
+    }
+}
+
+pub(crate) struct WorkerArgs {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) intensity: RestartIntensity,
+}
+
+pub(crate) struct WorkerState {
+    shared: Arc<Shared>,
+    intensity: RestartIntensity,
+    backoff: RestartBackoff,
+    log: RestartLog,
+    children: Vec<(Role, ActorCell)>,
+    jobs: HashMap<ActorId, String>,
+    started: HashMap<Role, Instant>,
+}
+
+pub(crate) struct WorkerActor;
+
+async fn start_child(
+    role: Role,
+    shared: &Arc<Shared>,
+    myself: &ActorRef<WorkerMsg>,
+) -> Result<ActorCell, ActorProcessingErr> {
+    let o = shared.manual.options();
+    let cell = match role {
+        Role::Fetcher => {
+            let args = FetcherArgs { shared: shared.clone(), worker: myself.clone() };
+            Actor::spawn_linked(None, Fetcher, args, myself.get_cell()).await?.0.get_cell()
+        }
+        Role::LockRenewer => {
+            let args = PeriodicArgs {
+                period: Duration::from_millis(o.lock_renew_time()),
+                step: lock_renewer::step(shared.clone()),
+            };
+            Actor::spawn_linked(None, Periodic, args, myself.get_cell()).await?.0.get_cell()
+        }
+        Role::StalledChecker => {
+            let args = PeriodicArgs {
+                period: Duration::from_millis(o.stalled_interval),
+                step: stalled_checker::step(shared.clone()),
+            };
+            Actor::spawn_linked(None, Periodic, args, myself.get_cell()).await?.0.get_cell()
+        }
+    };
+    shared.events.emit(WorkerEvent::ChildStarted { child: role.name().into() });
+    Ok(cell)
+}
+
+impl Actor for WorkerActor {
+    type Msg = WorkerMsg;
+    type State = WorkerState;
+    type Arguments = WorkerArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<WorkerMsg>,
+        args: WorkerArgs,
+    ) -> Result<WorkerState, ActorProcessingErr> {
+        let mut roles = vec![Role::LockRenewer];
+        if !args.shared.manual.options().skip_stalled_check {
+            roles.push(Role::StalledChecker);
+        }
+        roles.push(Role::Fetcher);
+        let mut children = Vec::new();
+        let mut started = HashMap::new();
+        for role in roles {
+            children.push((role, start_child(role, &args.shared, &myself).await?));
+            started.insert(role, Instant::now());
+        }
+        Ok(WorkerState {
+            shared: args.shared,
+            intensity: args.intensity,
+            backoff: RestartBackoff::default(),
+            log: RestartLog::default(),
+            children,
+            jobs: HashMap::new(),
+            started,
+        })
+    }
+
+    /// Ordered shutdown: the jobs first (cancelled as `Shutdown`, left to the stalled check),
+    /// then the other children in reverse start order, the lock renewer last.
+    async fn post_stop(&self, _: ActorRef<WorkerMsg>, state: &mut WorkerState) -> Result<(), ActorProcessingErr> {
+        for (_, job) in state.shared.running() {
+            let _ = job.actor.send_message(JobMsg::Cancel { reason: CancelReason::Shutdown });
+            if job.actor.stop_and_wait(None, Some(state.shared.grace + Duration::from_secs(1))).await.is_err() {
+                job.actor.kill();
+            }
+        }
+        for (_, cell) in state.children.drain(..).rev() {
+            if cell.stop_and_wait(None, Some(Duration::from_secs(5))).await.is_err() {
+                cell.kill();
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<WorkerMsg>,
+        msg: WorkerMsg,
+        state: &mut WorkerState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            WorkerMsg::JobFetched(job, permit) => {
+                let id = job.id.clone();
+                let token = job.token.clone().unwrap_or_default();
+                let args = JobArgs {
+                    job: *job,
+                    processor: state.shared.processor.clone(),
+                    events: state.shared.events.clone(),
+                    grace: state.shared.grace,
+                    permit,
+                };
+                match Actor::spawn_linked(None, JobActor, args, myself.get_cell()).await {
+                    Ok((actor, _)) => {
+                        state.jobs.insert(actor.get_id(), id.clone());
+                        if let Ok(mut r) = state.shared.registry.lock() {
+                            r.insert(id, RunningJob { token, actor });
+                        }
+                    }
+                    Err(e) => state.shared.events.emit(WorkerEvent::Error { message: format!("job {id}: {e}") }),
+                }
+            }
+            WorkerMsg::Restart(role) => {
+                if *state.shared.run.borrow() == RunState::Closing {
+                    return Ok(());
+                }
+                let cell = start_child(role, &state.shared, &myself).await?;
+                state.children.push((role, cell));
+                state.children.sort_by_key(|(r, _)| *r as u8);
+                state.started.insert(role, Instant::now());
+                state
+                    .shared
+                    .events
+                    .emit(WorkerEvent::ChildRestarted { child: role.name().into(), restarts: state.log.count() });
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<WorkerMsg>,
+        event: SupervisionEvent,
+        state: &mut WorkerState,
+    ) -> Result<(), ActorProcessingErr> {
+        let (cell, failure) = match event {
+            SupervisionEvent::ActorTerminated(cell, _, _) => (cell, None),
+            SupervisionEvent::ActorFailed(cell, e) => (cell, Some(e.to_string())),
+            _ => return Ok(()),
+        };
+        // A job actor: temporary, never restarted; Redis recovers its job if it died mid-way.
+        if let Some(id) = state.jobs.remove(&cell.get_id()) {
+            if let Ok(mut r) = state.shared.registry.lock() {
+                r.remove(&id);
+            }
+            if let Some(reason) = failure {
+                state.shared.events.emit(WorkerEvent::Error { message: format!("job actor {id} failed: {reason}") });
+            }
+            return Ok(());
+        }
+        let Some(pos) = state.children.iter().position(|(_, c)| c.get_id() == cell.get_id()) else { return Ok(()) };
+        let (role, _) = state.children.remove(pos);
+        if *state.shared.run.borrow() == RunState::Closing {
+            return Ok(());
+        }
+        let reason = failure.unwrap_or_else(|| "stopped".into());
+        state.shared.events.emit(WorkerEvent::ChildFailed { child: role.name().into(), reason: reason.clone() });
+        if !state.log.allow(state.intensity, Instant::now()) {
+            state.shared.events.emit(WorkerEvent::Meltdown { max_restarts: state.intensity.max_restarts });
+            return Err(format!(
+                "worker meltdown: {} failed ({reason}) after {} restarts",
+                role.name(),
+                state.intensity.max_restarts
+            )
+            .into());
+        }
+        let ran = state.started.get(&role).map(|t| t.elapsed()).unwrap_or_default();
+        let consecutive = if ran > state.intensity.within { 0 } else { state.log.count() as u32 };
+        myself.send_after(state.backoff.delay(consecutive), move || WorkerMsg::Restart(role));
+        Ok(())
+    }
+}

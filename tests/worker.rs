@@ -1,0 +1,219 @@
+//! The supervised worker tree: processing, outcomes, cancellation, lock loss, child restart and
+//! graceful shutdown, checked through Redis state and lifecycle events.
+
+mod common;
+
+use std::time::Duration;
+
+use bullmq::{
+    processor, CancelReason, JobError, JobMsg, JobOptions, JobOutcome, JobState, Worker, WorkerEvent, WorkerOptions,
+};
+use common::*;
+use serde_json::json;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+fn opts(q: &bullmq::Queue) -> WorkerOptions {
+    WorkerOptions {
+        connection: conn_opts(),
+        prefix: q.prefix().to_owned(),
+        drain_delay: Duration::from_millis(300),
+        ..Default::default()
+    }
+}
+
+async fn wait_for(rx: &mut UnboundedReceiver<WorkerEvent>, mut pred: impl FnMut(&WorkerEvent) -> bool) -> WorkerEvent {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let e = rx.recv().await.expect("events open");
+            if pred(&e) {
+                return e;
+            }
+        }
+    })
+    .await
+    .expect("event in time")
+}
+
+#[tokio::test]
+async fn processes_jobs_with_concurrency_and_reports_events() {
+    let q = queue("w-basic").await;
+    for i in 0..20 {
+        q.add("sq", json!({"n": i}), JobOptions::default()).await.unwrap();
+    }
+    let p = processor(|job, _ctx| async move {
+        let n = job.data["n"].as_i64().unwrap_or(0);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        Ok(JobOutcome::Completed(json!(n * n)))
+    });
+    let (w, mut rx) = Worker::spawn(q.name(), p, WorkerOptions { concurrency: 5, ..opts(&q) }).await.unwrap();
+    let mut completed = 0;
+    let mut starts = Vec::new();
+    while completed < 20 {
+        match wait_for(&mut rx, |_| true).await {
+            WorkerEvent::JobCompleted { .. } => completed += 1,
+            WorkerEvent::ChildStarted { child } => starts.push(child),
+            _ => {}
+        }
+    }
+    assert_eq!(starts, vec!["lock-renewer", "stalled-checker", "fetcher"]);
+    eventually("all completed in Redis", Duration::from_secs(5), || async {
+        q.get_completed_count().await.unwrap() == 20
+    })
+    .await;
+    let j = q.get_job("4").await.unwrap().unwrap();
+    assert_eq!(j.returnvalue, Some(json!(9)));
+    assert!(w.close(Duration::from_secs(2)).await.is_empty());
+}
+
+#[tokio::test]
+async fn outcomes_panic_and_failures() {
+    let q = queue("w-outcomes").await;
+    q.add("panic", json!({}), JobOptions::default()).await.unwrap();
+    q.add("fail", json!({}), JobOptions::default()).await.unwrap();
+    q.add("delay", json!({}), JobOptions::default()).await.unwrap();
+    q.add("wait", json!({}), JobOptions::default()).await.unwrap();
+    let p = processor(|job, _ctx| async move {
+        match job.name.as_str() {
+            "panic" => panic!("boom in processor"),
+            "fail" => Err(JobError::unrecoverable("nope")),
+            "delay" if job.attempts_started == 1 => Ok(JobOutcome::Delay(60_000)),
+            "wait" if job.attempts_started == 1 => Ok(JobOutcome::Wait),
+            _ => Ok(JobOutcome::Completed(json!(null))),
+        }
+    });
+    let (w, mut rx) = Worker::spawn(q.name(), p, opts(&q)).await.unwrap();
+    let e = wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobFailed { id, .. } if id == "1")).await;
+    assert_eq!(e, WorkerEvent::JobFailed { id: "1".into(), reason: "boom in processor".into(), retry: false });
+    wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobFailed { id, .. } if id == "2")).await;
+    wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobMoved { id, to } if id == "3" && to == "delayed")).await;
+    wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobCompleted { id, .. } if id == "4")).await;
+    assert_eq!(q.get_job_state("3").await.unwrap(), JobState::Delayed);
+    let reason: String = cmd(&["HGET", &k(&q, "1"), "failedReason"]).await;
+    assert_eq!(reason, "boom in processor");
+    let atm: Option<String> = cmd(&["HGET", &k(&q, "3"), "atm"]).await;
+    assert!(atm.is_none(), "a delay uses no attempt");
+    w.close(Duration::from_secs(2)).await;
+}
+
+#[tokio::test]
+async fn cancel_through_the_job_actor() {
+    let q = queue("w-cancel").await;
+    q.add("long", json!({}), JobOptions::default()).await.unwrap();
+    let p = processor(|_job, ctx| async move {
+        ctx.cancel.cancelled().await;
+        Err(JobError::new("stopped on request"))
+    });
+    let (w, mut rx) = Worker::spawn(q.name(), p, opts(&q)).await.unwrap();
+    wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobActive { .. })).await;
+    let actor = w.job_actor("1").expect("a running job has an actor");
+    actor.send_message(JobMsg::Cancel { reason: CancelReason::User("operator".into()) }).unwrap();
+    let e = wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobFailed { .. })).await;
+    assert_eq!(e, WorkerEvent::JobFailed { id: "1".into(), reason: "stopped on request".into(), retry: false });
+    assert_eq!(q.get_job_state("1").await.unwrap(), JobState::Failed);
+    assert!(!w.cancel_job("nope", "x"));
+    w.close(Duration::from_secs(2)).await;
+}
+
+#[tokio::test]
+async fn a_processor_ignoring_cancel_is_aborted_after_the_grace() {
+    let q = queue("w-abort").await;
+    q.add("stubborn", json!({}), JobOptions::default()).await.unwrap();
+    let p = processor(|_job, _ctx| async move {
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        Ok(JobOutcome::Completed(json!(1)))
+    });
+    let (w, mut rx) = Worker::spawn(q.name(), p, opts(&q)).await.unwrap();
+    wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobActive { .. })).await;
+    assert!(w.cancel_job("1", "too slow"));
+    let mut seen = Vec::new();
+    let e = wait_for(&mut rx, |e| {
+        seen.push(format!("{e:?}"));
+        matches!(e, WorkerEvent::JobCancelled { .. })
+    })
+    .await;
+    assert_eq!(e, WorkerEvent::JobCancelled { id: "1".into(), reason: CancelReason::User("too slow".into()) });
+    let reason: Option<String> = cmd(&["HGET", &k(&q, "1"), "failedReason"]).await;
+    assert_eq!(reason.as_deref(), Some("job cancelled: too slow"), "{seen:?}");
+    w.close(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn lost_lock_cancels_without_ack() {
+    let q = queue("w-lock").await;
+    q.add("held", json!({}), JobOptions::default()).await.unwrap();
+    let p = processor(|_job, ctx| async move {
+        ctx.cancel.cancelled().await;
+        Ok(JobOutcome::Completed(json!("should not be stored")))
+    });
+    let (w, mut rx) = Worker::spawn(q.name(), p, WorkerOptions { lock_duration: 1000, ..opts(&q) }).await.unwrap();
+    wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobActive { .. })).await;
+    let started = std::time::Instant::now();
+    cmd::<()>(&["DEL", &k(&q, "1:lock")]).await;
+    wait_for(&mut rx, |e| matches!(e, WorkerEvent::LockLost { .. })).await;
+    let e = wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobCancelled { .. })).await;
+    assert_eq!(e, WorkerEvent::JobCancelled { id: "1".into(), reason: CancelReason::LockLost });
+    let observed = started.elapsed();
+    assert!(observed < Duration::from_millis(1500), "seen within about lock_duration/2: {observed:?}");
+    let rv: Option<String> = cmd(&["HGET", &k(&q, "1"), "returnvalue"]).await;
+    assert!(rv.is_none(), "a job whose lock is lost is not acked");
+    println!("lock-lost: cancel observed after {observed:?}, acked=0");
+    w.close(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn fetcher_restarts_after_its_connection_is_killed() {
+    let q = queue("w-kill").await;
+    let p = processor(|_job, _ctx| async move { Ok(JobOutcome::Completed(json!(1))) });
+    let (w, mut rx) =
+        Worker::spawn(q.name(), p, WorkerOptions { name: Some("victim".into()), ..opts(&q) }).await.unwrap();
+    wait_for(&mut rx, |e| matches!(e, WorkerEvent::ChildStarted { child } if child == "fetcher")).await;
+    let name = format!("bull:{}:w:victim", base64(q.name()));
+    eventually("the fetcher's blocking connection is up", Duration::from_secs(5), || async {
+        cmd::<String>(&["CLIENT", "LIST"]).await.contains(&format!("name={name} "))
+    })
+    .await;
+    let list: String = cmd(&["CLIENT", "LIST"]).await;
+    let id = list
+        .lines()
+        .find(|l| l.contains(&format!("name={name} ")))
+        .and_then(|l| l.split(' ').find_map(|f| f.strip_prefix("id=")))
+        .expect("connection listed")
+        .to_owned();
+    cmd::<i64>(&["CLIENT", "KILL", "ID", &id]).await;
+    wait_for(&mut rx, |e| matches!(e, WorkerEvent::ChildRestarted { child, .. } if child == "fetcher")).await;
+    q.add("after", json!({}), JobOptions::default()).await.unwrap();
+    wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobCompleted { .. })).await;
+    w.close(Duration::from_secs(1)).await;
+}
+
+fn base64(s: &str) -> String {
+    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in s.as_bytes().chunks(3) {
+        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            out.push(if i <= c.len() { T[(n >> (18 - 6 * i) & 63) as usize] as char } else { '=' });
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn graceful_close_lists_orphans_and_starts_nothing_new() {
+    let q = queue("w-close").await;
+    q.add("slow", json!({}), JobOptions::default()).await.unwrap();
+    q.add("never", json!({}), JobOptions::default()).await.unwrap();
+    let p = processor(|_job, ctx| async move {
+        ctx.cancel.cancelled().await;
+        Ok(JobOutcome::Completed(json!(1)))
+    });
+    let (w, mut rx) = Worker::spawn(q.name(), p, opts(&q)).await.unwrap();
+    wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobActive { .. })).await;
+    let orphans = w.close(Duration::from_millis(200)).await;
+    assert_eq!(orphans, vec!["1"]);
+    let e = wait_for(&mut rx, |e| matches!(e, WorkerEvent::Closed { .. })).await;
+    assert_eq!(e, WorkerEvent::Closed { orphans: vec!["1".into()] });
+    assert_eq!(q.get_job_state("1").await.unwrap(), JobState::Active, "left for the stalled check");
+    assert_eq!(q.get_job_state("2").await.unwrap(), JobState::Waiting, "nothing started after close");
+    println!("close: orphans=1 started_after_close=0");
+}
