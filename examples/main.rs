@@ -1,6 +1,6 @@
-//! The main example: add jobs to a queue, process them by hand with a `ManualWorker` (the layer
-//! the supervised worker tree is built on), retry a failing one with backoff, and print what
-//! happens. Run it with `cargo run --example main`.
+//! The main example: spawn a supervised worker tree from `main`, add jobs, report progress,
+//! cancel one running job by sending its job actor a `Cancel` message, print the lifecycle
+//! events, and shut down gracefully. Run it with `cargo run --example main`.
 //!
 //! Redis: `REDIS_URL`, else 127.0.0.1:6379, else a private redis-server started here.
 
@@ -10,8 +10,8 @@ mod support;
 use std::time::Duration;
 
 use bullmq::{
-    Backoff, ConnectionOptions, FailOutcome, GetNextJobOptions, JobError, JobOptions, JobState, ManualWorker, Queue,
-    QueueOptions, WorkerOptions,
+    processor, CancelReason, ConnectionOptions, JobError, JobMsg, JobOptions, JobOutcome, Queue, QueueOptions, Worker,
+    WorkerEvent, WorkerOptions,
 };
 use serde_json::json;
 
@@ -21,51 +21,62 @@ async fn main() -> bullmq::Result<()> {
     let connection = ConnectionOptions::from_url(&redis.url);
     let name = format!("example-{}", std::process::id());
 
-    let queue = Queue::new(&name, QueueOptions { connection: connection.clone(), ..Default::default() }).await?;
-    queue.add("email", json!({"to": "ada@example.com"}), JobOptions::default()).await?;
-    queue.add("report", json!({"month": 11}), JobOptions::default().priority(1)).await?;
-    queue
-        .add(
-            "flaky",
-            json!({"url": "https://example.com"}),
-            JobOptions::default().attempts(3).backoff(Backoff::exponential(100)),
-        )
-        .await?;
-    queue.add("later", json!({}), JobOptions::default().delay(300)).await?;
-    println!("added 4 jobs to {name}: {:?}", queue.get_counts().await?);
-
-    let worker =
-        ManualWorker::new(&name, WorkerOptions { connection, name: Some("example".into()), ..Default::default() })
-            .await?;
-    worker.start_stalled_check_timer();
-
-    let mut done = 0;
-    let mut n = 0;
-    while done < 4 {
-        n += 1;
-        let token = format!("example-token-{n}");
-        let Some(job) =
-            worker.get_next_job(&token, GetNextJobOptions { block: true, timeout: Duration::from_secs(2) }).await?
-        else {
-            continue;
-        };
-        println!("active    {} {:<7} attempt {} data {}", job.id, job.name, job.attempts_made + 1, job.data);
-        if job.name == "flaky" && job.attempts_made < 2 {
-            match job.move_to_failed(&JobError::new("upstream timed out"), &token, false).await? {
-                FailOutcome::Retried { delay } => println!("retrying {} in {delay} ms", job.id),
-                FailOutcome::Failed { .. } => println!("failed    {}", job.id),
+    // The processor: a few steps with progress; it checks its cancellation token between steps.
+    let work = processor(|mut job, ctx| async move {
+        let steps = job.data["steps"].as_u64().unwrap_or(3);
+        for step in 1..=steps {
+            tokio::select! {
+                _ = ctx.cancel.cancelled() => return Err(JobError::new("cancelled between steps")),
+                _ = tokio::time::sleep(Duration::from_millis(150)) => {}
             }
-            continue;
+            ctx.progress(&mut job, json!({"step": step, "of": steps}))
+                .await
+                .map_err(|e| JobError::new(e.to_string()))?;
         }
-        job.log(&format!("processed by {token}")).await?;
-        job.move_to_completed(json!({"ok": true, "job": job.name}), &token, false).await?;
-        println!("completed {} {}", job.id, job.name);
-        done += 1;
+        Ok(JobOutcome::Completed(json!({"steps": steps})))
+    });
+
+    // Spawn the tree from main: worker -> lock-renewer, stalled-checker, fetcher, job actors.
+    let opts = WorkerOptions {
+        connection: connection.clone(),
+        concurrency: 2,
+        name: Some("example".into()),
+        ..Default::default()
+    };
+    let (worker, mut events) = Worker::spawn(&name, work, opts).await?;
+
+    let queue = Queue::new(&name, QueueOptions { connection, ..Default::default() }).await?;
+    queue.add("short", json!({"steps": 2}), JobOptions::default()).await?;
+    let long = queue.add("long", json!({"steps": 40}), JobOptions::default()).await?;
+    queue.add("medium", json!({"steps": 4}), JobOptions::default()).await?;
+
+    let mut finished = 0;
+    while finished < 3 {
+        let Some(event) = events.recv().await else { break };
+        println!("event: {event:?}");
+        match &event {
+            WorkerEvent::JobActive { id } if *id == long.id => {
+                // Let it run a little, then cancel it through its actor.
+                let actor = worker.job_actor(id).expect("the long job is running");
+                let id = id.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(400)).await;
+                    println!("sending Cancel to the job actor of job {id}");
+                    let _ = actor.send_message(JobMsg::Cancel { reason: CancelReason::User("demo".into()) });
+                });
+            }
+            WorkerEvent::JobCompleted { .. } | WorkerEvent::JobFailed { .. } | WorkerEvent::JobCancelled { .. } => {
+                finished += 1
+            }
+            _ => {}
+        }
     }
 
-    let counts = queue.get_counts().await?;
-    println!("completed: {}, waiting: {}", counts[&JobState::Completed], counts[&JobState::Waiting]);
-    worker.close().await;
+    let orphans = worker.close(Duration::from_secs(5)).await;
+    while let Ok(event) = events.try_recv() {
+        println!("event: {event:?}");
+    }
+    println!("closed; orphans: {orphans:?}; counts: {:?}", queue.get_counts().await?);
     queue.obliterate(true).await?;
     Ok(())
 }

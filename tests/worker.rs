@@ -40,22 +40,28 @@ async fn processes_jobs_with_concurrency_and_reports_events() {
     for i in 0..20 {
         q.add("sq", json!({"n": i}), JobOptions::default()).await.unwrap();
     }
-    let p = processor(|job, _ctx| async move {
+    let p = processor(|mut job, ctx| async move {
         let n = job.data["n"].as_i64().unwrap_or(0);
+        ctx.progress(&mut job, json!({"half": n})).await.map_err(|e| JobError::new(e.to_string()))?;
         tokio::time::sleep(Duration::from_millis(10)).await;
         Ok(JobOutcome::Completed(json!(n * n)))
     });
     let (w, mut rx) = Worker::spawn(q.name(), p, WorkerOptions { concurrency: 5, ..opts(&q) }).await.unwrap();
     let mut completed = 0;
+    let mut progress = 0;
     let mut starts = Vec::new();
     while completed < 20 {
         match wait_for(&mut rx, |_| true).await {
             WorkerEvent::JobCompleted { .. } => completed += 1,
+            WorkerEvent::JobProgress { .. } => progress += 1,
             WorkerEvent::ChildStarted { child } => starts.push(child),
             _ => {}
         }
     }
     assert_eq!(starts, vec!["lock-renewer", "stalled-checker", "fetcher"]);
+    assert_eq!(progress, 20);
+    let p: String = cmd(&["HGET", &k(&q, "3"), "progress"]).await;
+    assert_eq!(p, r#"{"half":2}"#);
     eventually("all completed in Redis", Duration::from_secs(5), || async {
         q.get_completed_count().await.unwrap() == 20
     })

@@ -42,6 +42,13 @@ pub enum WorkerEvent {
         /// The job id.
         id: String,
     },
+    /// A job reported progress.
+    JobProgress {
+        /// The job id.
+        id: String,
+        /// The progress (a number or an object).
+        progress: Value,
+    },
     /// A job completed.
     JobCompleted {
         /// The job id.

@@ -91,7 +91,12 @@ impl Actor for JobActor {
     async fn pre_start(&self, myself: ActorRef<JobMsg>, args: JobArgs) -> Result<JobState, ActorProcessingErr> {
         let token = args.job.token.clone().unwrap_or_default();
         let cancel = CancellationToken::new();
-        let ctx = JobContext { cancel: cancel.clone(), token: token.clone(), actor: myself.clone() };
+        let ctx = JobContext {
+            cancel: cancel.clone(),
+            token: token.clone(),
+            actor: myself.clone(),
+            events: args.events.clone(),
+        };
         let run = tokio::spawn((args.processor)(args.job.clone(), ctx));
         let task = run.abort_handle();
         let me = myself.clone();

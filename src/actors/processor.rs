@@ -8,6 +8,7 @@ use ractor::ActorRef;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use super::events::{EventBus, WorkerEvent};
 use super::job_actor::JobMsg;
 use crate::job::Job;
 use crate::manual::JobError;
@@ -37,6 +38,17 @@ pub struct JobContext {
     pub token: String,
     /// The job actor: send it [`JobMsg::Cancel`] to cancel this job.
     pub actor: ActorRef<JobMsg>,
+    pub(crate) events: EventBus,
+}
+
+impl JobContext {
+    /// Reports progress: stored on the job, a `progress` event in the queue's stream (what
+    /// Node's QueueEvents sees) and a [`WorkerEvent::JobProgress`] to this worker's subscribers.
+    pub async fn progress(&self, job: &mut Job, progress: impl serde::Serialize) -> crate::Result<()> {
+        job.update_progress(progress).await?;
+        self.events.emit(WorkerEvent::JobProgress { id: job.id.clone(), progress: job.progress.clone() });
+        Ok(())
+    }
 }
 
 /// A boxed processor future.
