@@ -10,8 +10,12 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
+use std::sync::Arc;
+
 use super::events::{EventBus, WorkerEvent};
 use super::processor::{JobContext, JobOutcome, Processor};
+use super::shared::{RunState, Shared};
+use super::worker_actor::WorkerMsg;
 use crate::job::Job;
 use crate::manual::{FailOutcome, JobError};
 use crate::queue::now_ms;
@@ -54,6 +58,8 @@ pub enum JobMsg {
 
 pub(crate) struct JobArgs {
     pub(crate) job: Job,
+    pub(crate) worker: ActorRef<WorkerMsg>,
+    pub(crate) shared: Arc<Shared>,
     pub(crate) processor: Processor,
     pub(crate) events: EventBus,
     pub(crate) grace: Duration,
@@ -62,13 +68,16 @@ pub(crate) struct JobArgs {
 
 pub(crate) struct JobState {
     job: Job,
+    worker: ActorRef<WorkerMsg>,
+    shared: Arc<Shared>,
     token: String,
     events: EventBus,
     grace: Duration,
     cancel: CancellationToken,
     cancelled: Option<CancelReason>,
     task: AbortHandle,
-    _permit: OwnedSemaphorePermit,
+    /// The concurrency slot; handed on with the next job when the finish fetched one.
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 pub(crate) struct JobActor;
@@ -111,13 +120,15 @@ impl Actor for JobActor {
         args.events.emit(WorkerEvent::JobActive { id: args.job.id.clone() });
         Ok(JobState {
             job: args.job,
+            worker: args.worker,
+            shared: args.shared,
             token,
             events: args.events,
             grace: args.grace,
             cancel,
             cancelled: None,
             task,
-            _permit: args.permit,
+            permit: Some(args.permit),
         })
     }
 
@@ -191,15 +202,25 @@ fn report_error(state: &JobState, e: crate::Error) {
     }
 }
 
-async fn finish(state: &JobState, result: Result<Result<JobOutcome, JobError>, String>) {
+async fn finish(state: &mut JobState, result: Result<Result<JobOutcome, JobError>, String>) {
     let job = &state.job;
     let token = &state.token;
     let id = job.id.clone();
     match result {
-        Ok(Ok(JobOutcome::Completed(value))) => match job.move_to_completed(&value, token, false).await {
-            Ok(_) => state.events.emit(WorkerEvent::JobCompleted { id, returnvalue: value }),
-            Err(e) => report_error(state, e),
-        },
+        Ok(Ok(JobOutcome::Completed(value))) => {
+            // Finish and fetch the next job in one call while the worker takes jobs; the next
+            // job inherits this job's slot and lock token.
+            let fetch_next = *state.shared.run.borrow() == RunState::Running;
+            match job.move_to_completed(&value, token, fetch_next).await {
+                Ok(next) => {
+                    state.events.emit(WorkerEvent::JobCompleted { id, returnvalue: value });
+                    if let (Some(next), Some(permit)) = (next, state.permit.take()) {
+                        let _ = state.worker.send_message(WorkerMsg::JobFetched(Box::new(next), permit));
+                    }
+                }
+                Err(e) => report_error(state, e),
+            }
+        }
         Ok(Ok(JobOutcome::Delay(ms))) => match job.move_to_delayed(now_ms() + ms, token).await {
             Ok(()) => state.events.emit(WorkerEvent::JobMoved { id, to: "delayed".into() }),
             Err(e) => report_error(state, e),

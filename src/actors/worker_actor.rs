@@ -155,6 +155,8 @@ impl Actor for WorkerActor {
                 let token = job.token.clone().unwrap_or_default();
                 let args = JobArgs {
                     job: *job,
+                    worker: myself.clone(),
+                    shared: state.shared.clone(),
                     processor: state.shared.processor.clone(),
                     events: state.shared.events.clone(),
                     grace: state.shared.grace,

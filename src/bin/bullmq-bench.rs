@@ -1,9 +1,10 @@
 //! The project's client for the shared bench harness (`bench/WORKLOADS.md`): the same
 //! workloads, arguments and JSON-lines protocol as the Node client, through our public API.
 //!
-//! `process` runs `concurrency` manual-processing lanes (fetch, then complete-and-fetch-next in
-//! one call), which is what the supervised worker does per slot. `latency` needs QueueEvents
-//! and answers `unsupported` until it exists.
+//! `process` runs the supervised worker tree (`Worker`, a no-op processor) and stops the clock
+//! at the N-th `JobCompleted` event; with `BULLMQ_BENCH_MANUAL=1` it runs `concurrency`
+//! manual-processing lanes instead (fetch, then complete-and-fetch-next in one call), to compare
+//! the tree's overhead. `latency` needs QueueEvents and answers `unsupported` until it exists.
 
 use std::collections::HashMap;
 use std::io::BufRead;
@@ -12,8 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bullmq::{
-    BulkJob, ConnectionOptions, GetNextJobOptions, JobOptions, KeepJobs, ManualWorker, Queue, QueueOptions,
-    WorkerOptions,
+    processor, BulkJob, ConnectionOptions, GetNextJobOptions, JobOptions, JobOutcome, KeepJobs, ManualWorker, Queue,
+    QueueOptions, Worker, WorkerEvent, WorkerOptions,
 };
 use serde_json::json;
 
@@ -142,14 +143,22 @@ async fn main() {
             .await
             .expect("connect");
     let mut worker = None;
+    let mut tree = None;
+    let manual = std::env::var("BULLMQ_BENCH_MANUAL").is_ok_and(|v| v == "1");
     if a.workload == "process" {
         add_bulk(&q, &a, a.n).await;
         let opts = WorkerOptions {
             connection: ConnectionOptions::from_url(&a.url),
             concurrency: a.concurrency,
+            autorun: false,
             ..Default::default()
         };
-        worker = Some(ManualWorker::new(&a.queue, opts).await.expect("worker"));
+        if manual {
+            worker = Some(ManualWorker::new(&a.queue, opts).await.expect("worker"));
+        } else {
+            let noop = processor(|_job, _ctx| async { Ok(JobOutcome::Completed(serde_json::Value::Null)) });
+            tree = Some(Worker::spawn(&a.queue, noop, opts).await.expect("worker tree"));
+        }
     }
     emit(json!({"phase": "ready", "client_version": version}));
     barrier();
@@ -180,13 +189,31 @@ async fn main() {
             add_bulk(&q, &a, a.n).await;
             json!({})
         }
-        "process" => run_process(&a, worker.take().expect("worker set up")).await,
+        "process" => match tree.take() {
+            Some((w, mut events)) => {
+                w.resume();
+                let mut done = 0;
+                while done < a.n {
+                    match events.recv().await {
+                        Some(WorkerEvent::JobCompleted { .. }) => done += 1,
+                        Some(_) => {}
+                        None => break,
+                    }
+                }
+                let elapsed = t0.elapsed().as_secs_f64();
+                w.close_force().await;
+                json!({ "completed": done, "elapsed_override": elapsed })
+            }
+            None => run_process(&a, worker.take().expect("worker set up")).await,
+        },
         other => {
             emit(json!({"phase": "unsupported", "reason": format!("unknown workload {other}")}));
             return;
         }
     };
-    let elapsed = t0.elapsed().as_secs_f64();
+    let elapsed = extra.get("elapsed_override").and_then(|v| v.as_f64()).unwrap_or_else(|| t0.elapsed().as_secs_f64());
+    let extra = json!({ "completed": extra.get("completed").cloned() });
+    let extra = if a.workload == "process" { extra } else { json!({}) };
     let mut result = json!({"phase": "result", "elapsed_s": elapsed, "jobs": a.n});
     if let (Some(r), Some(e)) = (result.as_object_mut(), extra.as_object()) {
         r.extend(e.clone());
