@@ -28,7 +28,10 @@ fn stitch(dir: &Path, file: &Path, seen: &mut HashSet<PathBuf>, out: &mut String
 }
 
 fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("lua");
+    // Read at run time, not baked in with env!(): a build-script binary reused from another
+    // checkout (a copied target dir) must still read this checkout's scripts.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR");
+    let dir = Path::new(&manifest).join("lua");
     println!("cargo:rerun-if-changed=lua");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("lua");
     fs::create_dir_all(&out_dir).unwrap();

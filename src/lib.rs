@@ -5,6 +5,7 @@
 
 mod connection;
 mod error;
+mod events;
 mod job;
 mod keys;
 mod manual;
@@ -15,8 +16,9 @@ mod supervisor;
 
 pub use connection::ConnectionOptions;
 pub use error::{Error, Result, ScriptError, ScriptErrorCode};
+pub use events::{QueueEvent, QueueEvents, QueueEventsHandler, QueueEventsOptions, Subscription};
 pub use job::{Job, ParentRef};
 pub use options::{
     Backoff, Deduplication, JobOptions, KeepJobs, ParentOptions, Telemetry, MAX_PRIORITY,
 };
-pub use queue::{BulkJob, Queue, QueueOptions};
+pub use queue::{BulkJob, Metrics, MetricsMeta, MetricsType, Queue, QueueOptions};

@@ -47,6 +47,8 @@ pub fn redis() -> &'static TestRedis {
 }
 
 /// Starts redis-server on `port` (no persistence) with a watchdog tied to this process.
+// The watchdog shell outlives the call on purpose; it exits with this process.
+#[allow(clippy::zombie_processes)]
 pub fn start_server(port: u16) {
     let me = std::process::id();
     let script = format!(
