@@ -25,10 +25,11 @@ use crate::supervisor::{
 /// A reader actor, supervised (permanent, one-for-one), reads the stream with `XREAD BLOCK` on
 /// its own connection and hands every entry, decoded as a [`QueueEvent`](crate::QueueEvent), to
 /// each subscriber in stream order. When the connection fails the reader is restarted with a
-/// fresh one and resumes after the last id it delivered: nothing is skipped or repeated. If
-/// Redis stays unreachable long enough to exhaust the restart intensity (30 restarts within a
-/// minute, with backoff doubling from 20 ms to 5 s), the tree gives up and every subscription
-/// ends (`recv` returns `None`).
+/// fresh one and resumes after the last id it delivered: nothing is skipped or repeated.
+/// Like Node's `QueueEvents` it keeps retrying for as long as Redis is unreachable, with a
+/// backoff doubling from 20 ms to 5 s between attempts. That backoff keeps it below the
+/// restart intensity (30 restarts within a minute); should the tree give up anyway, every
+/// subscription ends (`recv` returns `None`) and [`is_running`](Self::is_running) turns false.
 ///
 /// Cheap to clone; clones share the reader.
 #[derive(Clone)]
