@@ -376,3 +376,26 @@ async fn an_unblocked_read_restarts_the_reader_without_losing_events() {
     assert!(sub.try_recv().is_none(), "nothing repeated");
     qe.close().await;
 }
+
+#[tokio::test]
+async fn dropping_the_last_handle_stops_the_reader() {
+    let q = queue("ev-drop").await;
+    let qe = QueueEvents::new(q.name(), opts()).await.unwrap();
+    let mut sub = qe.subscribe();
+    let name = format!("bull:{}:qe", b64(q.name()));
+    assert!(client_id(&name).await.is_some());
+    let clone = qe.clone();
+    drop(qe);
+    assert!(clone.is_running(), "a clone keeps it alive");
+    drop(clone);
+    assert_eq!(sub.recv().await, None, "subscriptions end");
+    eventually(
+        "the :qe connection is closed",
+        Duration::from_secs(5),
+        || {
+            let name = name.clone();
+            async move { client_id(&name).await.is_none() }
+        },
+    )
+    .await;
+}

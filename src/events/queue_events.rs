@@ -31,7 +31,30 @@ use crate::supervisor::{
 /// restart intensity (30 restarts within a minute); should the tree give up anyway, every
 /// subscription ends (`recv` returns `None`) and [`is_running`](Self::is_running) turns false.
 ///
-/// Cheap to clone; clones share the reader.
+/// Cheap to clone; clones share the reader, which stops with [`close`](Self::close) or when
+/// the last clone is dropped.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use bullmq::{JobOptions, Queue, QueueOptions, QueueEvent, QueueEvents, QueueEventsOptions};
+///
+/// # async fn demo() -> bullmq::Result<()> {
+/// let events = QueueEvents::new("emails", QueueEventsOptions::default()).await?;
+/// let mut sub = events.subscribe();
+/// let queue = Queue::new("emails", QueueOptions::default()).await?;
+/// let job = queue.add("send", serde_json::json!({"to": "a@b.c"}), JobOptions::default()).await?;
+/// // Resolves even if a worker finished the job before this line ran.
+/// let result = job.wait_until_finished(&events, Duration::from_secs(30)).await?;
+/// while let Some(e) = sub.recv().await {
+///     if let QueueEvent::Failed { job_id, failed_reason, .. } = &e {
+///         eprintln!("{job_id} failed: {failed_reason}");
+///     }
+/// }
+/// events.close().await;
+/// # let _ = result;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct QueueEvents {
     inner: Arc<Inner>,
@@ -257,6 +280,22 @@ impl QueueEvents {
 
     pub(crate) fn is_closed(&self) -> bool {
         self.inner.shared.is_closed()
+    }
+}
+
+impl Drop for Inner {
+    /// The last handle dropped without `close`: stop the reader anyway, or it would keep its
+    /// connection and read forever for nobody.
+    fn drop(&mut self) {
+        self.shared.shutdown();
+        let sup = self
+            .supervisor
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(sup) = sup {
+            sup.stop(Some("dropped".into()));
+        }
     }
 }
 
