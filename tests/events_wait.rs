@@ -169,7 +169,7 @@ async fn failed_before_and_after_the_call() {
 }
 
 #[tokio::test]
-async fn timeout_closed_and_wrong_queue() {
+async fn timeout_missing_closed_and_wrong_queue() {
     let q = queue("wait-timeout").await;
     let qe = watch(&q).await;
     let job = q.add("j", json!({}), JobOptions::default()).await.unwrap();
@@ -193,6 +193,20 @@ async fn timeout_closed_and_wrong_queue() {
     // A job still unfinished: its state is untouched by waiting.
     let wait: Vec<String> = cmd(&["LRANGE", &k(&q, "wait"), "0", "-1"]).await;
     assert_eq!(wait, vec![job.id.clone()]);
+
+    // Removed (or never added): not found at once, as in Node.
+    let gone = q.add("j", json!({}), JobOptions::default()).await.unwrap();
+    let _: i64 = cmd(&["DEL", &k(&q, &gone.id)]).await;
+    let _: i64 = cmd(&["LREM", &k(&q, "wait"), "0", &gone.id]).await;
+    match gone.wait_until_finished(&qe, Duration::from_secs(5)).await {
+        Err(Error::JobNotFound { operation, job_id }) => {
+            assert_eq!(
+                (operation, job_id.as_str()),
+                ("waitUntilFinished", gone.id.as_str())
+            )
+        }
+        other => panic!("{other:?}"),
+    }
 
     let other = queue("wait-other").await;
     let other_qe = watch(&other).await;

@@ -13,6 +13,8 @@ use crate::job::Job;
 enum Finished {
     Completed(Value),
     Failed(String),
+    /// Neither finished nor existing: removed (or never added).
+    Missing,
     No,
 }
 
@@ -26,6 +28,11 @@ impl Job {
     /// `completed` or `failed`. A finish after that check is an event the subscription is
     /// bound to see, because `events` was running before the subscription started.
     /// `events` must watch this job's queue.
+    ///
+    /// A job whose hash no longer exists and that is in neither set is
+    /// [`Error::JobNotFound`] at once, as in Node. So a job added with `remove_on_complete:
+    /// true` that finished just before this call reports not found rather than its value,
+    /// unless its event had not reached `events` yet.
     pub async fn wait_until_finished(
         &self,
         events: &QueueEvents,
@@ -50,6 +57,12 @@ impl Job {
             match self.finished_state().await? {
                 Finished::Completed(v) => return Ok(v),
                 Finished::Failed(reason) => return Err(self.failed(reason)),
+                Finished::Missing => {
+                    return Err(Error::JobNotFound {
+                        operation: "waitUntilFinished",
+                        job_id: self.id.clone(),
+                    })
+                }
                 Finished::No => {}
             }
             while let Some(e) = sub.recv().await {
@@ -97,13 +110,14 @@ impl Job {
         }
     }
 
-    /// One MULTI: membership in `completed` and `failed` plus the two result fields, so the
-    /// answer describes a single instant.
+    /// One MULTI: membership in `completed` and `failed`, the two result fields and whether
+    /// the hash exists, so the answer describes a single instant.
     async fn finished_state(&self) -> Result<Finished> {
         let queue = self.queue()?;
         let keys = queue.keys();
         let mut conn = queue.conn()?;
-        let (done, failed, fields): (Option<f64>, Option<f64>, Vec<Option<String>>) = redis::pipe()
+        type Reply = (Option<f64>, Option<f64>, Vec<Option<String>>, bool);
+        let (done, failed, fields, exists): Reply = redis::pipe()
             .atomic()
             .cmd("ZSCORE")
             .arg(keys.key("completed"))
@@ -115,6 +129,8 @@ impl Job {
             .arg(keys.job(&self.id))
             .arg("returnvalue")
             .arg("failedReason")
+            .cmd("EXISTS")
+            .arg(keys.job(&self.id))
             .query_async(&mut conn)
             .await
             .map_err(|e| Error::redis("waitUntilFinished", Some(&self.id), e))?;
@@ -128,6 +144,8 @@ impl Job {
             Finished::Completed(v)
         } else if failed.is_some() {
             Finished::Failed(reason.unwrap_or_default())
+        } else if !exists {
+            Finished::Missing
         } else {
             Finished::No
         })
