@@ -133,6 +133,16 @@ async fn completed_after_the_call() {
         json!([1, "two", null]),
         "the value of this job, not the other one"
     );
+
+    // A return value that is not JSON (a foreign writer): handed over as text.
+    let odd = q.add("j", json!({}), JobOptions::default()).await.unwrap();
+    let waiter = {
+        let (odd, qe) = (odd.clone(), qe.clone());
+        tokio::spawn(async move { odd.wait_until_finished(&qe, Duration::from_secs(5)).await })
+    };
+    subscribed(&qe).await;
+    complete(&q, &odd, "plain text").await;
+    assert_eq!(waiter.await.unwrap().unwrap(), json!("plain text"));
     qe.close().await;
 }
 
@@ -219,6 +229,24 @@ async fn timeout_missing_closed_and_wrong_queue() {
         })
     ));
     other_qe.close().await;
+
+    let idle = QueueEvents::new(
+        q.name(),
+        QueueEventsOptions {
+            connection: conn_opts(),
+            autorun: false,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        job.wait_until_finished(&idle, Duration::from_secs(1)).await,
+        Err(Error::InvalidOption {
+            option: "events",
+            ..
+        })
+    ));
 
     // Closing the QueueEvents ends a pending wait instead of leaving it hanging.
     let waiter = {

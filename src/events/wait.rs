@@ -27,7 +27,7 @@ impl Job {
     /// `events` first and only then checks, atomically, whether the job is already in
     /// `completed` or `failed`. A finish after that check is an event the subscription is
     /// bound to see, because `events` was running before the subscription started.
-    /// `events` must watch this job's queue.
+    /// `events` must watch this job's queue and be running.
     ///
     /// A job whose hash no longer exists and that is in neither set is
     /// [`Error::JobNotFound`] at once, as in Node. So a job added with `remove_on_complete:
@@ -51,6 +51,10 @@ impl Job {
         }
         if events.is_closed() {
             return Err(Error::Closed("queue events"));
+        }
+        if !events.is_running() {
+            // Not reading yet: a finish before its later `run` (from `$`) would never be seen.
+            return Err(Error::invalid("events", "not running; call run() first"));
         }
         let mut sub = events.subscribe();
         let outcome = tokio::time::timeout(timeout, async {
