@@ -139,6 +139,23 @@ async fn default_start_skips_older_events_and_last_event_id_replays() {
             ..
         })
     ));
+    let bad = QueueEvents::new(
+        q.name(),
+        QueueEventsOptions {
+            blocking_timeout: Duration::ZERO,
+            ..opts()
+        },
+    )
+    .await;
+    assert!(matches!(
+        bad,
+        Err(bullmq::Error::InvalidOption {
+            option: "blocking_timeout",
+            ..
+        })
+    ));
+    let bad = QueueEvents::new("a:b", opts()).await;
+    assert!(matches!(bad, Err(bullmq::Error::InvalidOption { .. })));
 }
 
 struct Collect(Arc<Mutex<Vec<String>>>);

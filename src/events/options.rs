@@ -19,8 +19,9 @@ pub struct QueueEventsOptions {
     /// reader starts (Node's `$`, resolved once at start to the stream's last id, so that a
     /// reconnect never skips what was written meanwhile). `Some("0")` replays the whole stream.
     pub last_event_id: Option<String>,
-    /// How long one `XREAD BLOCK` waits for new entries. Default 10 s. The reader also puts a
-    /// client-side deadline a little beyond it, so a silently dead connection is noticed.
+    /// How long one `XREAD BLOCK` waits for new entries. Default 10 s; must be above zero. The
+    /// reader also puts a client-side deadline 2 s beyond it, so a silently dead connection is
+    /// noticed and replaced.
     pub blocking_timeout: Duration,
 }
 
