@@ -73,6 +73,33 @@ pub enum Error {
     /// The handle was closed.
     #[error("{0} is closed")]
     Closed(&'static str),
+    /// The job failed (for example, seen by [`Job::wait_until_finished`](crate::Job::wait_until_finished)).
+    #[error("job {job_id} failed: {reason}")]
+    JobFailed {
+        /// The job.
+        job_id: String,
+        /// Its `failedReason`, raw text as stored.
+        reason: String,
+    },
+    /// A wait ended without an answer.
+    #[error("{operation}{} timed out after {after:?}", job_suffix(.job_id))]
+    Timeout {
+        /// What was waiting (`waitUntilFinished`...).
+        operation: &'static str,
+        /// The job concerned, if any.
+        job_id: Option<String>,
+        /// How long it waited.
+        after: std::time::Duration,
+    },
+    /// A component that needs its own connection could not start (Redis unreachable, refused
+    /// `CLIENT SETNAME`...).
+    #[error("{operation} could not start: {message}")]
+    Connection {
+        /// What was starting.
+        operation: &'static str,
+        /// Why it could not.
+        message: String,
+    },
 }
 
 fn job_suffix(job_id: &Option<String>) -> String {

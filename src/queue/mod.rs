@@ -17,6 +17,9 @@ use crate::keys::QueueKeys;
 use crate::options::JobOptions;
 use crate::scripts::add::{add_jobs, AddReply, NewJob};
 
+mod metrics;
+pub use metrics::{Metrics, MetricsMeta, MetricsType};
+
 /// The version string written to the queue's `meta` hash (informational; Node writes
 /// `bullmq:<version>` there).
 pub(crate) const META_VERSION: &str = concat!("bullmq-ractor:", env!("CARGO_PKG_VERSION"));

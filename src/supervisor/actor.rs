@@ -207,7 +207,10 @@ impl Actor for Supervisor {
                         state.emit(event);
                     }
                     Err(e) => {
-                        // A failed restart counts like a crash: retry later, within the intensity.
+                        // A failed restart counts like a crash: retry later, within the intensity,
+                        // and back off further, or a child whose dependency is down (Redis) would
+                        // be retried at the initial delay until the intensity melts down.
+                        state.children[i].consecutive += 1;
                         let reason = format!("restart failed: {e}");
                         state.emit(SupervisorEvent::ChildFailed {
                             supervisor: state.name.clone(),

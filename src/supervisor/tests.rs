@@ -230,3 +230,52 @@ async fn one_for_all_and_rest_for_one() {
         sup.stop_and_wait(None, None).await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn failed_restarts_back_off_further() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let log = Log::default();
+    let healthy = Arc::new(AtomicBool::new(true));
+    let spec = {
+        let (log, healthy) = (log.clone(), healthy.clone());
+        ChildSpec::new("flaky", Restart::Permanent, move |sup: ActorCell| {
+            let (log, healthy) = (log.clone(), healthy.clone());
+            async move {
+                if !healthy.load(Ordering::SeqCst) {
+                    // What a child whose Redis is down does: it cannot start.
+                    return Err(ractor::SpawnErr::StartupFailed("dependency down".into()));
+                }
+                let name = "flaky".to_owned();
+                let (r, _) = Actor::spawn_linked(None, Dummy { name, log }, (), sup).await?;
+                Ok(r.get_cell())
+            }
+        })
+    };
+    let (tx, mut rx) = unbounded_channel();
+    let mut a = SupervisorArgs::new("b", Strategy::OneForOne, vec![spec]);
+    a.intensity = RestartIntensity { max_restarts: 10, within: Duration::from_secs(10) };
+    a.backoff = RestartBackoff { initial: Duration::from_millis(20), max: Duration::from_secs(1) };
+    a.subscribers.push(tx);
+    let (sup, _h) = Actor::spawn(None, Supervisor, a).await.unwrap();
+    healthy.store(false, Ordering::SeqCst);
+    child(&sup, "flaky").await.send_message(DummyMsg::Crash).unwrap();
+    let mut at = Vec::new();
+    while at.len() < 4 {
+        let e = next_event(
+            &mut rx,
+            |e| matches!(e, SupervisorEvent::ChildFailed { reason, .. } if reason.starts_with("restart failed")),
+        )
+        .await;
+        drop(e);
+        at.push(std::time::Instant::now());
+    }
+    // Failed restarts k and k+1 are at least 20 ms * 2^(k+1) apart (backoff lower bounds).
+    for (k, w) in at.windows(2).enumerate() {
+        let gap = w[1] - w[0];
+        let min = Duration::from_millis(20 << (k + 1));
+        assert!(gap >= min, "gap {k}: {gap:?} < {min:?}");
+    }
+    healthy.store(true, Ordering::SeqCst);
+    next_event(&mut rx, |e| matches!(e, SupervisorEvent::ChildRestarted { .. })).await;
+    sup.stop_and_wait(None, None).await.unwrap();
+}

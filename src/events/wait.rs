@@ -1,0 +1,133 @@
+//! [`Job::wait_until_finished`]: the result of a job, through a [`QueueEvents`].
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::event::QueueEvent;
+use super::queue_events::QueueEvents;
+use crate::error::{Error, Result};
+use crate::job::Job;
+
+/// What Redis says about a job at one instant.
+enum Finished {
+    Completed(Value),
+    Failed(String),
+    /// Neither finished nor existing: removed (or never added).
+    Missing,
+    No,
+}
+
+impl Job {
+    /// Waits until this job completes (returning its return value) or fails (returning
+    /// [`Error::JobFailed`] with the failed reason), at most `timeout`
+    /// ([`Error::Timeout`] then).
+    ///
+    /// It is correct whenever the job finishes, even before this call: it subscribes to
+    /// `events` first and only then checks, atomically, whether the job is already in
+    /// `completed` or `failed`. A finish after that check is an event the subscription is
+    /// bound to see, because `events` was running before the subscription started.
+    /// `events` must watch this job's queue and be running.
+    ///
+    /// A job whose hash no longer exists and that is in neither set is
+    /// [`Error::JobNotFound`] at once, as in Node. So a job added with `remove_on_complete:
+    /// true` that finished just before this call reports not found rather than its value,
+    /// unless its event had not reached `events` yet.
+    pub async fn wait_until_finished(&self, events: &QueueEvents, timeout: Duration) -> Result<Value> {
+        let queue = self.queue()?;
+        if events.keys() != queue.keys() {
+            return Err(Error::invalid(
+                "events",
+                format!(
+                    "QueueEvents watches {}, the job belongs to {}",
+                    events.keys().qualified(),
+                    queue.keys().qualified()
+                ),
+            ));
+        }
+        if events.is_closed() {
+            return Err(Error::Closed("queue events"));
+        }
+        if !events.is_running() {
+            // Not reading yet: a finish before its later `run` (from `$`) would never be seen.
+            return Err(Error::invalid("events", "not running; call run() first"));
+        }
+        let mut sub = events.subscribe();
+        let outcome = tokio::time::timeout(timeout, async {
+            match self.finished_state().await? {
+                Finished::Completed(v) => return Ok(v),
+                Finished::Failed(reason) => return Err(self.failed(reason)),
+                Finished::Missing => {
+                    return Err(Error::JobNotFound { operation: "waitUntilFinished", job_id: self.id.clone() })
+                }
+                Finished::No => {}
+            }
+            while let Some(e) = sub.recv().await {
+                if e.job_id() != Some(self.id.as_str()) {
+                    continue;
+                }
+                match e {
+                    QueueEvent::Completed { returnvalue, .. } => return Ok(returnvalue),
+                    QueueEvent::Failed { failed_reason, .. } => return Err(self.failed(failed_reason)),
+                    // A return value that is not JSON (written by a foreign client): Node
+                    // would only log; hand it over as text rather than wait forever.
+                    QueueEvent::Other { event, mut fields, .. } if event == "completed" => {
+                        return Ok(Value::String(fields.remove("returnvalue").unwrap_or_default()))
+                    }
+                    QueueEvent::Other { event, mut fields, .. } if event == "failed" => {
+                        return Err(self.failed(fields.remove("failedReason").unwrap_or_default()))
+                    }
+                    _ => {}
+                }
+            }
+            Err(Error::Closed("queue events"))
+        })
+        .await;
+        outcome.unwrap_or_else(|_| {
+            Err(Error::Timeout { operation: "waitUntilFinished", job_id: Some(self.id.clone()), after: timeout })
+        })
+    }
+
+    fn failed(&self, reason: String) -> Error {
+        Error::JobFailed { job_id: self.id.clone(), reason }
+    }
+
+    /// One MULTI: membership in `completed` and `failed`, the two result fields and whether
+    /// the hash exists, so the answer describes a single instant.
+    async fn finished_state(&self) -> Result<Finished> {
+        let queue = self.queue()?;
+        let keys = queue.keys();
+        let mut conn = queue.conn()?;
+        type Reply = (Option<f64>, Option<f64>, Vec<Option<String>>, bool);
+        let (done, failed, fields, exists): Reply = redis::pipe()
+            .atomic()
+            .cmd("ZSCORE")
+            .arg(keys.key("completed"))
+            .arg(&self.id)
+            .cmd("ZSCORE")
+            .arg(keys.key("failed"))
+            .arg(&self.id)
+            .cmd("HMGET")
+            .arg(keys.job(&self.id))
+            .arg("returnvalue")
+            .arg("failedReason")
+            .cmd("EXISTS")
+            .arg(keys.job(&self.id))
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| Error::redis("waitUntilFinished", Some(&self.id), e))?;
+        let mut fields = fields.into_iter();
+        let (rv, reason) = (fields.next().flatten(), fields.next().flatten());
+        Ok(if done.is_some() {
+            // Decoded defensively, as Node reads returnvalue.
+            let v = rv.map(|s| serde_json::from_str(&s).unwrap_or(Value::String(s))).unwrap_or(Value::Null);
+            Finished::Completed(v)
+        } else if failed.is_some() {
+            Finished::Failed(reason.unwrap_or_default())
+        } else if !exists {
+            Finished::Missing
+        } else {
+            Finished::No
+        })
+    }
+}
