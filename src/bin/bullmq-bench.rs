@@ -4,7 +4,8 @@
 //! `process` runs the supervised worker tree (`Worker`, a no-op processor) and stops the clock
 //! at the N-th `JobCompleted` event; with `BULLMQ_BENCH_MANUAL=1` it runs `concurrency`
 //! manual-processing lanes instead (fetch, then complete-and-fetch-next in one call), to compare
-//! the tree's overhead. `latency` needs QueueEvents and answers `unsupported` until it exists.
+//! the tree's overhead. `latency` runs a worker tree (concurrency 1) and a `QueueEvents`, and
+//! times each `add` until `wait_until_finished` returns, as the Node client does.
 
 use std::collections::HashMap;
 use std::io::BufRead;
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use bullmq::{
     processor, BulkJob, ConnectionOptions, GetNextJobOptions, JobOptions, JobOutcome, KeepJobs, ManualWorker, Queue,
-    QueueOptions, Worker, WorkerEvent, WorkerOptions,
+    QueueEvents, QueueEventsOptions, QueueOptions, Worker, WorkerEvent, WorkerOptions,
 };
 use serde_json::json;
 
@@ -134,10 +135,6 @@ async fn run_process(a: &Args, worker: ManualWorker) -> serde_json::Value {
 async fn main() {
     let a = parse_args();
     let version = format!("bullmq-ractor {}", env!("CARGO_PKG_VERSION"));
-    if a.workload == "latency" {
-        emit(json!({"phase": "unsupported", "reason": "latency needs QueueEvents (not built yet)"}));
-        return;
-    }
     let q =
         Queue::new(&a.queue, QueueOptions { connection: ConnectionOptions::from_url(&a.url), ..Default::default() })
             .await
@@ -159,6 +156,16 @@ async fn main() {
             let noop = processor(|_job, _ctx| async { Ok(JobOutcome::Completed(serde_json::Value::Null)) });
             tree = Some(Worker::spawn(&a.queue, noop, opts).await.expect("worker tree"));
         }
+    }
+    let mut latency_setup = None;
+    if a.workload == "latency" {
+        let opts = WorkerOptions { connection: ConnectionOptions::from_url(&a.url), ..Default::default() };
+        let noop = processor(|_job, _ctx| async { Ok(JobOutcome::Completed(serde_json::Value::Null)) });
+        let (w, _events) = Worker::spawn(&a.queue, noop, opts).await.expect("worker tree");
+        let qe_opts = QueueEventsOptions { connection: ConnectionOptions::from_url(&a.url), ..Default::default() };
+        let qe = QueueEvents::new(&a.queue, qe_opts).await.expect("queue events");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        latency_setup = Some((w, qe));
     }
     emit(json!({"phase": "ready", "client_version": version}));
     barrier();
@@ -189,6 +196,25 @@ async fn main() {
             add_bulk(&q, &a, a.n).await;
             json!({})
         }
+        "latency" => {
+            let (w, qe) = latency_setup.take().expect("latency set up");
+            let mut samples = Vec::with_capacity(a.n);
+            for i in 0..a.n {
+                let t = Instant::now();
+                let job = q.add("job", json!({ "i": i }), job_opts(&a)).await.expect("add");
+                job.wait_until_finished(&qe, Duration::from_secs(30)).await.expect("finished");
+                samples.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            let elapsed = t0.elapsed().as_secs_f64();
+            samples.sort_by(|x, y| x.total_cmp(y));
+            let pct =
+                |p: f64| samples[((p / 100.0 * samples.len() as f64).ceil() as usize).clamp(1, samples.len()) - 1];
+            let mean = samples.iter().sum::<f64>() / samples.len() as f64;
+            let lat = json!({"p50": pct(50.0), "p95": pct(95.0), "p99": pct(99.0), "mean": mean, "max": samples[samples.len() - 1]});
+            w.close_force().await;
+            qe.close().await;
+            json!({ "elapsed_override": elapsed, "latency_ms": lat })
+        }
         "process" => match tree.take() {
             Some((w, mut events)) => {
                 w.resume();
@@ -212,8 +238,11 @@ async fn main() {
         }
     };
     let elapsed = extra.get("elapsed_override").and_then(|v| v.as_f64()).unwrap_or_else(|| t0.elapsed().as_secs_f64());
-    let extra = json!({ "completed": extra.get("completed").cloned() });
-    let extra = if a.workload == "process" { extra } else { json!({}) };
+    let extra = match a.workload.as_str() {
+        "process" => json!({ "completed": extra.get("completed").cloned() }),
+        "latency" => json!({ "latency_ms": extra.get("latency_ms").cloned() }),
+        _ => json!({}),
+    };
     let mut result = json!({"phase": "result", "elapsed_s": elapsed, "jobs": a.n});
     if let (Some(r), Some(e)) = (result.as_object_mut(), extra.as_object()) {
         r.extend(e.clone());
