@@ -156,23 +156,6 @@ async fn unsubscribe_handlers_and_close() {
     assert!(!list.contains(&format!("name={name} ")), "connection closed: {list}");
 }
 
-fn b64(s: &str) -> String {
-    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let b = s.as_bytes();
-    let mut out = String::new();
-    for c in b.chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 /// The CLIENT ID of the connection named `name`, if any.
 async fn client_id(name: &str) -> Option<String> {
     let list: String = cmd(&["CLIENT", "LIST"]).await;

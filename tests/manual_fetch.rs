@@ -90,25 +90,8 @@ async fn blocking_fetch_wakes_on_add_from_another_connection() {
     adder.await.unwrap();
     // The worker's blocking connection is named as Node names its workers' connections.
     let clients: String = cmd(&["CLIENT", "LIST"]).await;
-    let b64 = base64_name(q.name());
+    let b64 = b64(q.name());
     assert!(clients.contains(&format!("name=bull:{b64} ")), "{clients}");
-}
-
-fn base64_name(s: &str) -> String {
-    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let b = s.as_bytes();
-    let mut out = String::new();
-    for c in b.chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 #[tokio::test]

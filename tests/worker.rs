@@ -173,7 +173,7 @@ async fn fetcher_restarts_after_its_connection_is_killed() {
     let (w, mut rx) =
         Worker::spawn(q.name(), p, WorkerOptions { name: Some("victim".into()), ..opts(&q) }).await.unwrap();
     wait_for(&mut rx, |e| matches!(e, WorkerEvent::ChildStarted { child } if child == "fetcher")).await;
-    let name = format!("bull:{}:w:victim", base64(q.name()));
+    let name = format!("bull:{}:w:victim", b64(q.name()));
     eventually("the fetcher's blocking connection is up", Duration::from_secs(5), || async {
         cmd::<String>(&["CLIENT", "LIST"]).await.contains(&format!("name={name} "))
     })
@@ -190,18 +190,6 @@ async fn fetcher_restarts_after_its_connection_is_killed() {
     q.add("after", json!({}), JobOptions::default()).await.unwrap();
     wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobCompleted { .. })).await;
     w.close(Duration::from_secs(1)).await;
-}
-
-fn base64(s: &str) -> String {
-    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in s.as_bytes().chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            out.push(if i <= c.len() { T[(n >> (18 - 6 * i) & 63) as usize] as char } else { '=' });
-        }
-    }
-    out
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use std::sync::Arc;
 
-use super::events::{EventBus, WorkerEvent};
+use super::events::WorkerEvent;
 use super::processor::{JobContext, JobOutcome, Processor};
 use super::shared::{RunState, Shared};
 use super::worker_actor::WorkerMsg;
@@ -61,7 +61,6 @@ pub(crate) struct JobArgs {
     pub(crate) worker: ActorRef<WorkerMsg>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) processor: Processor,
-    pub(crate) events: EventBus,
     pub(crate) grace: Duration,
     pub(crate) permit: OwnedSemaphorePermit,
 }
@@ -71,7 +70,6 @@ pub(crate) struct JobState {
     worker: ActorRef<WorkerMsg>,
     shared: Arc<Shared>,
     token: String,
-    events: EventBus,
     grace: Duration,
     cancel: CancellationToken,
     cancelled: Option<CancelReason>,
@@ -104,7 +102,7 @@ impl Actor for JobActor {
             cancel: cancel.clone(),
             token: token.clone(),
             actor: myself.clone(),
-            events: args.events.clone(),
+            events: args.shared.events.clone(),
         };
         let run = tokio::spawn((args.processor)(args.job.clone(), ctx));
         let task = run.abort_handle();
@@ -117,13 +115,12 @@ impl Actor for JobActor {
             };
             let _ = me.send_message(JobMsg::Done(result));
         });
-        args.events.emit(WorkerEvent::JobActive { id: args.job.id.clone() });
+        args.shared.events.emit(WorkerEvent::JobActive { id: args.job.id.clone() });
         Ok(JobState {
             job: args.job,
             worker: args.worker,
             shared: args.shared,
             token,
-            events: args.events,
             grace: args.grace,
             cancel,
             cancelled: None,
@@ -162,7 +159,7 @@ impl Actor for JobActor {
                 match state.cancelled.clone() {
                     Some(reason @ (CancelReason::LockLost | CancelReason::Shutdown)) => {
                         // Not ours to finish any more.
-                        state.events.emit(WorkerEvent::JobCancelled { id: state.job.id.clone(), reason });
+                        state.shared.events.emit(WorkerEvent::JobCancelled { id: state.job.id.clone(), reason });
                     }
                     _ => finish(state, result).await,
                 }
@@ -178,17 +175,17 @@ async fn finish_cancelled(state: &JobState, reason: &CancelReason) {
         let err = JobError::new(format!("job cancelled: {text}"));
         report_failure(state, state.job.move_to_failed(&err, &state.token, false).await, &err);
     }
-    state.events.emit(WorkerEvent::JobCancelled { id: state.job.id.clone(), reason: reason.clone() });
+    state.shared.events.emit(WorkerEvent::JobCancelled { id: state.job.id.clone(), reason: reason.clone() });
 }
 
 fn report_failure(state: &JobState, r: crate::Result<FailOutcome>, err: &JobError) {
     let id = state.job.id.clone();
     match r {
         Ok(FailOutcome::Retried { .. }) => {
-            state.events.emit(WorkerEvent::JobFailed { id, reason: err.message.clone(), retry: true })
+            state.shared.events.emit(WorkerEvent::JobFailed { id, reason: err.message.clone(), retry: true })
         }
         Ok(FailOutcome::Failed { .. }) => {
-            state.events.emit(WorkerEvent::JobFailed { id, reason: err.message.clone(), retry: false })
+            state.shared.events.emit(WorkerEvent::JobFailed { id, reason: err.message.clone(), retry: false })
         }
         Err(e) => report_error(state, e),
     }
@@ -196,9 +193,9 @@ fn report_failure(state: &JobState, r: crate::Result<FailOutcome>, err: &JobErro
 
 fn report_error(state: &JobState, e: crate::Error) {
     if e.is_lock_lost() {
-        state.events.emit(WorkerEvent::LockLost { id: state.job.id.clone() });
+        state.shared.events.emit(WorkerEvent::LockLost { id: state.job.id.clone() });
     } else {
-        state.events.emit(WorkerEvent::Error { message: e.to_string() });
+        state.shared.events.emit(WorkerEvent::Error { message: e.to_string() });
     }
 }
 
@@ -213,7 +210,7 @@ async fn finish(state: &mut JobState, result: Result<Result<JobOutcome, JobError
             let fetch_next = *state.shared.run.borrow() == RunState::Running;
             match job.move_to_completed(&value, token, fetch_next).await {
                 Ok(next) => {
-                    state.events.emit(WorkerEvent::JobCompleted { id, returnvalue: value });
+                    state.shared.events.emit(WorkerEvent::JobCompleted { id, returnvalue: value });
                     if let (Some(next), Some(permit)) = (next, state.permit.take()) {
                         let _ = state.worker.send_message(WorkerMsg::JobFetched(Box::new(next), permit));
                     }
@@ -222,7 +219,7 @@ async fn finish(state: &mut JobState, result: Result<Result<JobOutcome, JobError
             }
         }
         Ok(Ok(JobOutcome::Delay(ms))) => match job.move_to_delayed(now_ms() + ms, token).await {
-            Ok(()) => state.events.emit(WorkerEvent::JobMoved { id, to: "delayed".into() }),
+            Ok(()) => state.shared.events.emit(WorkerEvent::JobMoved { id, to: "delayed".into() }),
             Err(e) => report_error(state, e),
         },
         Ok(Ok(JobOutcome::RateLimit(ms))) => {
@@ -231,12 +228,12 @@ async fn finish(state: &mut JobState, result: Result<Result<JobOutcome, JobError
                 Err(e) => Err(e),
             };
             match limited.and(job.move_to_wait(token).await.map(|_| ())) {
-                Ok(()) => state.events.emit(WorkerEvent::JobMoved { id, to: "waiting".into() }),
+                Ok(()) => state.shared.events.emit(WorkerEvent::JobMoved { id, to: "waiting".into() }),
                 Err(e) => report_error(state, e),
             }
         }
         Ok(Ok(JobOutcome::Wait)) => match job.move_to_wait(token).await {
-            Ok(_) => state.events.emit(WorkerEvent::JobMoved { id, to: "waiting".into() }),
+            Ok(_) => state.shared.events.emit(WorkerEvent::JobMoved { id, to: "waiting".into() }),
             Err(e) => report_error(state, e),
         },
         Ok(Err(err)) => report_failure(state, job.move_to_failed(&err, token, false).await, &err),

@@ -158,7 +158,6 @@ impl Actor for WorkerActor {
                     worker: myself.clone(),
                     shared: state.shared.clone(),
                     processor: state.shared.processor.clone(),
-                    events: state.shared.events.clone(),
                     grace: state.shared.grace,
                     permit,
                 };

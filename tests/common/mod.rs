@@ -174,3 +174,9 @@ pub async fn waiting_parent(q: &Queue, id: &str) -> bullmq::ParentOptions {
     cmd::<()>(&["ZADD", &k(q, "waiting-children"), "1", id]).await;
     bullmq::ParentOptions { id: id.into(), queue: q.qualified_name() }
 }
+
+/// Standard base64 with padding, as Node names connections (`prefix:base64(queue)`).
+pub fn b64(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s.as_bytes())
+}
