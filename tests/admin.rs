@@ -43,23 +43,7 @@ async fn resume_merges_a_legacy_paused_list() {
     add(&q, 1).await; // id 1 in wait
                       // A 5.x producer left jobs in `paused` (newest at the head).
     for id in ["old1", "old2"] {
-        cmd::<()>(&[
-            "HSET",
-            &k(&q, id),
-            "name",
-            "legacy",
-            "data",
-            "{}",
-            "opts",
-            "{}",
-            "timestamp",
-            "1",
-            "delay",
-            "0",
-            "priority",
-            "0",
-        ])
-        .await;
+        raw_job(&q, id, "legacy").await;
         cmd::<()>(&["LPUSH", &k(&q, "paused"), id]).await;
     }
     assert_eq!(q.get_job_state("old1").await.unwrap(), JobState::Waiting, "legacy paused counts as waiting");

@@ -150,15 +150,14 @@ pub fn now_only() -> bullmq::GetNextJobOptions {
 }
 pub mod node;
 
-/// Writes a parent job waiting for children, as a flow producer leaves it, and returns the
-/// options that make a new job its child.
-pub async fn waiting_parent(q: &Queue, id: &str) -> bullmq::ParentOptions {
+/// Writes a job hash by hand, as another client could have left it (not in any state yet).
+pub async fn raw_job(q: &Queue, id: &str, name: &str) {
     let key = k(q, id);
     cmd::<()>(&[
         "HSET",
         &key,
         "name",
-        "parent",
+        name,
         "data",
         "{}",
         "opts",
@@ -171,6 +170,12 @@ pub async fn waiting_parent(q: &Queue, id: &str) -> bullmq::ParentOptions {
         "0",
     ])
     .await;
+}
+
+/// Writes a parent job waiting for children, as a flow producer leaves it, and returns the
+/// options that make a new job its child.
+pub async fn waiting_parent(q: &Queue, id: &str) -> bullmq::ParentOptions {
+    raw_job(q, id, "parent").await;
     cmd::<()>(&["ZADD", &k(q, "waiting-children"), "1", id]).await;
     bullmq::ParentOptions { id: id.into(), queue: q.qualified_name() }
 }
