@@ -130,6 +130,29 @@ impl Error {
         }
     }
 
+    /// True when the error says Redis could not be reached or cannot serve yet (connection
+    /// refused or dropped, I/O error, timeout, `LOADING`, `MASTERDOWN`, `TRYAGAIN`): waiting
+    /// for Redis and trying again is the remedy, not giving up.
+    pub fn is_connection_error(&self) -> bool {
+        use redis::{ErrorKind, ServerErrorKind};
+        match self {
+            Error::Connection { .. } => true,
+            Error::Redis { source, .. } => {
+                source.is_io_error()
+                    || source.is_connection_refusal()
+                    || source.is_connection_dropped()
+                    || source.is_timeout()
+                    || matches!(
+                        source.kind(),
+                        ErrorKind::Server(
+                            ServerErrorKind::BusyLoading | ServerErrorKind::MasterDown | ServerErrorKind::TryAgain
+                        )
+                    )
+            }
+            _ => false,
+        }
+    }
+
     /// True when the error means the worker no longer owns the job (lock missing or taken).
     pub fn is_lock_lost(&self) -> bool {
         matches!(self.script_code(), Some(ScriptErrorCode::JobLockNotExist | ScriptErrorCode::JobLockMismatch))

@@ -72,6 +72,14 @@ pub struct WorkerOptions {
     pub autorun: bool,
     /// Custom backoff strategy for job options whose backoff type is not fixed/exponential.
     pub backoff_strategy: Option<BackoffStrategy>,
+    /// Restart intensity of the worker tree (not a BullMQ option; OTP's): at most this many
+    /// child restarts within [`max_restarts_within`](Self::max_restarts_within). One more is a
+    /// meltdown: the worker fails and its own supervisor hears of it. A Redis outage costs one
+    /// restart (children wait for Redis before failing), so only a child that crashes in a loop
+    /// melts the tree down. Default 5.
+    pub max_restarts: u32,
+    /// The window of [`max_restarts`](Self::max_restarts). Default 10 s.
+    pub max_restarts_within: Duration,
 }
 
 impl fmt::Debug for WorkerOptions {
@@ -109,6 +117,8 @@ impl Default for WorkerOptions {
             max_started_attempts: None,
             autorun: true,
             backoff_strategy: None,
+            max_restarts: 5,
+            max_restarts_within: Duration::from_secs(10),
         }
     }
 }
@@ -144,6 +154,9 @@ impl WorkerOptions {
             if m.max_data_points == 0 {
                 return Err(Error::invalid("metrics", "max_data_points must be positive"));
             }
+        }
+        if self.max_restarts_within.is_zero() {
+            return Err(Error::invalid("max_restarts_within", "must be positive"));
         }
         if self.drain_delay.is_zero() {
             return Err(Error::invalid("drain_delay", "must be positive"));

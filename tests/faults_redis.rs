@@ -107,3 +107,55 @@ async fn a_redis_restart_on_the_same_port_is_survived() {
     w.close(Duration::from_secs(2)).await;
     println!("redis-restart: added_after=10 completed=10 lost=0 resume_ms={}", t0.elapsed().as_millis());
 }
+
+/// A 3 s outage with a restart intensity of 2: without waiting for Redis the fetcher would fail
+/// every few ms and melt the tree down; instead each child waits, the fetcher restarts once,
+/// and the tree carries on.
+#[tokio::test]
+async fn a_long_outage_costs_one_restart_not_a_meltdown() {
+    let port = free_port();
+    start_server(port);
+    let url = format!("redis://127.0.0.1:{port}");
+    let conn = ConnectionOptions::from_url(&url);
+    let name = qname("fault-outage");
+    let p = processor(|_job, _ctx| async move { Ok(JobOutcome::Completed(json!(1))) });
+    let opts = WorkerOptions {
+        connection: conn.clone(),
+        concurrency: 2,
+        drain_delay: Duration::from_millis(200),
+        stalled_interval: 300,
+        lock_duration: 1000,
+        max_restarts: 2,
+        ..Default::default()
+    };
+    let (w, mut events) = Worker::spawn(&name, p, opts).await.unwrap();
+    let q = Queue::new(&name, QueueOptions { connection: conn, ..Default::default() }).await.unwrap();
+    add_n(&q, "a", 5).await;
+    eventually("before the outage", Duration::from_secs(10), || async { completed(&q).await == 5 }).await;
+    let mut c = redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query_async::<redis::Value>(&mut c).await;
+    let down = Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    start_server(port);
+    add_n(&q, "b", 10).await;
+    eventually("after the outage", Duration::from_secs(20), || async { completed(&q).await == 10 }).await;
+    let resumed = down.elapsed();
+    w.close(Duration::from_secs(2)).await;
+    let (mut lost, mut restored, mut restarts, mut meltdowns) = (0, 0, 0, 0);
+    while let Ok(e) = events.try_recv() {
+        match e {
+            bullmq::WorkerEvent::ConnectionLost { .. } => lost += 1,
+            bullmq::WorkerEvent::ConnectionRestored { .. } => restored += 1,
+            bullmq::WorkerEvent::ChildRestarted { .. } => restarts += 1,
+            bullmq::WorkerEvent::Meltdown { .. } => meltdowns += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(meltdowns, 0);
+    assert!(restarts <= 2, "within the intensity: {restarts}");
+    assert!(lost >= 1 && restored >= 1, "lost={lost} restored={restored}");
+    println!(
+        "redis-outage: down_ms=3000 restarts={restarts} meltdowns=0 connection_lost={lost} restored={restored} added_after=10 completed=10 resumed_after_ms={}",
+        resumed.as_millis()
+    );
+}

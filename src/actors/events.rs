@@ -89,6 +89,23 @@ pub enum WorkerEvent {
         /// The job id.
         id: String,
     },
+    /// A child could not reach Redis; it waits for Redis before going on (or failing, to be
+    /// restarted with a fresh connection).
+    ConnectionLost {
+        /// The child's role.
+        child: String,
+        /// The error that revealed it.
+        error: String,
+    },
+    /// Redis answers again.
+    ConnectionRestored {
+        /// The child's role.
+        child: String,
+        /// How long Redis was unreachable, in ms.
+        down_ms: u64,
+    },
+    /// The queue has no job to take (emitted once each time it runs dry).
+    Drained,
     /// An error that did not stop the tree (e.g. a Redis error the fetcher will retry).
     Error {
         /// The error text.

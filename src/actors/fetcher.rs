@@ -1,24 +1,29 @@
 //! The fetcher: takes jobs for free concurrency slots and hands them to the worker. Its loop
 //! runs as a task bound to the actor; any Redis anomaly fails the actor, and the restart starts
-//! over with a fresh blocking connection.
+//! over with a fresh blocking connection. A connection error first waits until Redis serves
+//! again (see `reconnect`), so an outage costs one restart, not a meltdown.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use tokio::task::AbortHandle;
 
 use super::events::WorkerEvent;
+use super::reconnect::wait_for_redis;
 use super::shared::{RunState, Shared};
+use super::task_guard::TaskGuard;
 use super::worker_actor::WorkerMsg;
 use crate::error::Error;
-use crate::manual::GetNextJobOptions;
+use crate::manual::Accepted;
+use tokio::sync::OwnedSemaphorePermit;
 
 /// BullMQ's cap on a rate-limited worker's sleep, so delayed jobs still get promoted.
 const MAX_RATE_LIMIT_SLEEP: Duration = Duration::from_secs(30);
 
 pub(crate) enum FetcherMsg {
     Failed(String),
+    /// Fault injection (tests): panic inside the handler.
+    Panic,
 }
 
 pub(crate) struct Fetcher;
@@ -30,20 +35,20 @@ pub(crate) struct FetcherArgs {
 
 impl Actor for Fetcher {
     type Msg = FetcherMsg;
-    type State = AbortHandle;
+    type State = TaskGuard;
     type Arguments = FetcherArgs;
 
     async fn pre_start(
         &self,
         myself: ActorRef<FetcherMsg>,
         args: FetcherArgs,
-    ) -> Result<AbortHandle, ActorProcessingErr> {
+    ) -> Result<TaskGuard, ActorProcessingErr> {
         args.shared.manual.reset_blocking().await;
         let task = tokio::spawn(fetch_loop(args.shared, args.worker, myself));
-        Ok(task.abort_handle())
+        Ok(TaskGuard::new(task.abort_handle()))
     }
 
-    async fn post_stop(&self, _: ActorRef<FetcherMsg>, task: &mut AbortHandle) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(&self, _: ActorRef<FetcherMsg>, task: &mut TaskGuard) -> Result<(), ActorProcessingErr> {
         task.abort();
         Ok(())
     }
@@ -52,10 +57,11 @@ impl Actor for Fetcher {
         &self,
         _: ActorRef<FetcherMsg>,
         msg: FetcherMsg,
-        _: &mut AbortHandle,
+        _: &mut TaskGuard,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             FetcherMsg::Failed(e) => Err(e.into()),
+            FetcherMsg::Panic => panic!("injected panic"),
         }
     }
 }
@@ -65,6 +71,7 @@ async fn fetch_loop(shared: Arc<Shared>, worker: ActorRef<WorkerMsg>, me: ActorR
     let prefix = uuid::Uuid::new_v4().to_string();
     let drain_delay = shared.manual.options().drain_delay;
     let mut n: u64 = 0;
+    let mut drained = false;
     loop {
         while *run.borrow_and_update() != RunState::Running {
             if run.changed().await.is_err() {
@@ -76,26 +83,71 @@ async fn fetch_loop(shared: Arc<Shared>, worker: ActorRef<WorkerMsg>, me: ActorR
             _ = run.changed() => continue,
         };
         n += 1;
-        let token = format!("{prefix}:{n}");
-        match shared.manual.get_next_job(&token, GetNextJobOptions { block: true, timeout: drain_delay }).await {
-            Ok(Some(job)) => {
-                if worker.send_message(WorkerMsg::JobFetched(Box::new(job), permit)).is_err() {
-                    return;
-                }
+        // The non-blocking take runs detached: if this fetcher dies while moveToActive is in
+        // flight, the job it took still reaches the worker instead of waiting, locked and
+        // unowned, for the stalled check.
+        let take = tokio::spawn(take_and_deliver(shared.clone(), worker.clone(), format!("{prefix}:{n}"), permit));
+        let result = match take.await {
+            Ok(r) => r,
+            Err(_) => return,
+        };
+        let failed = match result {
+            Ok(Taken::Delivered) => {
+                drained = false;
+                continue;
             }
-            Ok(None) => {
-                drop(permit);
+            Ok(Taken::WorkerGone) => return,
+            Ok(Taken::RateLimited) => {
                 let ttl = shared.manual.rate_limit_ttl();
-                if ttl > 0 {
-                    tokio::time::sleep(Duration::from_millis(ttl).min(MAX_RATE_LIMIT_SLEEP)).await;
+                tokio::time::sleep(Duration::from_millis(ttl.max(1)).min(MAX_RATE_LIMIT_SLEEP)).await;
+                continue;
+            }
+            Ok(Taken::Empty { delay_until }) => {
+                if !drained {
+                    drained = true;
+                    shared.events.emit(WorkerEvent::Drained);
+                }
+                // Blocking on the marker takes nothing, so aborting it here loses nothing.
+                match shared.manual.wait_for_marker(Instant::now() + drain_delay, delay_until).await {
+                    Ok(_) => continue,
+                    Err(e) => e,
                 }
             }
             // Already failed at pickup; the worker goes on.
-            Err(e @ Error::CorruptJob { .. }) => shared.events.emit(WorkerEvent::Error { message: e.to_string() }),
-            Err(e) => {
-                let _ = me.send_message(FetcherMsg::Failed(e.to_string()));
-                return;
+            Err(e @ Error::CorruptJob { .. }) => {
+                shared.events.emit(WorkerEvent::Error { message: e.to_string() });
+                continue;
             }
+            Err(e) => e,
+        };
+        if failed.is_connection_error() {
+            wait_for_redis(&shared, "fetcher", &failed).await;
         }
+        let _ = me.send_message(FetcherMsg::Failed(failed.to_string()));
+        return;
     }
+}
+
+enum Taken {
+    Delivered,
+    WorkerGone,
+    RateLimited,
+    Empty { delay_until: u64 },
+}
+
+async fn take_and_deliver(
+    shared: Arc<Shared>,
+    worker: ActorRef<WorkerMsg>,
+    token: String,
+    permit: OwnedSemaphorePermit,
+) -> crate::Result<Taken> {
+    Ok(match shared.manual.take_next(&token).await? {
+        Accepted::Job(job) => match worker.send_message(WorkerMsg::JobFetched(job, permit)) {
+            Ok(()) => Taken::Delivered,
+            Err(_) => Taken::WorkerGone,
+        },
+        Accepted::RateLimited => Taken::RateLimited,
+        Accepted::Empty { delay_until } => Taken::Empty { delay_until },
+        Accepted::Again => Taken::Empty { delay_until: 0 },
+    })
 }

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::OwnedSemaphorePermit;
-use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
 use std::sync::Arc;
@@ -15,6 +14,7 @@ use std::sync::Arc;
 use super::events::WorkerEvent;
 use super::processor::{JobContext, JobOutcome, Processor};
 use super::shared::{RunState, Shared};
+use super::task_guard::TaskGuard;
 use super::worker_actor::WorkerMsg;
 use crate::job::Job;
 use crate::manual::{FailOutcome, JobError};
@@ -54,6 +54,9 @@ pub enum JobMsg {
     Done(Result<Result<JobOutcome, JobError>, String>),
     #[doc(hidden)]
     GraceExpired,
+    /// Fault injection (tests): panic in the actor itself (not in the processor).
+    #[doc(hidden)]
+    InjectPanic,
 }
 
 pub(crate) struct JobArgs {
@@ -73,7 +76,7 @@ pub(crate) struct JobState {
     grace: Duration,
     cancel: CancellationToken,
     cancelled: Option<CancelReason>,
-    task: AbortHandle,
+    task: TaskGuard,
     /// The concurrency slot; handed on with the next job when the finish fetched one.
     permit: Option<OwnedSemaphorePermit>,
 }
@@ -105,7 +108,7 @@ impl Actor for JobActor {
             events: args.shared.events.clone(),
         };
         let run = tokio::spawn((args.processor)(args.job.clone(), ctx));
-        let task = run.abort_handle();
+        let task = TaskGuard::new(run.abort_handle());
         let me = myself.clone();
         tokio::spawn(async move {
             let result = match run.await {
@@ -148,6 +151,7 @@ impl Actor for JobActor {
                     myself.send_after(state.grace, || JobMsg::GraceExpired);
                 }
             }
+            JobMsg::InjectPanic => panic!("injected panic in the job actor"),
             JobMsg::GraceExpired => {
                 // The processor ignored the cancellation: abort it.
                 state.task.abort();

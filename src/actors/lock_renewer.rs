@@ -19,9 +19,11 @@ pub(crate) fn step(shared: Arc<Shared>) -> Step {
             }
             let pairs: Vec<(String, String)> = running.iter().map(|(id, j)| (id.clone(), j.token.clone())).collect();
             let duration = shared.manual.options().lock_duration;
-            let lost = shared.manual.extend_locks(&pairs, duration).await.map_err(|e| e.to_string())?;
+            let lost = shared.manual.extend_locks(&pairs, duration).await?;
             for id in lost {
-                if let Some(job) = shared.job(&id) {
+                // Only the run whose token was refused: the job may have been re-fetched since.
+                let sent = pairs.iter().find(|(i, _)| *i == id).map(|(_, t)| t.as_str());
+                if let Some(job) = shared.job(&id).filter(|j| Some(j.token.as_str()) == sent) {
                     shared.events.emit(WorkerEvent::LockLost { id });
                     let _ = job.actor.send_message(JobMsg::Cancel { reason: CancelReason::LockLost });
                 }

@@ -15,8 +15,10 @@ mod job_actor;
 mod lock_renewer;
 mod periodic;
 mod processor;
+mod reconnect;
 mod shared;
 mod stalled_checker;
+mod task_guard;
 mod worker_actor;
 
 use std::collections::HashMap;
@@ -85,6 +87,7 @@ impl Worker {
         supervisor: Option<ActorCell>,
     ) -> Result<(Worker, UnboundedReceiver<WorkerEvent>)> {
         let concurrency = opts.concurrency;
+        let intensity = RestartIntensity { max_restarts: opts.max_restarts, within: opts.max_restarts_within };
         let autorun = opts.autorun;
         let manual = ManualWorker::new(queue, opts).await?;
         let events = EventBus::default();
@@ -99,7 +102,7 @@ impl Worker {
             run,
             grace: CANCEL_GRACE,
         });
-        let args = WorkerArgs { shared: shared.clone(), intensity: RestartIntensity::default() };
+        let args = WorkerArgs { shared: shared.clone(), intensity };
         let spawned = match supervisor {
             Some(sup) => Actor::spawn_linked(None, WorkerActor, args, sup).await,
             None => Actor::spawn(None, WorkerActor, args).await,
@@ -174,6 +177,13 @@ impl Worker {
         self.shared.manual.close().await;
         self.shared.events.emit(WorkerEvent::Closed { orphans: orphans.clone() });
         orphans
+    }
+
+    /// Fault injection for reliability tests: makes a child panic inside its actor, as a bug
+    /// would. `child` is `fetcher`, `lock-renewer`, `stalled-checker` or `job:<id>`.
+    #[doc(hidden)]
+    pub fn inject_panic(&self, child: &str) {
+        let _ = self.actor.send_message(WorkerMsg::InjectPanic(child.to_owned()));
     }
 
     /// Closes at once: running jobs are cancelled and left active (see [`close`](Self::close)).

@@ -1,6 +1,8 @@
 //! An actor that runs one maintenance step at a fixed period (the lock renewer and the stalled
-//! checker). A failing step fails the actor, so its supervisor restarts it; the step keeps no
-//! state of its own, so a restart loses nothing.
+//! checker). A connection error makes it wait for Redis and go on (the shared connection
+//! reconnects by itself, so there is nothing a restart would fix); any other failing step fails
+//! the actor, so its supervisor restarts it. The step keeps no state of its own, so a restart
+//! loses nothing.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -8,46 +10,57 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use tokio::task::AbortHandle;
 
-pub(crate) type Step = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+use super::reconnect::wait_for_redis;
+use super::shared::Shared;
+use super::task_guard::TaskGuard;
+
+pub(crate) type Step = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = crate::Result<()>> + Send>> + Send + Sync>;
 
 pub(crate) enum PeriodicMsg {
     Failed(String),
+    /// Fault injection (tests): panic inside the handler, as a bug in the step would.
+    Panic,
 }
 
 pub(crate) struct Periodic;
 
 pub(crate) struct PeriodicArgs {
+    pub(crate) name: &'static str,
     pub(crate) period: Duration,
     pub(crate) step: Step,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl Actor for Periodic {
     type Msg = PeriodicMsg;
-    type State = AbortHandle;
+    type State = TaskGuard;
     type Arguments = PeriodicArgs;
 
     async fn pre_start(
         &self,
         myself: ActorRef<PeriodicMsg>,
         args: PeriodicArgs,
-    ) -> Result<AbortHandle, ActorProcessingErr> {
+    ) -> Result<TaskGuard, ActorProcessingErr> {
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(args.period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                if let Err(e) = (args.step)().await {
-                    let _ = myself.send_message(PeriodicMsg::Failed(e));
-                    return;
+                match (args.step)().await {
+                    Ok(()) => {}
+                    Err(e) if e.is_connection_error() => wait_for_redis(&args.shared, args.name, &e).await,
+                    Err(e) => {
+                        let _ = myself.send_message(PeriodicMsg::Failed(e.to_string()));
+                        return;
+                    }
                 }
             }
         });
-        Ok(task.abort_handle())
+        Ok(TaskGuard::new(task.abort_handle()))
     }
 
-    async fn post_stop(&self, _: ActorRef<PeriodicMsg>, task: &mut AbortHandle) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(&self, _: ActorRef<PeriodicMsg>, task: &mut TaskGuard) -> Result<(), ActorProcessingErr> {
         task.abort();
         Ok(())
     }
@@ -56,10 +69,11 @@ impl Actor for Periodic {
         &self,
         _: ActorRef<PeriodicMsg>,
         msg: PeriodicMsg,
-        _: &mut AbortHandle,
+        _: &mut TaskGuard,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             PeriodicMsg::Failed(e) => Err(e.into()),
+            PeriodicMsg::Panic => panic!("injected panic"),
         }
     }
 }

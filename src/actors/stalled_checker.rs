@@ -11,7 +11,7 @@ pub(crate) fn step(shared: Arc<Shared>) -> Step {
     Arc::new(move || {
         let shared = shared.clone();
         Box::pin(async move {
-            for id in shared.manual.run_stalled_check().await.map_err(|e| e.to_string())? {
+            for id in shared.manual.run_stalled_check().await? {
                 shared.events.emit(WorkerEvent::JobStalled { id });
             }
             Ok(())

@@ -10,9 +10,9 @@ use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, Supervisio
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::events::WorkerEvent;
-use super::fetcher::{Fetcher, FetcherArgs};
+use super::fetcher::{Fetcher, FetcherArgs, FetcherMsg};
 use super::job_actor::{CancelReason, JobActor, JobArgs, JobMsg};
-use super::periodic::{Periodic, PeriodicArgs};
+use super::periodic::{Periodic, PeriodicArgs, PeriodicMsg};
 use super::shared::{RunState, RunningJob, Shared};
 use super::{lock_renewer, stalled_checker};
 use crate::job::Job;
@@ -25,6 +25,9 @@ pub enum WorkerMsg {
     JobFetched(Box<Job>, OwnedSemaphorePermit),
     #[doc(hidden)]
     Restart(Role),
+    /// Fault injection (tests): make the named child panic in its handler.
+    #[doc(hidden)]
+    InjectPanic(String),
 }
 
 /// The permanent children, in start order (the lock renewer starts first and stops last: it
@@ -38,7 +41,7 @@ pub enum Role {
 }
 
 impl Role {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Role::LockRenewer => "lock-renewer",
             Role::StalledChecker => "stalled-checker",
@@ -77,15 +80,19 @@ async fn start_child(
         }
         Role::LockRenewer => {
             let args = PeriodicArgs {
+                name: role.name(),
                 period: Duration::from_millis(o.lock_renew_time()),
                 step: lock_renewer::step(shared.clone()),
+                shared: shared.clone(),
             };
             Actor::spawn_linked(None, Periodic, args, myself.get_cell()).await?.0.get_cell()
         }
         Role::StalledChecker => {
             let args = PeriodicArgs {
+                name: role.name(),
                 period: Duration::from_millis(o.stalled_interval),
                 step: stalled_checker::step(shared.clone()),
+                shared: shared.clone(),
             };
             Actor::spawn_linked(None, Periodic, args, myself.get_cell()).await?.0.get_cell()
         }
@@ -151,6 +158,15 @@ impl Actor for WorkerActor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             WorkerMsg::JobFetched(job, permit) => {
+                if *state.shared.run.borrow() == RunState::Closing {
+                    // Taken while the close began: nothing starts after close, so hand it back.
+                    let token = job.token.clone().unwrap_or_default();
+                    tokio::spawn(async move {
+                        let _ = job.move_to_wait(&token).await;
+                        drop(permit);
+                    });
+                    return Ok(());
+                }
                 let id = job.id.clone();
                 let token = job.token.clone().unwrap_or_default();
                 let args = JobArgs {
@@ -169,6 +185,19 @@ impl Actor for WorkerActor {
                         }
                     }
                     Err(e) => state.shared.events.emit(WorkerEvent::Error { message: format!("job {id}: {e}") }),
+                }
+            }
+            WorkerMsg::InjectPanic(child) => {
+                if let Some(job) = child.strip_prefix("job:").and_then(|id| state.shared.job(id)) {
+                    let _ = job.actor.send_message(JobMsg::InjectPanic);
+                }
+                for (role, cell) in &state.children {
+                    if role.name() == child {
+                        match role {
+                            Role::Fetcher => drop(cell.send_message(FetcherMsg::Panic)),
+                            _ => drop(cell.send_message(PeriodicMsg::Panic)),
+                        }
+                    }
                 }
             }
             WorkerMsg::Restart(role) => {
@@ -201,8 +230,11 @@ impl Actor for WorkerActor {
         };
         // A job actor: temporary, never restarted; Redis recovers its job if it died mid-way.
         if let Some(id) = state.jobs.remove(&cell.get_id()) {
+            // The same job may already run again here (stalled, re-fetched): keep that entry.
             if let Ok(mut r) = state.shared.registry.lock() {
-                r.remove(&id);
+                if r.get(&id).is_some_and(|j| j.actor.get_id() == cell.get_id()) {
+                    r.remove(&id);
+                }
             }
             if let Some(reason) = failure {
                 state.shared.events.emit(WorkerEvent::Error { message: format!("job actor {id} failed: {reason}") });
@@ -218,6 +250,11 @@ impl Actor for WorkerActor {
         state.shared.events.emit(WorkerEvent::ChildFailed { child: role.name().into(), reason: reason.clone() });
         if !state.log.allow(state.intensity, Instant::now()) {
             state.shared.events.emit(WorkerEvent::Meltdown { max_restarts: state.intensity.max_restarts });
+            // The failure kills every child; running jobs stay active for the stalled check.
+            state
+                .shared
+                .events
+                .emit(WorkerEvent::Closed { orphans: state.shared.running().into_iter().map(|(id, _)| id).collect() });
             return Err(format!(
                 "worker meltdown: {} failed ({reason}) after {} restarts",
                 role.name(),

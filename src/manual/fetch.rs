@@ -61,21 +61,31 @@ impl ManualWorker {
             return Err(Error::invalid("token", "must not be empty"));
         }
         let deadline = Instant::now() + opts.timeout;
-        let base = self.inner.queue.keys().base.clone();
         loop {
-            let mut conn = self.inner.queue.conn()?;
-            let reply = sw::move_to_active(&mut conn, &base, &self.fetch_opts(token, now_ms()))
-                .await
-                .map_err(|e| Error::redis("moveToActive", None, e))?;
-            match self.accept(reply, token).await? {
+            match self.take_next(token).await? {
                 Accepted::Job(job) => return Ok(Some(*job)),
-                Accepted::Again => continue,
                 Accepted::RateLimited => return Ok(None),
+                Accepted::Again => continue,
                 Accepted::Empty { delay_until } => {
                     if !opts.block || !self.wait_for_marker(deadline, delay_until).await? {
                         return Ok(None);
                     }
                 }
+            }
+        }
+    }
+
+    /// One non-blocking fetch: a job, or why there is none. Jobs failed at pickup are skipped.
+    pub(crate) async fn take_next(&self, token: &str) -> Result<Accepted> {
+        let base = &self.inner.queue.keys().base;
+        loop {
+            let mut conn = self.inner.queue.conn()?;
+            let reply = sw::move_to_active(&mut conn, base, &self.fetch_opts(token, now_ms()))
+                .await
+                .map_err(|e| Error::redis("moveToActive", None, e))?;
+            match self.accept(reply, token).await? {
+                Accepted::Again => continue,
+                other => return Ok(other),
             }
         }
     }
@@ -115,7 +125,7 @@ impl ManualWorker {
 
     /// Blocks on the marker until something may be ready, the next delayed job is due, or the
     /// deadline. Returns false once the deadline has passed.
-    async fn wait_for_marker(&self, deadline: Instant, delay_until: u64) -> Result<bool> {
+    pub(crate) async fn wait_for_marker(&self, deadline: Instant, delay_until: u64) -> Result<bool> {
         let remaining = deadline.saturating_duration_since(Instant::now()).as_millis() as u64;
         if remaining == 0 {
             return Ok(false);

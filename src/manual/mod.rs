@@ -16,6 +16,7 @@ use crate::queue::{now_ms, Queue, QueueOptions};
 use crate::scripts::worker as sw;
 use crate::worker_options::WorkerOptions;
 
+pub(crate) use fetch::Accepted;
 pub use fetch::GetNextJobOptions;
 pub use moves::{FailOutcome, JobError};
 

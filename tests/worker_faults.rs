@@ -1,0 +1,251 @@
+//! Faults inside the worker tree itself: a panic injected into each child role, a meltdown
+//! escalating to the user's supervisor, a deleted lock (job re-run once), corrupt job data and
+//! a Redis outage longer than the restart intensity would survive without waiting. Each prints
+//! one line of figures.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bullmq::{processor, CancelReason, JobOptions, JobOutcome, Worker, WorkerEvent, WorkerOptions};
+use common::*;
+use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+use serde_json::json;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+fn opts(q: &bullmq::Queue) -> WorkerOptions {
+    WorkerOptions {
+        connection: conn_opts(),
+        prefix: q.prefix().to_owned(),
+        drain_delay: Duration::from_millis(300),
+        lock_duration: 1000,
+        stalled_interval: 400,
+        ..Default::default()
+    }
+}
+
+async fn wait_for(rx: &mut UnboundedReceiver<WorkerEvent>, mut pred: impl FnMut(&WorkerEvent) -> bool) -> WorkerEvent {
+    tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            let e = rx.recv().await.expect("events open");
+            if pred(&e) {
+                return e;
+            }
+        }
+    })
+    .await
+    .expect("event in time")
+}
+
+/// Counts executions per job id.
+fn counting(sleep_ms: u64) -> (bullmq::Processor, Arc<Mutex<HashMap<String, u32>>>) {
+    let runs: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+    let seen = runs.clone();
+    let p = processor(move |job, _ctx| {
+        let seen = seen.clone();
+        async move {
+            *seen.lock().unwrap().entry(job.id.clone()).or_default() += 1;
+            tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
+            Ok(JobOutcome::Completed(json!("ok")))
+        }
+    });
+    (p, runs)
+}
+
+#[tokio::test]
+async fn a_panic_in_each_child_role_restarts_only_that_child() {
+    let q = queue("wf-panic").await;
+    let n = 12u64;
+    for i in 0..n {
+        q.add("j", json!({"i": i}), JobOptions::default()).await.unwrap();
+    }
+    let (p, runs) = counting(300);
+    let (w, mut rx) = Worker::spawn(q.name(), p, WorkerOptions { concurrency: 3, ..opts(&q) }).await.unwrap();
+    let mut failures: HashMap<String, u32> = HashMap::new();
+    for role in ["fetcher", "lock-renewer", "stalled-checker"] {
+        wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobActive { .. })).await;
+        w.inject_panic(role);
+        let e = wait_for(&mut rx, |e| matches!(e, WorkerEvent::ChildFailed { .. })).await;
+        let WorkerEvent::ChildFailed { child, reason } = e else { unreachable!() };
+        assert_eq!(child, role, "only the child that panicked fails");
+        assert!(reason.contains("injected panic"), "{reason}");
+        *failures.entry(child).or_default() += 1;
+        let e = wait_for(&mut rx, |e| matches!(e, WorkerEvent::ChildRestarted { .. })).await;
+        assert!(matches!(e, WorkerEvent::ChildRestarted { ref child, .. } if child == role), "{e:?}");
+    }
+    // A job actor: temporary, so not restarted; its job is recovered by the stalled check.
+    let victim = loop {
+        if let Some(id) = w.active_jobs().into_iter().next() {
+            break id;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    w.inject_panic(&format!("job:{victim}"));
+    let e = wait_for(&mut rx, |e| matches!(e, WorkerEvent::Error { .. })).await;
+    assert!(matches!(&e, WorkerEvent::Error { message } if message.contains(&victim)), "{e:?}");
+    let mut stalled = Vec::new();
+    let started = Instant::now();
+    while q.get_completed_count().await.unwrap() < n {
+        assert!(started.elapsed() < Duration::from_secs(20), "all jobs complete");
+        if let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(50), rx.recv()).await {
+            match e {
+                WorkerEvent::JobStalled { id } => stalled.push(id),
+                WorkerEvent::ChildFailed { child, .. } => *failures.entry(child).or_default() += 1,
+                _ => {}
+            }
+        }
+    }
+    w.close(Duration::from_secs(2)).await;
+    assert_eq!(stalled, vec![victim.clone()], "the panicked job actor's job is recovered as stalled");
+    assert!(failures.values().all(|c| *c == 1), "one failure per injected panic: {failures:?}");
+    let runs = runs.lock().unwrap().clone();
+    for (id, count) in &runs {
+        let expected = if *id == victim { 2 } else { 1 };
+        assert_eq!(*count, expected, "job {id} runs");
+        let atm: String = cmd(&["HGET", &k(&q, id), "atm"]).await;
+        assert_eq!(atm, "1", "job {id} finished once");
+    }
+    println!(
+        "panic-per-role: jobs={n} completed={n} lost=0 child_restarts={} job_actor_panics=1 recovered_as_stalled={} sibling_jobs_rerun=0",
+        failures.len(),
+        stalled.len()
+    );
+}
+
+/// A user's supervisor: forwards the supervision events of its children.
+struct UserSupervisor;
+
+impl Actor for UserSupervisor {
+    type Msg = ();
+    type State = UnboundedSender<String>;
+    type Arguments = UnboundedSender<String>;
+
+    async fn pre_start(
+        &self,
+        _: ActorRef<()>,
+        tx: UnboundedSender<String>,
+    ) -> Result<UnboundedSender<String>, ActorProcessingErr> {
+        Ok(tx)
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        _: ActorRef<()>,
+        event: SupervisionEvent,
+        tx: &mut UnboundedSender<String>,
+    ) -> Result<(), ActorProcessingErr> {
+        if let SupervisionEvent::ActorFailed(_, reason) = event {
+            let _ = tx.send(reason.to_string());
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_meltdown_escalates_to_the_users_supervisor() {
+    let q = queue("wf-melt").await;
+    let (tx, mut failures) = unbounded_channel();
+    let (sup, _) = Actor::spawn(None, UserSupervisor, tx).await.unwrap();
+    let (p, _) = counting(1);
+    let o = WorkerOptions { max_restarts: 2, max_restarts_within: Duration::from_secs(30), ..opts(&q) };
+    let (w, mut rx) = Worker::spawn_linked(q.name(), p, o, sup.get_cell()).await.unwrap();
+    let started = Instant::now();
+    wait_for(&mut rx, |e| matches!(e, WorkerEvent::ChildStarted { child } if child == "fetcher")).await;
+    for _ in 0..2 {
+        w.inject_panic("fetcher");
+        // ChildStarted comes first, then ChildRestarted: the new fetcher is up.
+        wait_for(&mut rx, |e| matches!(e, WorkerEvent::ChildRestarted { .. })).await;
+    }
+    w.inject_panic("fetcher");
+    let e = wait_for(&mut rx, |e| matches!(e, WorkerEvent::Meltdown { .. })).await;
+    assert_eq!(e, WorkerEvent::Meltdown { max_restarts: 2 }, "the 3rd failure within the window melts down");
+    let reason = tokio::time::timeout(Duration::from_secs(5), failures.recv()).await.unwrap().unwrap();
+    assert!(reason.contains("meltdown"), "the user's supervisor sees the worker fail: {reason}");
+    wait_for(&mut rx, |e| matches!(e, WorkerEvent::Closed { .. })).await;
+    eventually("the worker actor is gone", Duration::from_secs(5), || async {
+        w.actor().get_status() == ractor::ActorStatus::Stopped
+    })
+    .await;
+    println!(
+        "meltdown: max_restarts=2 failures=3 escalated=1 after_ms={} reason={reason:?}",
+        started.elapsed().as_millis()
+    );
+    sup.stop(None);
+}
+
+#[tokio::test]
+async fn a_deleted_lock_cancels_the_job_and_it_runs_again_once() {
+    let q = queue("wf-lock").await;
+    q.add("held", json!({}), JobOptions::default()).await.unwrap();
+    let runs = Arc::new(Mutex::new(0u32));
+    let seen = runs.clone();
+    let p = processor(move |_job, ctx| {
+        let seen = seen.clone();
+        async move {
+            let first = {
+                let mut r = seen.lock().unwrap();
+                *r += 1;
+                *r == 1
+            };
+            if first {
+                ctx.cancel.cancelled().await; // the first run holds on until it is cancelled
+            }
+            Ok(JobOutcome::Completed(json!("second run")))
+        }
+    });
+    let (w, mut rx) = Worker::spawn(q.name(), p, opts(&q)).await.unwrap();
+    wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobActive { .. })).await;
+    let t0 = Instant::now();
+    cmd::<()>(&["DEL", &k(&q, "1:lock")]).await;
+    // The renewer's cancel and the stalled check's recovery race; both must happen.
+    let (mut cancel_after, mut stalled) = (None, false);
+    wait_for(&mut rx, |e| {
+        match e {
+            WorkerEvent::JobCancelled { reason: CancelReason::LockLost, .. } => cancel_after = Some(t0.elapsed()),
+            WorkerEvent::JobStalled { id } if id == "1" => stalled = true,
+            _ => {}
+        }
+        matches!(e, WorkerEvent::JobCompleted { .. })
+    })
+    .await;
+    let rerun_after = t0.elapsed();
+    let cancel_after = cancel_after.expect("the first run was cancelled");
+    assert!(stalled, "recovered by the stalled check");
+    assert!(cancel_after <= Duration::from_millis(500 + 250), "within lock_duration/2 (+ slack): {cancel_after:?}");
+    w.close(Duration::from_secs(1)).await;
+    assert_eq!(*runs.lock().unwrap(), 2, "run once more, not more");
+    let rv: String = cmd(&["HGET", &k(&q, "1"), "returnvalue"]).await;
+    assert_eq!(rv, "\"second run\"");
+    let stc: String = cmd(&["HGET", &k(&q, "1"), "stc"]).await;
+    assert_eq!(stc, "1");
+    println!(
+        "deleted-lock: cancel_ms={} rerun_completed_ms={} executions=2 completions=1",
+        cancel_after.as_millis(),
+        rerun_after.as_millis()
+    );
+}
+
+#[tokio::test]
+async fn corrupt_job_data_fails_at_once_and_the_worker_goes_on() {
+    let q = queue("wf-corrupt").await;
+    raw_job(&q, "bad", "corrupt").await;
+    cmd::<()>(&["HSET", &k(&q, "bad"), "data", "{not json"]).await;
+    cmd::<()>(&["LPUSH", &k(&q, "wait"), "bad"]).await;
+    q.add("good", json!({"fine": true}), JobOptions::default()).await.unwrap();
+    let (p, runs) = counting(1);
+    let (w, mut rx) = Worker::spawn(q.name(), p, opts(&q)).await.unwrap();
+    let e = wait_for(&mut rx, |e| matches!(e, WorkerEvent::Error { .. })).await;
+    assert!(matches!(&e, WorkerEvent::Error { message } if message.contains("bad")), "{e:?}");
+    eventually("the good job completed", Duration::from_secs(10), || async {
+        q.get_completed_count().await.unwrap() == 1
+    })
+    .await;
+    w.close(Duration::from_secs(1)).await;
+    let reason: String = cmd(&["HGET", &k(&q, "bad"), "failedReason"]).await;
+    assert!(reason.contains("data"), "a clear reason: {reason}");
+    assert_eq!(q.get_failed_count().await.unwrap(), 1);
+    assert_eq!(runs.lock().unwrap().keys().cloned().collect::<Vec<_>>(), vec!["1".to_owned()], "never processed");
+    println!("corrupt-data: failed_at_pickup=1 processed=0 good_jobs_completed=1 reason={reason:?}");
+}
