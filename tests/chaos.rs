@@ -61,9 +61,10 @@ async fn random_worker_kills_lose_nothing() {
     let n: u64 = if full { 5000 } else { 1000 };
     let name = qname("chaos");
     // Keep every event: the stalled events are the evidence for re-executions.
-    let q = Queue::new(&name, QueueOptions { connection: conn_opts(), max_len_events: 1_000_000, ..Default::default() })
-        .await
-        .unwrap();
+    let q =
+        Queue::new(&name, QueueOptions { connection: conn_opts(), max_len_events: 1_000_000, ..Default::default() })
+            .await
+            .unwrap();
     let jobs: Vec<BulkJob> =
         (0..n).map(|i| BulkJob::new("c", json!({"i": i}), JobOptions::default()).unwrap()).collect();
     for chunk in jobs.chunks(1000) {

@@ -14,8 +14,9 @@ const prefix = args.prefix || 'bull';
 const name = args.queue;
 const deadline = Date.now() + (args.timeoutMs || 15000);
 
+// Resolves once the line is flushed: process.exit() would cut a large reply on a pipe.
 function out(v) {
-  process.stdout.write(JSON.stringify(v) + '\n');
+  return new Promise((resolve) => process.stdout.write(JSON.stringify(v) + '\n', resolve));
 }
 
 function jobJson(job) {
@@ -113,9 +114,9 @@ const commands = {
 
 try {
   const result = await commands[args.cmd]();
-  out({ ok: true, ...result });
+  await out({ ok: true, ...result });
   process.exit(0);
 } catch (e) {
-  out({ ok: false, error: String(e && e.stack || e) });
+  await out({ ok: false, error: String(e && e.stack || e) });
   process.exit(1);
 }
