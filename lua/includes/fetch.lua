@@ -23,32 +23,41 @@ local function promoteDue(B, now, blocked)
   wakeWorkers(B, blocked)
 end
 
--- Take the next job for a worker. `o` holds now, token, lockDuration and the worker's optional
--- limiter (limMax, limDuration) and name. Replies {hash, id, 0, 0} with a job, {0, 0, ttl, 0}
--- when rate limited, {0, 0, 0, dueMs} with the next delayed due time (0: none), and sets
--- `o.blocked` when the queue is paused or maxed.
-local function fetchNext(B, o)
+-- Reads what every fetch of one call shares into `o`: pause, global concurrency and the rate
+-- limits; promotes due delayed jobs. Sets `o.blocked` when the queue is paused or maxed.
+local function fetchPrepare(B, o)
   local meta = rcall("HMGET", B .. "meta", "paused", "concurrency", "max", "duration")
+  o.concurrency = tonumber(meta[2])
   local blocked = meta[1] ~= false
-  if not blocked and meta[2] then
-    blocked = rcall("LLEN", B .. "active") >= tonumber(meta[2])
+  if not blocked and o.concurrency then
+    blocked = rcall("LLEN", B .. "active") >= o.concurrency
   end
   o.blocked = blocked
   promoteDue(B, o.now, blocked)
-
   -- The queue's global max wins over the worker's; the worker's window wins over the queue's.
-  local maxJobs = tonumber(meta[3]) or o.limMax
-  local window = o.limDuration or tonumber(meta[4])
+  o.maxJobs = tonumber(meta[3]) or o.limMax
+  o.window = o.limDuration or tonumber(meta[4])
+end
+
+-- Takes one job under `token` (after fetchPrepare). Replies {hash, id, 0, 0} with a job,
+-- {0, 0, ttl, 0} when rate limited, {0, 0, 0, dueMs} with the next delayed due time (0: none).
+-- The caller sets the marker once a job was taken.
+local function fetchOne(B, o, token)
   local limiterKey = B .. "limiter"
-  if maxJobs then
+  if o.maxJobs then
     local used = tonumber(rcall("GET", limiterKey))
-    if used and used >= maxJobs then
+    if used and used >= o.maxJobs then
       local ttl = rcall("PTTL", limiterKey)
       if ttl > 0 then return { 0, 0, ttl, 0 } end
       rcall("DEL", limiterKey)
     end
   end
-  if blocked then return { 0, 0, 0, 0 } end
+  if o.blocked then return { 0, 0, 0, 0 } end
+  -- A later take of the same call re-checks the global concurrency the earlier ones used up.
+  if o.taken and o.concurrency and rcall("LLEN", B .. "active") >= o.concurrency then
+    o.blocked = true
+    return { 0, 0, 0, 0 }
+  end
 
   local id = rcall("RPOPLPUSH", B .. "wait", B .. "active")
   -- Pre-v5 markers ("0:..."), if any, are dropped on the way.
@@ -67,14 +76,15 @@ local function fetchNext(B, o)
   end
 
   if id then
+    o.taken = true
     local jobKey = B .. id
-    if maxJobs and window and rcall("HEXISTS", jobKey, "defa") == 0 then
+    if o.maxJobs and o.window and rcall("HEXISTS", jobKey, "defa") == 0 then
       if rcall("INCR", limiterKey) == 1 then
-        rcall("PEXPIRE", limiterKey, math.floor(math.abs(window)))
+        rcall("PEXPIRE", limiterKey, math.floor(math.abs(o.window)))
       end
     end
-    if o.token ~= "0" then
-      rcall("SET", jobKey .. ":lock", o.token, "PX", o.lockDuration)
+    if token ~= "0" then
+      rcall("SET", jobKey .. ":lock", token, "PX", o.lockDuration)
     end
     emit(B, false, "event", "active", "jobId", id, "prev", "waiting")
     if o.name and o.name ~= "" then
@@ -83,14 +93,22 @@ local function fetchNext(B, o)
       rcall("HSET", jobKey, "processedOn", o.now)
     end
     rcall("HINCRBY", jobKey, "ats", 1)
-    -- Always: other idle workers wake up and try for the jobs behind this one.
-    rcall("ZADD", B .. "marker", 0, "0")
     return { rcall("HGETALL", jobKey), id, 0, 0 }
   end
 
   local next = rcall("ZRANGE", B .. "delayed", 0, 0, "WITHSCORES")
   if next[2] then return { 0, 0, 0, math.floor(tonumber(next[2]) / 4096) } end
   return { 0, 0, 0, 0 }
+end
+
+-- Take the next job for a worker. `o` holds now, token, lockDuration and the worker's optional
+-- limiter (limMax, limDuration) and name; replies as fetchOne.
+local function fetchNext(B, o)
+  fetchPrepare(B, o)
+  local reply = fetchOne(B, o, o.token)
+  -- Always after a take: other idle workers wake up and try for the jobs behind this one.
+  if reply[1] ~= 0 then rcall("ZADD", B .. "marker", 0, "0") end
+  return reply
 end
 
 -- Reads the worker's fetch options from ARGV starting at index `i`:

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use super::events::WorkerEvent;
+use super::job_actor::spawn_job;
 use super::reconnect::wait_for_redis;
 use super::shared::{RunState, Shared};
 use super::task_guard::TaskGuard;
@@ -96,7 +97,6 @@ async fn fetch_loop(shared: Arc<Shared>, worker: ActorRef<WorkerMsg>, me: ActorR
                 drained = false;
                 continue;
             }
-            Ok(Taken::WorkerGone) => return,
             Ok(Taken::RateLimited) => {
                 let ttl = shared.manual.rate_limit_ttl();
                 tokio::time::sleep(Duration::from_millis(ttl.max(1)).min(MAX_RATE_LIMIT_SLEEP)).await;
@@ -130,7 +130,6 @@ async fn fetch_loop(shared: Arc<Shared>, worker: ActorRef<WorkerMsg>, me: ActorR
 
 enum Taken {
     Delivered,
-    WorkerGone,
     RateLimited,
     Empty { delay_until: u64 },
 }
@@ -142,10 +141,10 @@ async fn take_and_deliver(
     permit: OwnedSemaphorePermit,
 ) -> crate::Result<Taken> {
     Ok(match shared.manual.take_next(&token).await? {
-        Accepted::Job(job) => match worker.send_message(WorkerMsg::JobFetched(job, permit)) {
-            Ok(()) => Taken::Delivered,
-            Err(_) => Taken::WorkerGone,
-        },
+        Accepted::Job(job) => {
+            spawn_job(&shared, &worker.get_cell(), *job, permit).await;
+            Taken::Delivered
+        }
         Accepted::RateLimited => Taken::RateLimited,
         Accepted::Empty { delay_until } => Taken::Empty { delay_until },
         Accepted::Again => Taken::Empty { delay_until: 0 },

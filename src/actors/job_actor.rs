@@ -5,17 +5,19 @@
 
 use std::time::Duration;
 
-use ractor::{Actor, ActorProcessingErr, ActorRef};
-use tokio::sync::OwnedSemaphorePermit;
+use futures_util::FutureExt;
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef};
+use tokio::sync::{oneshot, OwnedSemaphorePermit};
 use tokio_util::sync::CancellationToken;
 
 use std::sync::Arc;
 
 use super::events::WorkerEvent;
+use super::finisher::FinishRequest;
 use super::processor::{JobContext, JobOutcome, Processor};
-use super::shared::{RunState, Shared};
+use super::shared::{RunState, RunningJob, Shared};
 use super::task_guard::TaskGuard;
-use super::worker_actor::WorkerMsg;
+use crate::error::Error;
 use crate::job::Job;
 use crate::manual::{FailOutcome, JobError};
 use crate::queue::now_ms;
@@ -61,7 +63,7 @@ pub enum JobMsg {
 
 pub(crate) struct JobArgs {
     pub(crate) job: Job,
-    pub(crate) worker: ActorRef<WorkerMsg>,
+    pub(crate) worker: ActorCell,
     pub(crate) shared: Arc<Shared>,
     pub(crate) processor: Processor,
     pub(crate) grace: Duration,
@@ -70,7 +72,7 @@ pub(crate) struct JobArgs {
 
 pub(crate) struct JobState {
     job: Job,
-    worker: ActorRef<WorkerMsg>,
+    worker: ActorCell,
     shared: Arc<Shared>,
     token: String,
     grace: Duration,
@@ -82,6 +84,30 @@ pub(crate) struct JobState {
 }
 
 pub(crate) struct JobActor;
+
+/// Starts the actor for a job just taken, linked under the worker (`worker` is its cell), from
+/// whichever task took the job: spawning here rather than through the worker's mailbox keeps
+/// job starts from queueing behind one another. A job taken while the worker began closing is
+/// handed back to wait instead: nothing starts after close.
+pub(crate) async fn spawn_job(shared: &Arc<Shared>, worker: &ActorCell, job: Job, permit: OwnedSemaphorePermit) {
+    let token = job.token.clone().unwrap_or_default();
+    if *shared.run.borrow() == RunState::Closing {
+        let _ = job.move_to_wait(&token).await;
+        return;
+    }
+    let id = job.id.clone();
+    let args = JobArgs {
+        job,
+        worker: worker.clone(),
+        shared: shared.clone(),
+        processor: shared.processor.clone(),
+        grace: shared.grace,
+        permit,
+    };
+    if let Err(e) = Actor::spawn_linked(None, JobActor, args, worker.clone()).await {
+        shared.events.emit(WorkerEvent::Error { message: format!("job {id}: {e}") });
+    }
+}
 
 fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
     if let Some(s) = p.downcast_ref::<&str>() {
@@ -107,17 +133,21 @@ impl Actor for JobActor {
             actor: myself.clone(),
             events: args.shared.events.clone(),
         };
-        let run = tokio::spawn((args.processor)(args.job.clone(), ctx));
-        let task = TaskGuard::new(run.abort_handle());
+        // One task runs the processor and reports its result (a panic is caught and becomes a
+        // failure); aborting it (grace expired, actor gone) drops the processor mid-way and
+        // reports nothing, since the actor has decided already.
+        let run = std::panic::AssertUnwindSafe((args.processor)(args.job.clone(), ctx)).catch_unwind();
         let me = myself.clone();
-        tokio::spawn(async move {
-            let result = match run.await {
-                Ok(r) => Ok(r),
-                Err(e) if e.is_panic() => Err(panic_message(e.into_panic())),
-                Err(_) => return, // aborted: the actor already decided
-            };
-            let _ = me.send_message(JobMsg::Done(result));
-        });
+        let task = TaskGuard::new(
+            tokio::spawn(async move {
+                let result = run.await.map_err(panic_message);
+                let _ = me.send_message(JobMsg::Done(result));
+            })
+            .abort_handle(),
+        );
+        // Registered before the processor can finish, so the worker always finds the entry
+        // to remove when it hears this actor ended.
+        args.shared.register(&args.job.id, RunningJob { token: token.clone(), actor: myself.clone() });
         args.shared.events.emit(WorkerEvent::JobActive { id: args.job.id.clone() });
         Ok(JobState {
             job: args.job,
@@ -208,18 +238,36 @@ async fn finish(state: &mut JobState, result: Result<Result<JobOutcome, JobError
     let token = &state.token;
     let id = job.id.clone();
     match result {
-        Ok(Ok(JobOutcome::Completed(value))) => {
-            // Finish and fetch the next job in one call while the worker takes jobs; the next
-            // job inherits this job's slot and lock token.
+        Ok(Ok(JobOutcome::Completed(value))) if state.shared.slots_total == 1 => {
+            // One slot: nothing to batch with, so finish and fetch the next job in one call of
+            // our own (one hop fewer than through the finisher); the next job inherits the slot.
             let fetch_next = *state.shared.run.borrow() == RunState::Running;
             match job.move_to_completed(&value, token, fetch_next).await {
                 Ok(next) => {
                     state.shared.events.emit(WorkerEvent::JobCompleted { id, returnvalue: value });
                     if let (Some(next), Some(permit)) = (next, state.permit.take()) {
-                        let _ = state.worker.send_message(WorkerMsg::JobFetched(Box::new(next), permit));
+                        spawn_job(&state.shared, &state.worker, next, permit).await;
                     }
                 }
                 Err(e) => report_error(state, e),
+            }
+        }
+        Ok(Ok(JobOutcome::Completed(value))) => {
+            // Through the worker's finisher: completions of several job actors share one call,
+            // which also refills the slot this one frees (the permit travels with the request).
+            let completion = match job.completion(&value, token) {
+                Ok(c) => c,
+                Err(e) => return report_error(state, e),
+            };
+            let (reply, answer) = oneshot::channel();
+            let request = FinishRequest { completion, permit: state.permit.take(), reply };
+            if state.shared.finisher.send(request).is_err() {
+                return report_error(state, Error::Closed("worker"));
+            }
+            match answer.await {
+                Ok(Ok(())) => state.shared.events.emit(WorkerEvent::JobCompleted { id, returnvalue: value }),
+                Ok(Err(e)) => report_error(state, e),
+                Err(_) => report_error(state, Error::Closed("worker")),
             }
         }
         Ok(Ok(JobOutcome::Delay(ms))) => match job.move_to_delayed(now_ms() + ms, token).await {

@@ -11,6 +11,7 @@
 
 mod events;
 mod fetcher;
+mod finisher;
 mod job_actor;
 mod lock_renewer;
 mod periodic;
@@ -21,7 +22,6 @@ mod stalled_checker;
 mod task_guard;
 mod worker_actor;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -92,17 +92,20 @@ impl Worker {
         let manual = ManualWorker::new(queue, opts).await?;
         let events = EventBus::default();
         let rx = events.subscribe();
+        let (finisher, finish_rx) = tokio::sync::mpsc::unbounded_channel();
         let (run, _) = watch::channel(if autorun { RunState::Running } else { RunState::Paused });
         let shared = Arc::new(Shared {
             manual,
             processor,
             events,
-            registry: Mutex::new(HashMap::new()),
+            registry: Mutex::new(Default::default()),
             slots: Arc::new(Semaphore::new(concurrency)),
+            slots_total: concurrency,
             run,
             grace: CANCEL_GRACE,
+            finisher,
         });
-        let args = WorkerArgs { shared: shared.clone(), intensity };
+        let args = WorkerArgs { shared: shared.clone(), intensity, finish_rx };
         let spawned = match supervisor {
             Some(sup) => Actor::spawn_linked(None, WorkerActor, args, sup).await,
             None => Actor::spawn(None, WorkerActor, args).await,

@@ -6,23 +6,22 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
-use tokio::sync::OwnedSemaphorePermit;
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SupervisionEvent};
 
 use super::events::WorkerEvent;
 use super::fetcher::{Fetcher, FetcherArgs, FetcherMsg};
-use super::job_actor::{CancelReason, JobActor, JobArgs, JobMsg};
+use super::finisher::{self, FinishRequest};
+use super::job_actor::{CancelReason, JobMsg};
 use super::periodic::{Periodic, PeriodicArgs, PeriodicMsg};
-use super::shared::{RunState, RunningJob, Shared};
+use super::shared::{RunState, Shared};
+use super::task_guard::TaskGuard;
 use super::{lock_renewer, stalled_checker};
-use crate::job::Job;
 use crate::supervisor::RestartLog;
 use crate::supervisor::{RestartBackoff, RestartIntensity};
+use tokio::sync::mpsc::UnboundedReceiver;
 
 /// Messages of the worker actor.
 pub enum WorkerMsg {
-    #[doc(hidden)]
-    JobFetched(Box<Job>, OwnedSemaphorePermit),
     #[doc(hidden)]
     Restart(Role),
     /// Fault injection (tests): make the named child panic in its handler.
@@ -53,6 +52,7 @@ impl Role {
 pub(crate) struct WorkerArgs {
     pub(crate) shared: Arc<Shared>,
     pub(crate) intensity: RestartIntensity,
+    pub(crate) finish_rx: UnboundedReceiver<FinishRequest>,
 }
 
 pub(crate) struct WorkerState {
@@ -61,8 +61,9 @@ pub(crate) struct WorkerState {
     backoff: RestartBackoff,
     log: RestartLog,
     children: Vec<(Role, ActorCell)>,
-    jobs: HashMap<ActorId, String>,
     started: HashMap<Role, Instant>,
+    /// The finisher task, bound to this actor's life.
+    _finisher: TaskGuard,
 }
 
 pub(crate) struct WorkerActor;
@@ -122,13 +123,14 @@ impl Actor for WorkerActor {
             children.push((role, start_child(role, &args.shared, &myself).await?));
             started.insert(role, Instant::now());
         }
+        let finisher = tokio::spawn(finisher::run(args.shared.clone(), myself.get_cell(), args.finish_rx));
         Ok(WorkerState {
+            _finisher: TaskGuard::new(finisher.abort_handle()),
             shared: args.shared,
             intensity: args.intensity,
             backoff: RestartBackoff::default(),
             log: RestartLog::default(),
             children,
-            jobs: HashMap::new(),
             started,
         })
     }
@@ -157,36 +159,6 @@ impl Actor for WorkerActor {
         state: &mut WorkerState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            WorkerMsg::JobFetched(job, permit) => {
-                if *state.shared.run.borrow() == RunState::Closing {
-                    // Taken while the close began: nothing starts after close, so hand it back.
-                    let token = job.token.clone().unwrap_or_default();
-                    tokio::spawn(async move {
-                        let _ = job.move_to_wait(&token).await;
-                        drop(permit);
-                    });
-                    return Ok(());
-                }
-                let id = job.id.clone();
-                let token = job.token.clone().unwrap_or_default();
-                let args = JobArgs {
-                    job: *job,
-                    worker: myself.clone(),
-                    shared: state.shared.clone(),
-                    processor: state.shared.processor.clone(),
-                    grace: state.shared.grace,
-                    permit,
-                };
-                match Actor::spawn_linked(None, JobActor, args, myself.get_cell()).await {
-                    Ok((actor, _)) => {
-                        state.jobs.insert(actor.get_id(), id.clone());
-                        if let Ok(mut r) = state.shared.registry.lock() {
-                            r.insert(id, RunningJob { token, actor });
-                        }
-                    }
-                    Err(e) => state.shared.events.emit(WorkerEvent::Error { message: format!("job {id}: {e}") }),
-                }
-            }
             WorkerMsg::InjectPanic(child) => {
                 if let Some(job) = child.strip_prefix("job:").and_then(|id| state.shared.job(id)) {
                     let _ = job.actor.send_message(JobMsg::InjectPanic);
@@ -229,13 +201,7 @@ impl Actor for WorkerActor {
             _ => return Ok(()),
         };
         // A job actor: temporary, never restarted; Redis recovers its job if it died mid-way.
-        if let Some(id) = state.jobs.remove(&cell.get_id()) {
-            // The same job may already run again here (stalled, re-fetched): keep that entry.
-            if let Ok(mut r) = state.shared.registry.lock() {
-                if r.get(&id).is_some_and(|j| j.actor.get_id() == cell.get_id()) {
-                    r.remove(&id);
-                }
-            }
+        if let Some(id) = state.shared.unregister(cell.get_id()) {
             if let Some(reason) = failure {
                 state.shared.events.emit(WorkerEvent::Error { message: format!("job actor {id} failed: {reason}") });
             }

@@ -2,6 +2,7 @@
 //! complete, fail, delay or push it back yourself. The supervised worker is built on the same
 //! calls.
 
+mod batch;
 mod fetch;
 mod moves;
 
@@ -16,6 +17,7 @@ use crate::queue::{now_ms, Queue, QueueOptions};
 use crate::scripts::worker as sw;
 use crate::worker_options::WorkerOptions;
 
+pub(crate) use batch::Completion;
 pub(crate) use fetch::Accepted;
 pub use fetch::GetNextJobOptions;
 pub use moves::{FailOutcome, JobError};

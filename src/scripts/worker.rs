@@ -9,6 +9,7 @@ use super::{script_def, ScriptDef};
 
 script_def!(MOVE_TO_ACTIVE, "moveToActive-1");
 script_def!(MOVE_TO_FINISHED, "moveToFinished-1");
+script_def!(FINISH_MANY, "finishMany-1");
 script_def!(MOVE_TO_DELAYED, "moveToDelayed-1");
 script_def!(RETRY_JOB, "retryJob-1");
 script_def!(MOVE_JOB_FROM_ACTIVE_TO_WAIT, "moveJobFromActiveToWait-1");
@@ -19,6 +20,7 @@ script_def!(MOVE_STALLED_JOBS_TO_WAIT, "moveStalledJobsToWait-1");
 pub(crate) static SCRIPTS: &[&ScriptDef] = &[
     &MOVE_TO_ACTIVE,
     &MOVE_TO_FINISHED,
+    &FINISH_MANY,
     &MOVE_TO_DELAYED,
     &RETRY_JOB,
     &MOVE_JOB_FROM_ACTIVE_TO_WAIT,
@@ -143,6 +145,48 @@ pub(crate) async fn move_to_finished<C: ConnectionLike>(
         .arg(a.stacktrace.unwrap_or(""));
     f.push(&mut inv);
     decode_finish(inv.invoke_async(conn).await?)
+}
+
+/// What finishMany answered: a code per finished job, the jobs taken (`id`, hash, lock token),
+/// the rate-limit ttl that stopped the takes and the next delayed due time (both 0 for none).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ManyReply {
+    pub(crate) codes: Vec<i64>,
+    pub(crate) taken: Vec<(String, HashMap<String, String>, String)>,
+    pub(crate) ttl: u64,
+    pub(crate) due: u64,
+}
+
+/// A job finishMany took: its flat hash, id and lock token.
+type TakenJob = (Vec<String>, String, String);
+
+/// Finishes a batch of jobs (each with its own lock token) and takes up to `take` next jobs,
+/// locked under `<f.token>:<i>`, in one call.
+pub(crate) async fn finish_many<C: ConnectionLike>(
+    conn: &mut C,
+    base: &str,
+    jobs: &[(FinishArgs<'_>, &str)],
+    take: usize,
+    f: &FetchOpts<'_>,
+) -> RedisResult<ManyReply> {
+    let mut inv = FINISH_MANY.script().prepare_invoke();
+    inv.key(base).arg(jobs.len()).arg(take);
+    f.push(&mut inv);
+    for (a, token) in jobs {
+        inv.arg(a.id)
+            .arg(a.target)
+            .arg(a.value)
+            .arg(a.keep.0)
+            .arg(opt_arg(a.keep.1))
+            .arg(opt_arg(a.keep.2))
+            .arg(a.attempts)
+            .arg(opt_arg(a.metrics_max_data_points))
+            .arg(a.stacktrace.unwrap_or(""))
+            .arg(*token);
+    }
+    let (codes, taken, ttl, due): (Vec<i64>, Vec<TakenJob>, i64, i64) = inv.invoke_async(conn).await?;
+    let taken = taken.into_iter().map(|(flat, id, token)| (id, crate::job::pairs_to_map(flat), token)).collect();
+    Ok(ManyReply { codes, taken, ttl: ttl.max(0) as u64, due: due.max(0) as u64 })
 }
 
 /// Arguments of moveToDelayed besides the fetch options.

@@ -1,0 +1,59 @@
+--[[
+  finishMany: moveToFinished for a batch of active jobs, then take up to `take` next jobs, in one
+  call. Each job is finished exactly as moveToFinished finishes it (same checks, events and
+  retention) and each take is a moveToActive; what is shared is done once per call: reading the
+  events cap and trimming the stream, reading pause/concurrency/limits, promoting due delayed
+  jobs, setting the marker. Used by the worker tree to finish the jobs of many job actors that
+  completed while the previous call was in flight.
+
+  KEYS[1]  queue base "prefix:name:"
+  ARGV[1]  n, jobs to finish      ARGV[2] take, next jobs wanted (0..n)
+  ARGV[3..8] fetch options: now, token prefix (take i is locked under "<prefix>:<i>"), lock
+           duration, limiter max, limiter duration, worker name
+  ARGV[9 + 10*(j-1) ..] per job j: id, target, value, keep count, keep age, keep limit,
+           attempts, metrics max data points, stacktrace, lock token
+
+  Returns { codes, taken, ttl, dueMs }: codes[j] is moveToFinished's code for job j (0 or
+  negative); taken is a list of {flat hash, id, token}; ttl > 0 when the rate limiter stopped
+  the takes; dueMs the next delayed job's due time when the queue ran dry (0: none).
+  Events: those of moveToFinished per job and of moveToActive per take; drained once.
+]]
+--@include "includes/base.lua"
+--@include "includes/remove.lua"
+--@include "includes/store.lua"
+--@include "includes/lock.lua"
+--@include "includes/fetch.lua"
+--@include "includes/parent.lua"
+--@include "includes/finish.lua"
+
+local B = KEYS[1]
+local n, take = tonumber(ARGV[1]), tonumber(ARGV[2])
+local o = fetchOptions(3)
+local cap = eventsCap(B)
+
+local codes = {}
+for j = 1, n do
+  local i = 9 + (j - 1) * 10
+  codes[j] = finishJob(B, finishArgs(i), ARGV[i + 9], o.now, cap)
+end
+rcall("XTRIM", B .. "events", "MAXLEN", "~", cap)
+
+local taken, ttl, due = {}, 0, 0
+if take > 0 then
+  fetchPrepare(B, o)
+  for t = 1, take do
+    local token = o.token .. ":" .. t
+    local reply = fetchOne(B, o, token)
+    if reply[1] == 0 then
+      ttl, due = reply[3], reply[4]
+      break
+    end
+    taken[#taken + 1] = { reply[1], reply[2], token }
+  end
+  if #taken > 0 then rcall("ZADD", B .. "marker", 0, "0") end
+end
+if #taken == 0 and ttl == 0 and not o.blocked and rcall("LLEN", B .. "wait") == 0
+    and rcall("LLEN", B .. "active") == 0 and rcall("ZCARD", B .. "prioritized") == 0 then
+  emit(B, false, "event", "drained")
+end
+return { codes, taken, ttl, due }

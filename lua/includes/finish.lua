@@ -1,0 +1,123 @@
+--[[
+  Finishing one active job (PROTOCOL.md §12.3): checks, lock release, dedup release and the kept
+  "next" job, parent notification, retention, the completed/failed event and metrics. Shared by
+  moveToFinished (one job) and finishMany (a batch). Needs base, remove, store, lock, parent.
+]]
+
+-- Reads one job's finish arguments from ARGV starting at index `i`: id, target, value, keep
+-- count, keep age, keep limit, attempts, metrics max data points, stacktrace.
+local function finishArgs(i)
+  return {
+    id = ARGV[i], target = ARGV[i + 1], value = ARGV[i + 2], keepCount = tonumber(ARGV[i + 3]),
+    keepAge = tonumber(ARGV[i + 4]), keepLimit = tonumber(ARGV[i + 5]) or 1000,
+    attempts = tonumber(ARGV[i + 6]) or 0, maxMetrics = tonumber(ARGV[i + 7]), stacktrace = ARGV[i + 8],
+  }
+end
+
+-- Finishes job `a.id` held under `token`. `cap` is the events cap (the caller trims the stream
+-- once per call). Returns 0 or a negative code: -1 (no job), -2 (no lock), -3 (not active),
+-- -4 (pending children), -6 (lock held by another), -9 (failed children).
+local function finishJob(B, a, token, now, cap)
+  local id, target, value = a.id, a.target, a.value
+  local keepCount, keepAge, keepLimit = a.keepCount, a.keepAge, a.keepLimit
+  local attempts, maxMetrics, stacktrace = a.attempts, a.maxMetrics, a.stacktrace
+  local jobKey = B .. id
+  if rcall("EXISTS", jobKey) == 0 then return -1 end
+  if target == "completed" then
+    if rcall("SCARD", jobKey .. ":dependencies") ~= 0 then return -4 end
+    if rcall("ZCARD", jobKey .. ":unsuccessful") ~= 0 then return -9 end
+  end
+  local released = releaseLock(B, id, token)
+  if released < 0 then return released end
+  if stacktrace ~= "" then rcall("HSET", jobKey, "stacktrace", stacktrace) end
+  local f = rcall("HMGET", jobKey, "parentKey", "parent", "deid")
+  if rcall("LREM", B .. "active", -1, id) == 0 then return -3 end
+
+  -- Deduplication: free the key unless a throttle window still runs, then run the kept "next" job.
+  local deid = f[3]
+  if deid then
+    local dedupKey = B .. "de:" .. deid
+    local pttl = rcall("PTTL", dedupKey)
+    if pttl == 0 or (pttl == -1 and rcall("GET", dedupKey) == id) then rcall("DEL", dedupKey) end
+    local nextKey = B .. "dn:" .. deid
+    if rcall("EXISTS", nextKey) == 1 then
+      local n = rcall("HGETALL", nextKey)
+      local p = {}
+      for i = 1, #n, 2 do p[n[i]] = n[i + 1] end
+      local counter = rcall("INCR", B .. "id")
+      local nid = p.jid or tostring(counter)
+      local ok, nopts = pcall(cjson.decode, p.opts or "{}")
+      if not ok or type(nopts) ~= "table" then nopts = {} end
+      local de = type(nopts.de) == "table" and nopts.de or {}
+      local ttl = tonumber(de.ttl)
+      if ttl and ttl > 0 and not de.keepLastIfActive then
+        rcall("SET", dedupKey, nid, "PX", ttl)
+      else
+        rcall("SET", dedupKey, nid)
+      end
+      storeAndEnqueue(B, { id = nid, name = p.name or "", data = p.data or "{}", opts = p.opts or "{}", ts = now,
+        delay = tonumber(nopts.delay) or 0, priority = tonumber(nopts.priority) or 0, lifo = nopts.lifo == true,
+        parentKey = p.pk, parentJson = p.pd, rjk = p.rjk, deid = deid }, cap, isBlocked(B))
+      rcall("DEL", nextKey)
+    end
+  end
+
+  if f[1] then notifyParent(jobKey, f[1], f[2], target, value, now) end
+
+  local atm = rcall("HINCRBY", jobKey, "atm", 1)
+  local prop = target == "completed" and "returnvalue" or "failedReason"
+
+  if keepCount ~= 0 then
+    local set = B .. target
+    rcall("ZADD", set, now, id)
+    rcall("HSET", jobKey, prop, value, "finishedOn", now)
+    if target == "failed" then rcall("HDEL", jobKey, "defa") end
+    if keepAge then
+      local old = rcall("ZRANGEBYSCORE", set, "-inf", now - keepAge * 1000, "LIMIT", 0, keepLimit)
+      for _, oid in ipairs(old) do
+        purgeJob(B, oid, false, true)
+        rcall("ZREM", set, oid)
+      end
+    end
+    if keepCount > 0 then
+      local old = rcall("ZREVRANGE", set, keepCount, keepCount + keepLimit - 1)
+      for _, oid in ipairs(old) do
+        purgeJob(B, oid, false, true)
+        rcall("ZREM", set, oid)
+      end
+    end
+  else
+    purgeJob(B, id, false, true)
+  end
+
+  emit(B, false, "event", target, "jobId", id, prop, value, "prev", "active")
+  if target == "failed" and atm >= attempts then
+    emit(B, false, "event", "retries-exhausted", "jobId", id, "attemptsMade", atm)
+  end
+
+  -- Per-minute metrics (§18): count before this job, data points pushed per elapsed minute.
+  if maxMetrics then
+    local metricsKey = B .. "metrics:" .. target
+    local count = rcall("HINCRBY", metricsKey, "count", 1) - 1
+    local prev = rcall("HMGET", metricsKey, "prevTS", "prevCount")
+    if not prev[1] then
+      rcall("HSET", metricsKey, "prevTS", now, "prevCount", 0)
+    else
+      local minutes = math.min(math.floor(now / 60000) - math.floor(tonumber(prev[1]) / 60000), maxMetrics)
+      if minutes > 0 then
+        rcall("LPUSH", metricsKey .. ":data", count - (tonumber(prev[2]) or 0))
+        -- Zeros for the minutes with no finish, in chunks (Lua's unpack has a stack limit).
+        local zeros = minutes - 1
+        while zeros > 0 do
+          local chunk = {}
+          for i = 1, math.min(zeros, 1000) do chunk[i] = 0 end
+          rcall("LPUSH", metricsKey .. ":data", unpack(chunk))
+          zeros = zeros - #chunk
+        end
+        rcall("LTRIM", metricsKey .. ":data", 0, maxMetrics - 1)
+        rcall("HSET", metricsKey, "prevCount", count, "prevTS", now)
+      end
+    end
+  end
+  return 0
+end

@@ -1,0 +1,111 @@
+//! The finisher: completes the jobs of all job actors through one `finishMany` call at a time.
+//! While a call is in flight, completions queue up; the next call takes them all (up to
+//! a third of the slots) and refills the slots they free in the same call. At concurrency 1
+//! that is one call per job, as before; at higher concurrency it is what keeps Redis CPU per
+//! job down (process c=100: 31 -> 23 µs of Redis CPU per job).
+//!
+//! It runs as a task bound to the worker actor's life (like the queue's add coalescer): it
+//! holds no state a crash could lose, since every request carries its own reply channel, and a
+//! dropped reply is reported by the job actor as an error (the job then stays active for the
+//! stalled check, exactly as a failed moveToFinished would leave it).
+
+use std::sync::Arc;
+
+use ractor::ActorCell;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+
+use super::events::WorkerEvent;
+use super::job_actor::spawn_job;
+use super::shared::{RunState, Shared};
+use crate::error::Error;
+use crate::manual::Completion;
+
+/// The most completions sent in one call: bounds the script's run time (Redis serves nobody
+/// else meanwhile) and the reply size.
+const MAX_BATCH: usize = 128;
+
+/// Calls in flight at once. One would leave Redis idle while the client handles a reply and
+/// the client idle while Redis runs a batch; a few keep both busy, and completions that arrive
+/// meanwhile still form the next batch. (Unbounded was measured worse: tiny batches.)
+const MAX_IN_FLIGHT: usize = 3;
+
+/// One job actor's completion.
+pub(crate) struct FinishRequest {
+    pub(crate) completion: Completion,
+    /// The job's concurrency slot, refilled with a new job when one is taken for it.
+    pub(crate) permit: Option<OwnedSemaphorePermit>,
+    pub(crate) reply: oneshot::Sender<crate::Result<()>>,
+}
+
+pub(crate) type FinishSender = UnboundedSender<FinishRequest>;
+
+pub(crate) async fn run(shared: Arc<Shared>, worker: ActorCell, mut rx: UnboundedReceiver<FinishRequest>) {
+    let prefix = uuid::Uuid::new_v4().to_string();
+    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let mut calls: u64 = 0;
+    let mut tasks = JoinSet::new();
+    // A third of the slots per call: with MAX_IN_FLIGHT calls that covers every slot, and
+    // while Redis runs one call the client works on the jobs another call returned. One call
+    // for all slots would make Redis and the client take turns (measured: c=10 went from
+    // ~25k to ~18-20k jobs/s); smaller calls pay the per-call cost more often.
+    let cap = (shared.manual.options().concurrency / MAX_IN_FLIGHT).clamp(1, MAX_BATCH);
+    while let Some(first) = rx.recv().await {
+        let Ok(slot) = in_flight.clone().acquire_owned().await else { return };
+        let mut batch = vec![first];
+        while batch.len() < cap {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        calls += 1;
+        let call = finish_batch(shared.clone(), worker.clone(), batch, format!("{prefix}:{calls}"));
+        tasks.spawn(async move {
+            call.await;
+            drop(slot);
+        });
+        // Reap finished calls so the set does not grow.
+        while tasks.try_join_next().is_some() {}
+    }
+}
+
+/// One finishMany call for `batch`; answers every request and hands the jobs taken to the
+/// worker with the freed slots.
+async fn finish_batch(shared: Arc<Shared>, worker: ActorCell, mut batch: Vec<FinishRequest>, tokens: String) {
+    let mut permits: Vec<OwnedSemaphorePermit> = batch.iter_mut().filter_map(|r| r.permit.take()).collect();
+    let take = if *shared.run.borrow() == RunState::Running { permits.len() } else { 0 };
+    let completions: Vec<Completion> = batch.iter().map(|r| r.completion.clone()).collect();
+    match shared.manual.complete_many(&completions, take, &tokens).await {
+        Ok(outcome) => {
+            for (req, result) in batch.into_iter().zip(outcome.finished) {
+                let _ = req.reply.send(result);
+            }
+            for job in outcome.taken {
+                match job {
+                    Ok(job) => {
+                        let Some(permit) = permits.pop() else { break };
+                        spawn_job(&shared, &worker, job, permit).await;
+                    }
+                    // Failed at pickup already; the worker goes on.
+                    Err(e) => shared.events.emit(WorkerEvent::Error { message: e.to_string() }),
+                }
+            }
+        }
+        Err(e) => {
+            let message = e.to_string();
+            let connection = e.is_connection_error();
+            for req in batch {
+                let err = if connection {
+                    Error::Connection { operation: "finishMany", message: message.clone() }
+                } else {
+                    Error::unexpected("finishMany", Some(&req.completion.id), message.clone())
+                };
+                let _ = req.reply.send(Err(err));
+            }
+        }
+    }
+    // Unused slots go back to the fetcher.
+    drop(permits);
+}
