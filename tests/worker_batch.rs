@@ -1,0 +1,117 @@
+//! The worker tree's batched completions (finishMany) leave Redis exactly as one
+//! moveToFinished per job would: return values, attempts, retention, deduplication release,
+//! metrics and events; a job whose lock was lost is refused on its own while the rest of its
+//! batch completes.
+
+mod common;
+
+use std::time::Duration;
+
+use bullmq::{
+    processor, BulkJob, Deduplication, JobOptions, JobOutcome, KeepJobs, MetricsOptions, MetricsType, Worker,
+    WorkerEvent, WorkerOptions,
+};
+use common::*;
+use serde_json::json;
+
+fn opts() -> WorkerOptions {
+    WorkerOptions {
+        connection: conn_opts(),
+        concurrency: 12, // batches of up to 4 completions
+        drain_delay: Duration::from_millis(200),
+        metrics: Some(MetricsOptions { max_data_points: 100 }),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn batched_completions_have_the_effects_of_single_ones() {
+    let q = queue("wb-effects").await;
+    let n = 60u64;
+    let mut jobs: Vec<BulkJob> = (0..n - 1)
+        .map(|i| {
+            let o = JobOptions::default().remove_on_complete(KeepJobs::Count(20));
+            BulkJob::new("b", json!({"i": i}), o).unwrap()
+        })
+        .collect();
+    jobs.push(
+        BulkJob::new("d", json!({"i": "dedup"}), JobOptions::default().deduplication(Deduplication::simple("once")))
+            .unwrap(),
+    );
+    q.add_bulk(jobs).await.unwrap();
+    let p = processor(|job, _ctx| async move {
+        tokio::time::sleep(Duration::from_millis(fastrand::u64(0..3))).await;
+        Ok(JobOutcome::Completed(json!({"double": job.data["i"].as_u64().map(|i| i * 2)})))
+    });
+    let (w, mut rx) = Worker::spawn(q.name(), p, opts()).await.unwrap();
+    let mut completed = 0;
+    while completed < n {
+        match tokio::time::timeout(Duration::from_secs(15), rx.recv()).await.unwrap().unwrap() {
+            WorkerEvent::JobCompleted { .. } => completed += 1,
+            WorkerEvent::Error { message } => panic!("{message}"),
+            _ => {}
+        }
+    }
+    w.close(Duration::from_secs(2)).await;
+    // Retention: the newest 20 of the counted jobs are kept, plus the dedup job (kept: no option).
+    let kept: Vec<String> = cmd(&["ZRANGE", &k(&q, "completed"), "0", "-1"]).await;
+    assert_eq!(kept.len(), 21, "{kept:?}");
+    for id in &kept {
+        let atm: String = cmd(&["HGET", &k(&q, id), "atm"]).await;
+        assert_eq!(atm, "1");
+        let finished: Option<String> = cmd(&["HGET", &k(&q, id), "finishedOn"]).await;
+        assert!(finished.is_some());
+    }
+    let rv: String = cmd(&["HGET", &k(&q, "60"), "returnvalue"]).await;
+    assert_eq!(rv, r#"{"double":null}"#);
+    let exists: i64 = cmd(&["EXISTS", &k(&q, "1")]).await;
+    assert_eq!(exists, 0, "trimmed by retention");
+    let dedup: i64 = cmd(&["EXISTS", &k(&q, "de:once")]).await;
+    assert_eq!(dedup, 0, "the dedup key is released when its job completes");
+    // Events: one completed per job, prev active, return values as JSON.
+    let evs = events(&q).await;
+    let done: Vec<_> = evs.iter().filter(|(e, _)| e == "completed").collect();
+    assert_eq!(done.len() as u64, n);
+    assert!(done.iter().all(|(_, f)| f["prev"] == "active" && f["returnvalue"].starts_with('{')));
+    assert_eq!(evs.iter().filter(|(e, _)| e == "active").count() as u64, n);
+    // Metrics: every completion counted.
+    let m = q.get_metrics(MetricsType::Completed, 0, -1).await.unwrap();
+    assert_eq!(m.meta.count, n);
+    println!("batched-effects: jobs={n} kept=21 completed_events={} metrics_count={}", done.len(), m.meta.count);
+}
+
+#[tokio::test]
+async fn a_lost_lock_refuses_only_that_job_in_its_batch() {
+    let q = queue("wb-lock").await;
+    for i in 0..12 {
+        q.add("l", json!({"i": i}), JobOptions::default()).await.unwrap();
+    }
+    let gate = std::sync::Arc::new(tokio::sync::Notify::new());
+    let g = gate.clone();
+    let p = processor(move |_job, _ctx| {
+        let g = g.clone();
+        async move {
+            g.notified().await;
+            Ok(JobOutcome::Completed(json!("ok")))
+        }
+    });
+    let (w, mut rx) = Worker::spawn(q.name(), p, WorkerOptions { metrics: None, ..opts() }).await.unwrap();
+    eventually("all 12 running", Duration::from_secs(10), || async { w.active_jobs().len() == 12 }).await;
+    cmd::<()>(&["DEL", &k(&q, "5:lock")]).await;
+    gate.notify_waiters();
+    let (mut completed, mut lost) = (Vec::new(), Vec::new());
+    while completed.len() + lost.len() < 12 {
+        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap() {
+            WorkerEvent::JobCompleted { id, .. } => completed.push(id),
+            WorkerEvent::LockLost { id } => lost.push(id),
+            _ => {}
+        }
+    }
+    w.close(Duration::from_secs(1)).await;
+    assert_eq!(lost, vec!["5"]);
+    assert_eq!(completed.len(), 11);
+    assert_eq!(q.get_completed_count().await.unwrap(), 11);
+    let rv: Option<String> = cmd(&["HGET", &k(&q, "5"), "returnvalue"]).await;
+    assert!(rv.is_none(), "the job whose lock was lost is not completed");
+    println!("batched-lock-lost: jobs=12 completed=11 refused=1");
+}
