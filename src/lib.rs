@@ -20,7 +20,8 @@ mod supervisor;
 mod worker_options;
 
 pub use actors::{
-    processor, CancelReason, JobContext, JobMsg, JobOutcome, Processor, ProcessorFuture, Worker, WorkerEvent, WorkerMsg,
+    processor, CancelReason, JobContext, JobMsg, JobOutcome, Processor, ProcessorFuture, Worker, WorkerCallbacks,
+    WorkerEvent, WorkerMsg,
 };
 pub use connection::ConnectionOptions;
 pub use error::{Error, Result, ScriptError, ScriptErrorCode};

@@ -211,3 +211,107 @@ async fn graceful_close_lists_orphans_and_starts_nothing_new() {
     assert_eq!(q.get_job_state("2").await.unwrap(), JobState::Waiting, "nothing started after close");
     println!("close: orphans=1 started_after_close=0");
 }
+
+#[tokio::test]
+async fn waiting_for_children_then_running_again() {
+    let q = queue("w-children").await;
+    q.add("parent", json!({}), JobOptions::default()).await.unwrap();
+    let queue_for_children = q.clone();
+    let p = processor(move |job, ctx| {
+        let q = queue_for_children.clone();
+        async move {
+            match job.name.as_str() {
+                "parent" if job.attempts_started == 1 => {
+                    let parent = bullmq::ParentOptions { id: job.id.clone(), queue: q.qualified_name() };
+                    let o = JobOptions { parent: Some(parent), ..Default::default() };
+                    q.add("child", json!({}), o).await.map_err(|e| JobError::new(e.to_string()))?;
+                    ctx.log(&job, "children added").await.map_err(|e| JobError::new(e.to_string()))?;
+                    Ok(JobOutcome::WaitingChildren)
+                }
+                "parent" => Ok(JobOutcome::Completed(json!("children done"))),
+                _ => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Ok(JobOutcome::Completed(json!("child")))
+                }
+            }
+        }
+    });
+    let (w, mut rx) = Worker::spawn(q.name(), p, WorkerOptions { concurrency: 2, ..opts(&q) }).await.unwrap();
+    wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobMoved { id, to } if id == "1" && to == "waiting-children")).await;
+    assert_eq!(q.get_job_state("1").await.unwrap(), JobState::WaitingChildren);
+    wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobCompleted { id, .. } if id == "1")).await;
+    w.close(Duration::from_secs(1)).await;
+    let rv: String = cmd(&["HGET", &k(&q, "1"), "returnvalue"]).await;
+    assert_eq!(rv, "\"children done\"");
+    let atm: String = cmd(&["HGET", &k(&q, "1"), "atm"]).await;
+    assert_eq!(atm, "1", "waiting for children used no attempt");
+    let logs: Vec<String> = cmd(&["LRANGE", &k(&q, "1:logs"), "0", "-1"]).await;
+    assert_eq!(logs, vec!["children added"]);
+    let evs = events(&q).await;
+    assert!(evs.iter().any(|(e, f)| e == "waiting-children" && f["jobId"] == "1" && f["prev"] == "active"));
+}
+
+#[tokio::test]
+async fn context_updates_data_and_extends_the_lock() {
+    let q = queue("w-ctx").await;
+    q.add("c", json!({"step": 0}), JobOptions::default()).await.unwrap();
+    let p = processor(|mut job, ctx| async move {
+        ctx.update_data(&mut job, json!({"step": 1})).await.map_err(|e| JobError::new(e.to_string()))?;
+        let extended = ctx.extend_lock(&job, 60_000).await.map_err(|e| JobError::new(e.to_string()))?;
+        Ok(JobOutcome::Completed(json!(extended)))
+    });
+    let (w, mut rx) = Worker::spawn(q.name(), p, opts(&q)).await.unwrap();
+    let e = wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobCompleted { .. })).await;
+    assert_eq!(e, WorkerEvent::JobCompleted { id: "1".into(), returnvalue: json!(true) });
+    w.close(Duration::from_secs(1)).await;
+    let data: String = cmd(&["HGET", &k(&q, "1"), "data"]).await;
+    assert_eq!(data, r#"{"step":1}"#);
+}
+
+#[derive(Clone, Default)]
+struct Recorder(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl bullmq::WorkerCallbacks for Recorder {
+    fn on_active(&mut self, id: &str) {
+        self.0.lock().unwrap().push(format!("active {id}"));
+    }
+    fn on_completed(&mut self, id: &str, returnvalue: &serde_json::Value) {
+        self.0.lock().unwrap().push(format!("completed {id} {returnvalue}"));
+    }
+    fn on_failed(&mut self, id: &str, reason: &str, retry: bool) {
+        self.0.lock().unwrap().push(format!("failed {id} {reason} retry={retry}"));
+    }
+    fn on_drained(&mut self) {
+        self.0.lock().unwrap().push("drained".into());
+    }
+    fn on_closed(&mut self, orphans: &[String]) {
+        self.0.lock().unwrap().push(format!("closed {}", orphans.len()));
+    }
+}
+
+#[tokio::test]
+async fn bullmq_style_callbacks() {
+    let q = queue("w-callbacks").await;
+    q.add("ok", json!({}), JobOptions::default()).await.unwrap();
+    q.add("bad", json!({}), JobOptions::default()).await.unwrap();
+    let p = processor(|job, _ctx| async move {
+        match job.name.as_str() {
+            "ok" => Ok(JobOutcome::Completed(json!(1))),
+            _ => Err(JobError::new("no")),
+        }
+    });
+    let (w, _rx) = Worker::spawn(q.name(), p, WorkerOptions { autorun: false, ..opts(&q) }).await.unwrap();
+    let rec = Recorder::default();
+    let task = w.on(rec.clone());
+    w.resume();
+    eventually("drained", Duration::from_secs(10), || async { rec.0.lock().unwrap().contains(&"drained".to_owned()) })
+        .await;
+    w.close(Duration::from_secs(1)).await;
+    task.await.unwrap();
+    let calls = rec.0.lock().unwrap().clone();
+    assert_eq!(
+        calls,
+        vec!["active 1", "completed 1 1", "active 2", "failed 2 no retry=false", "drained", "closed 0"],
+        "in order, one call per event"
+    );
+}

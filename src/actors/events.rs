@@ -69,7 +69,7 @@ pub enum WorkerEvent {
     JobMoved {
         /// The job id.
         id: String,
-        /// Where it went: `delayed` or `waiting`.
+        /// Where it went: `delayed`, `waiting` or `waiting-children`.
         to: String,
     },
     /// A job was cancelled.

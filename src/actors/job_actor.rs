@@ -284,6 +284,17 @@ async fn finish(state: &mut JobState, result: Result<Result<JobOutcome, JobError
                 Err(e) => report_error(state, e),
             }
         }
+        Ok(Ok(JobOutcome::WaitingChildren)) => {
+            let moved = match job.move_to_waiting_children(token, None).await {
+                Ok(true) => Ok("waiting-children"),
+                Ok(false) => job.move_to_wait(token).await.map(|_| "waiting"),
+                Err(e) => Err(e),
+            };
+            match moved {
+                Ok(to) => state.shared.events.emit(WorkerEvent::JobMoved { id, to: to.into() }),
+                Err(e) => report_error(state, e),
+            }
+        }
         Ok(Ok(JobOutcome::Wait)) => match job.move_to_wait(token).await {
             Ok(_) => state.shared.events.emit(WorkerEvent::JobMoved { id, to: "waiting".into() }),
             Err(e) => report_error(state, e),

@@ -9,6 +9,7 @@
 //!  └─ job actor × N    temporary  runs the processor for one job; takes `JobMsg::Cancel`
 //! ```
 
+mod callbacks;
 mod events;
 mod fetcher;
 mod finisher;
@@ -29,6 +30,7 @@ use ractor::{Actor, ActorCell, ActorRef};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::{watch, Semaphore};
 
+pub use callbacks::WorkerCallbacks;
 pub use events::WorkerEvent;
 pub use job_actor::{CancelReason, JobMsg};
 pub use processor::{processor, JobContext, JobOutcome, Processor, ProcessorFuture};
@@ -117,6 +119,19 @@ impl Worker {
     /// Another subscription to the lifecycle events (from now on).
     pub fn subscribe(&self) -> UnboundedReceiver<WorkerEvent> {
         self.shared.events.subscribe()
+    }
+
+    /// Registers BullMQ-style callbacks: `handler` is called for every lifecycle event from
+    /// now on, in order, until the worker closes. The returned task ends after `on_closed`.
+    pub fn on<H: WorkerCallbacks>(&self, mut handler: H) -> tokio::task::JoinHandle<()> {
+        let mut rx = self.subscribe();
+        tokio::spawn(async move {
+            while let Some(event) = rx.recv().await {
+                if !callbacks::dispatch(&mut handler, &event) {
+                    break;
+                }
+            }
+        })
     }
 
     /// The worker actor (link it, monitor it, stop it).

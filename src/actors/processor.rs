@@ -26,6 +26,10 @@ pub enum JobOutcome {
     RateLimit(u64),
     /// Put the job back to waiting, without using an attempt.
     Wait,
+    /// Wait for the job's children (flows): the job moves to waiting-children and runs again
+    /// once the last child finished, without using an attempt. When no child is pending any
+    /// more it goes straight back to waiting, so the processor runs again and finds them done.
+    WaitingChildren,
 }
 
 /// What the processor gets besides the job.
@@ -48,6 +52,23 @@ impl JobContext {
         job.update_progress(progress).await?;
         self.events.emit(WorkerEvent::JobProgress { id: job.id.clone(), progress: job.progress.clone() });
         Ok(())
+    }
+
+    /// Appends a line to the job's log (what Node's `job.log` does); returns the log's length.
+    pub async fn log(&self, job: &Job, line: &str) -> crate::Result<u64> {
+        job.log(line).await
+    }
+
+    /// Replaces the job's data, in Redis and in `job`.
+    pub async fn update_data(&self, job: &mut Job, data: impl serde::Serialize) -> crate::Result<()> {
+        job.update_data(data).await
+    }
+
+    /// Extends the job's lock by `duration_ms` now, for a processor that knows it will block
+    /// the renewer's schedule (the lock renewer extends it every `lock_renew_time` anyway).
+    /// False when the lock is no longer ours: the job may be running elsewhere, so stop.
+    pub async fn extend_lock(&self, job: &Job, duration_ms: u64) -> crate::Result<bool> {
+        job.extend_lock(&self.token, duration_ms).await
     }
 }
 

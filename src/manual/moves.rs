@@ -262,6 +262,20 @@ impl Job {
         Ok(check_code(code, &self.id, "moveJobFromActiveToWait", "active")? as u64)
     }
 
+    /// Makes the job wait for its children (Node's `moveToWaitingChildren`): when a child is
+    /// still pending (`child_key`, a full child job key, or any child when `None`), the job
+    /// leaves active for waiting-children and its lock is released; the last child to finish
+    /// moves it on. Returns false, leaving the job active, when nothing is pending.
+    pub async fn move_to_waiting_children(&self, token: &str, child_key: Option<&str>) -> Result<bool> {
+        let queue = self.queue()?;
+        let mut conn = queue.conn()?;
+        let base = &queue.keys().base;
+        let code = sw::move_to_waiting_children(&mut conn, base, &self.id, token, now_ms(), child_key)
+            .await
+            .map_err(|e| Error::redis("moveToWaitingChildren", Some(&self.id), e))?;
+        Ok(check_code(code, &self.id, "moveToWaitingChildren", "active")? == 0)
+    }
+
     /// Moves the job to delayed until `timestamp_ms` without counting an attempt (the
     /// processor asked to run later).
     pub async fn move_to_delayed(&self, timestamp_ms: u64, token: &str) -> Result<()> {

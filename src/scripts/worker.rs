@@ -13,6 +13,7 @@ script_def!(FINISH_MANY, "finishMany-1");
 script_def!(MOVE_TO_DELAYED, "moveToDelayed-1");
 script_def!(RETRY_JOB, "retryJob-1");
 script_def!(MOVE_JOB_FROM_ACTIVE_TO_WAIT, "moveJobFromActiveToWait-1");
+script_def!(MOVE_TO_WAITING_CHILDREN, "moveToWaitingChildren-1");
 script_def!(EXTEND_LOCKS, "extendLocks-1");
 script_def!(MOVE_STALLED_JOBS_TO_WAIT, "moveStalledJobsToWait-1");
 
@@ -24,6 +25,7 @@ pub(crate) static SCRIPTS: &[&ScriptDef] = &[
     &MOVE_TO_DELAYED,
     &RETRY_JOB,
     &MOVE_JOB_FROM_ACTIVE_TO_WAIT,
+    &MOVE_TO_WAITING_CHILDREN,
     &EXTEND_LOCKS,
     &MOVE_STALLED_JOBS_TO_WAIT,
 ];
@@ -249,6 +251,26 @@ pub(crate) async fn move_job_from_active_to_wait<C: ConnectionLike>(
     token: &str,
 ) -> RedisResult<i64> {
     MOVE_JOB_FROM_ACTIVE_TO_WAIT.script().key(base).arg(id).arg(token).invoke_async(conn).await
+}
+
+/// 0 moved to waiting-children, 1 nothing pending, or a negative code.
+pub(crate) async fn move_to_waiting_children<C: ConnectionLike>(
+    conn: &mut C,
+    base: &str,
+    id: &str,
+    token: &str,
+    now: u64,
+    child_key: Option<&str>,
+) -> RedisResult<i64> {
+    MOVE_TO_WAITING_CHILDREN
+        .script()
+        .key(base)
+        .arg(id)
+        .arg(token)
+        .arg(now)
+        .arg(child_key.unwrap_or(""))
+        .invoke_async(conn)
+        .await
 }
 
 /// Renews many locks; returns the ids whose lock was not ours any more.
