@@ -104,7 +104,7 @@ impl Actor for JobActor {
             actor: myself.clone(),
             events: args.shared.events.clone(),
         };
-        let run = tokio::spawn((args.processor)(args.job.clone(), ctx));
+        let run = tokio::spawn(crate::telemetry::instrument_job(&args.job, (args.processor)(args.job.clone(), ctx)));
         let task = run.abort_handle();
         let me = myself.clone();
         tokio::spawn(async move {
