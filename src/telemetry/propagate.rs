@@ -18,11 +18,13 @@ pub(crate) fn metadata_of(span: &Span) -> Option<String> {
     let cx = span.context();
     let mut carrier: HashMap<String, String> = HashMap::new();
     opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&cx, &mut carrier));
-    if carrier.is_empty() {
+    // Rust's W3C propagator writes an empty `tracestate`; Node's leaves it out. An empty header
+    // means the same as none, so drop it and store what a Node producer stores.
+    // Sorted keys: a stable text, whatever the map's order.
+    let sorted: std::collections::BTreeMap<_, _> = carrier.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+    if sorted.is_empty() {
         return None;
     }
-    // Sorted keys: a stable text, whatever the map's order.
-    let sorted: std::collections::BTreeMap<_, _> = carrier.into_iter().collect();
     serde_json::to_string(&sorted).ok()
 }
 
