@@ -204,3 +204,22 @@ async fn the_stalled_check_span_names_the_stalled_jobs() {
     assert_eq!(hit.events[0].1["bullmq.job.id"], job.id);
     println!("spans stalled: checks={} stalled_recorded=1", checks.len());
 }
+
+#[tokio::test]
+async fn manual_processing_can_run_inside_the_jobs_consumer_span() {
+    recorder();
+    let q = queue("tel-manual").await;
+    let w = worker_for(&q, WorkerOptions { name: Some("by-hand".into()), ..Default::default() }).await;
+    let added = q.add("m", json!({}), JobOptions::default()).await.unwrap();
+    let job = w.get_next_job("tok", now_only()).await.unwrap().unwrap();
+    async {
+        tracing::info!("handled by hand");
+        job.move_to_completed(json!(null), "tok", false).await.unwrap();
+    }
+    .instrument(bullmq::telemetry::process_span(&job))
+    .await;
+    let span = span_of_job("process", q.name(), &added.id).expect("process span");
+    assert_eq!(span.fields["bullmq.worker.name"], "by-hand");
+    assert_eq!(span.events[0].0, "handled by hand");
+    println!("spans manual: process=1");
+}
