@@ -17,6 +17,7 @@ mod queue;
 pub(crate) mod scripts;
 mod state;
 mod supervisor;
+pub mod telemetry;
 mod worker_options;
 
 pub use actors::{

@@ -133,10 +133,11 @@ impl Actor for JobActor {
             actor: myself.clone(),
             events: args.shared.events.clone(),
         };
-        // One task runs the processor and reports its result (a panic is caught and becomes a
-        // failure); aborting it (grace expired, actor gone) drops the processor mid-way and
-        // reports nothing, since the actor has decided already.
-        let run = std::panic::AssertUnwindSafe((args.processor)(args.job.clone(), ctx)).catch_unwind();
+        // One task runs the processor (inside its consumer span) and reports its result (a
+        // panic is caught and becomes a failure); aborting it (grace expired, actor gone) drops
+        // the processor mid-way and reports nothing, since the actor has decided already.
+        let traced = crate::telemetry::instrument_job(&args.job, (args.processor)(args.job.clone(), ctx));
+        let run = std::panic::AssertUnwindSafe(traced).catch_unwind();
         let me = myself.clone();
         let task = TaskGuard::new(
             tokio::spawn(async move {
@@ -265,7 +266,10 @@ async fn finish(state: &mut JobState, result: Result<Result<JobOutcome, JobError
                 return report_error(state, Error::Closed("worker"));
             }
             match answer.await {
-                Ok(Ok(())) => state.shared.events.emit(WorkerEvent::JobCompleted { id, returnvalue: value }),
+                Ok(Ok(())) => {
+                    crate::telemetry::record_job(job, crate::telemetry::JobMetric::Completed);
+                    state.shared.events.emit(WorkerEvent::JobCompleted { id, returnvalue: value })
+                }
                 Ok(Err(e)) => report_error(state, e),
                 Err(_) => report_error(state, Error::Closed("worker")),
             }

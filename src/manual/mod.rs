@@ -116,15 +116,14 @@ impl ManualWorker {
     pub async fn run_stalled_check(&self) -> Result<Vec<String>> {
         let mut conn = self.inner.queue.conn()?;
         let o = &self.inner.opts;
-        sw::move_stalled_jobs_to_wait(
+        let check = sw::move_stalled_jobs_to_wait(
             &mut conn,
             &self.inner.queue.keys().base,
             o.max_stalled_count,
             now_ms(),
             o.stalled_interval,
-        )
-        .await
-        .map_err(|e| Error::redis("moveStalledJobsToWait", None, e))
+        );
+        crate::telemetry::stalled_check(self, check).await.map_err(|e| Error::redis("moveStalledJobsToWait", None, e))
     }
 
     /// Runs the stalled check now and then every `stalled_interval`, in the background, until
@@ -164,9 +163,8 @@ impl ManualWorker {
             return Ok(Vec::new());
         }
         let mut conn = self.inner.queue.conn()?;
-        sw::extend_locks(&mut conn, &self.inner.queue.keys().base, duration_ms, jobs)
-            .await
-            .map_err(|e| Error::redis("extendLocks", None, e))
+        let call = sw::extend_locks(&mut conn, &self.inner.queue.keys().base, duration_ms, jobs);
+        crate::telemetry::traced_extend_locks(self, jobs, call).await.map_err(|e| Error::redis("extendLocks", None, e))
     }
 
     /// Drops the blocking connection; the next blocking fetch opens a fresh one (what a

@@ -12,6 +12,7 @@ use crate::job::Job;
 use crate::options::KeepJobs;
 use crate::queue::{now_ms, Queue};
 use crate::scripts::worker::{self as sw, DelayArgs, FetchOpts, FinishArgs, FinishReply};
+use crate::telemetry::{record_job, JobMetric};
 
 /// Why a job failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,7 +105,9 @@ impl Job {
             metrics_max_data_points: worker.and_then(|w| w.inner.opts.metrics.map(|m| m.max_data_points)),
             stacktrace: None,
         };
-        self.finish(queue, worker, &args, token, "moveToFinished").await
+        self.finish(queue, worker, &args, token, "moveToFinished")
+            .await
+            .inspect(|_| record_job(self, JobMetric::Completed))
     }
 
     /// Fails the job: retried after its backoff when attempts are left and the error is
@@ -154,6 +157,7 @@ impl Job {
                         .await
                         .map_err(|e| Error::redis("retryJob", Some(&self.id), e))?;
                 check_code(code, &self.id, "retryJob", "active")?;
+                record_job(self, JobMetric::Retried);
                 Ok(FailOutcome::Retried { delay: 0 })
             }
             Some(delay) => {
@@ -171,6 +175,7 @@ impl Job {
                 if let FinishReply::Code(code) = reply {
                     check_code(code, &self.id, "moveToDelayed", "active")?;
                 }
+                record_job(self, JobMetric::Delayed);
                 Ok(FailOutcome::Retried { delay })
             }
             None => {
@@ -186,6 +191,7 @@ impl Job {
                     stacktrace: Some(&stack_json),
                 };
                 let next = self.finish(queue, worker, &args, token, "moveToFinished").await?;
+                record_job(self, JobMetric::Failed);
                 Ok(FailOutcome::Failed { next: next.map(Box::new) })
             }
         }
@@ -248,6 +254,7 @@ impl Job {
         if let FinishReply::Code(code) = self.finish_raw(queue, worker, &args, token, "moveToFinished").await? {
             check_code(code, &self.id, "moveToFinished", "active")?;
         }
+        record_job(self, JobMetric::Failed);
         Ok(())
     }
 
@@ -259,7 +266,9 @@ impl Job {
         let code = sw::move_job_from_active_to_wait(&mut conn, &queue.keys().base, &self.id, token)
             .await
             .map_err(|e| Error::redis("moveJobFromActiveToWait", Some(&self.id), e))?;
-        Ok(check_code(code, &self.id, "moveJobFromActiveToWait", "active")? as u64)
+        let ttl = check_code(code, &self.id, "moveJobFromActiveToWait", "active")? as u64;
+        record_job(self, JobMetric::Waiting);
+        Ok(ttl)
     }
 
     /// Makes the job wait for its children (Node's `moveToWaitingChildren`): when a child is
@@ -296,6 +305,7 @@ impl Job {
         if let FinishReply::Code(code) = reply {
             check_code(code, &self.id, "moveToDelayed", "active")?;
         }
+        record_job(self, JobMetric::Delayed);
         Ok(())
     }
 

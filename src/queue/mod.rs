@@ -158,6 +158,10 @@ impl Queue {
     /// Concurrent adds on one queue handle are coalesced into one script call (each job still
     /// on its own: one refused add does not affect the others).
     pub async fn add(&self, name: &str, data: impl Serialize, opts: JobOptions) -> Result<Job> {
+        crate::telemetry::traced_add(self.name(), name, opts, |opts| self.add_one(name, data, opts)).await
+    }
+
+    async fn add_one(&self, name: &str, data: impl Serialize, opts: JobOptions) -> Result<Job> {
         let data =
             serde_json::to_value(data).map_err(|source| Error::Serialize { what: "data", job_id: None, source })?;
         let opts = opts.merged_over(&self.inner.opts.default_job_options);
@@ -180,7 +184,7 @@ impl Queue {
     /// Adds many jobs in one atomic script call: every job is validated first, and if one is
     /// invalid or names a missing parent, none is added.
     pub async fn add_bulk(&self, jobs: Vec<BulkJob>) -> Result<Vec<Job>> {
-        self.add_many(jobs).await
+        crate::telemetry::traced_add_bulk(self.name(), jobs, |jobs| self.add_many(jobs)).await
     }
 
     async fn add_many(&self, jobs: Vec<BulkJob>) -> Result<Vec<Job>> {

@@ -149,6 +149,7 @@ pub fn now_only() -> bullmq::GetNextJobOptions {
     bullmq::GetNextJobOptions { block: false, ..Default::default() }
 }
 pub mod node;
+pub mod otel_node;
 
 /// Writes a job hash by hand, as another client could have left it (not in any state yet).
 pub async fn raw_job(q: &Queue, id: &str, name: &str) {
