@@ -72,6 +72,16 @@ pub struct WorkerOptions {
     pub autorun: bool,
     /// Custom backoff strategy for job options whose backoff type is not fixed/exponential.
     pub backoff_strategy: Option<BackoffStrategy>,
+    /// Jobs the worker tree may fetch ahead of its free slots while its jobs are short (not a
+    /// BullMQ option). A finishing job's slot then goes at once to a job already fetched, while
+    /// the finish and the next fetch travel to Redis together, instead of the slot waiting a
+    /// round trip. Only while the last job took under 2 ms: a prefetched job is locked by this
+    /// worker, so with longer jobs it would wait here while another worker could run it; then
+    /// none is fetched ahead and the worker behaves exactly like Node's. One visible
+    /// difference while it is on: a job fetched ahead may start (`active`) before the job whose
+    /// slot it took is recorded as completed. 0 disables it. Default 2 (measured on the bench,
+    /// process c=1 with no-op jobs: 0 -> ~7k jobs/s, 1 -> ~9k, 2 -> ~13k).
+    pub prefetch: usize,
     /// Restart intensity of the worker tree (not a BullMQ option; OTP's): at most this many
     /// child restarts within [`max_restarts_within`](Self::max_restarts_within). One more is a
     /// meltdown: the worker fails and its own supervisor hears of it. A Redis outage costs one
@@ -117,6 +127,7 @@ impl Default for WorkerOptions {
             max_started_attempts: None,
             autorun: true,
             backoff_strategy: None,
+            prefetch: 2,
             max_restarts: 5,
             max_restarts_within: Duration::from_secs(10),
         }

@@ -300,7 +300,9 @@ async fn bullmq_style_callbacks() {
             _ => Err(JobError::new("no")),
         }
     });
-    let (w, _rx) = Worker::spawn(q.name(), p, WorkerOptions { autorun: false, ..opts(&q) }).await.unwrap();
+    // Without fetching ahead, so the order is Node's: a job starts after the previous finished.
+    let o = WorkerOptions { autorun: false, prefetch: 0, ..opts(&q) };
+    let (w, _rx) = Worker::spawn(q.name(), p, o).await.unwrap();
     let rec = Recorder::default();
     let task = w.on(rec.clone());
     w.resume();

@@ -83,6 +83,10 @@ async fn fetch_loop(shared: Arc<Shared>, worker: ActorRef<WorkerMsg>, me: ActorR
             p = shared.slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
             _ = run.changed() => continue,
         };
+        if let Some(job) = shared.take_buffered() {
+            spawn_job(&shared, &worker.get_cell(), job, permit).await;
+            continue;
+        }
         n += 1;
         // The non-blocking take runs detached: if this fetcher dies while moveToActive is in
         // flight, the job it took still reaches the worker instead of waiting, locked and

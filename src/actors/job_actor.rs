@@ -81,6 +81,8 @@ pub(crate) struct JobState {
     task: TaskGuard,
     /// The concurrency slot; handed on with the next job when the finish fetched one.
     permit: Option<OwnedSemaphorePermit>,
+    /// When the processor started (how long jobs take decides whether to fetch ahead).
+    started: std::time::Instant,
 }
 
 pub(crate) struct JobActor;
@@ -160,6 +162,7 @@ impl Actor for JobActor {
             cancelled: None,
             task,
             permit: Some(args.permit),
+            started: std::time::Instant::now(),
         })
     }
 
@@ -191,6 +194,7 @@ impl Actor for JobActor {
                 myself.stop(None);
             }
             JobMsg::Done(result) => {
+                state.shared.job_ran(state.started.elapsed());
                 match state.cancelled.clone() {
                     Some(reason @ (CancelReason::LockLost | CancelReason::Shutdown)) => {
                         // Not ours to finish any more.
@@ -239,20 +243,6 @@ async fn finish(state: &mut JobState, result: Result<Result<JobOutcome, JobError
     let token = &state.token;
     let id = job.id.clone();
     match result {
-        Ok(Ok(JobOutcome::Completed(value))) if state.shared.slots_total == 1 => {
-            // One slot: nothing to batch with, so finish and fetch the next job in one call of
-            // our own (one hop fewer than through the finisher); the next job inherits the slot.
-            let fetch_next = *state.shared.run.borrow() == RunState::Running;
-            match job.move_to_completed(&value, token, fetch_next).await {
-                Ok(next) => {
-                    state.shared.events.emit(WorkerEvent::JobCompleted { id, returnvalue: value });
-                    if let (Some(next), Some(permit)) = (next, state.permit.take()) {
-                        spawn_job(&state.shared, &state.worker, next, permit).await;
-                    }
-                }
-                Err(e) => report_error(state, e),
-            }
-        }
         Ok(Ok(JobOutcome::Completed(value))) => {
             // Through the worker's finisher: completions of several job actors share one call,
             // which also refills the slot this one frees (the permit travels with the request).
@@ -260,16 +250,21 @@ async fn finish(state: &mut JobState, result: Result<Result<JobOutcome, JobError
                 Ok(c) => c,
                 Err(e) => return report_error(state, e),
             };
+            // A job fetched ahead takes the slot now, while this finish travels to Redis;
+            // otherwise the slot travels with the finish, to be refilled by it.
+            let mut permit = state.permit.take();
+            if let Some(next) = permit.is_some().then(|| state.shared.take_buffered()).flatten() {
+                let slot = permit.take().expect("checked");
+                spawn_job(&state.shared, &state.worker, next, slot).await;
+            }
             let (reply, answer) = oneshot::channel();
-            let request = FinishRequest { completion, permit: state.permit.take(), reply };
+            let request = FinishRequest { completion, returnvalue: value, permit, reply };
             if state.shared.finisher.send(request).is_err() {
                 return report_error(state, Error::Closed("worker"));
             }
             match answer.await {
-                Ok(Ok(())) => {
-                    crate::telemetry::record_job(job, crate::telemetry::JobMetric::Completed);
-                    state.shared.events.emit(WorkerEvent::JobCompleted { id, returnvalue: value })
-                }
+                // The finisher emitted JobCompleted already.
+                Ok(Ok(())) => crate::telemetry::record_job(job, crate::telemetry::JobMetric::Completed),
                 Ok(Err(e)) => report_error(state, e),
                 Err(_) => report_error(state, Error::Closed("worker")),
             }

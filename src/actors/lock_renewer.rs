@@ -14,13 +14,20 @@ pub(crate) fn step(shared: Arc<Shared>) -> Step {
         let shared = shared.clone();
         Box::pin(async move {
             let running = shared.running();
-            if running.is_empty() {
+            let mut pairs: Vec<(String, String)> =
+                running.iter().map(|(id, j)| (id.clone(), j.token.clone())).collect();
+            pairs.extend(shared.buffered_locks());
+            if pairs.is_empty() {
                 return Ok(());
             }
-            let pairs: Vec<(String, String)> = running.iter().map(|(id, j)| (id.clone(), j.token.clone())).collect();
             let duration = shared.manual.options().lock_duration;
             let lost = shared.manual.extend_locks(&pairs, duration).await?;
             for id in lost {
+                // A job fetched ahead whose lock is gone is not ours to run any more.
+                if shared.drop_buffered(&id) {
+                    shared.events.emit(WorkerEvent::LockLost { id });
+                    continue;
+                }
                 // Only the run whose token was refused: the job may have been re-fetched since.
                 let sent = pairs.iter().find(|(i, _)| *i == id).map(|(_, t)| t.as_str());
                 if let Some(job) = shared.job(&id).filter(|j| Some(j.token.as_str()) == sent) {

@@ -102,10 +102,12 @@ impl Worker {
             events,
             registry: Mutex::new(Default::default()),
             slots: Arc::new(Semaphore::new(concurrency)),
-            slots_total: concurrency,
             run,
             grace: CANCEL_GRACE,
             finisher,
+            buffer: Mutex::new(Default::default()),
+            prefetching: Default::default(),
+            short_jobs: Default::default(),
         });
         let args = WorkerArgs { shared: shared.clone(), intensity, finish_rx };
         let spawned = match supervisor {
@@ -169,6 +171,10 @@ impl Worker {
     /// Stops taking new jobs; running jobs go on.
     pub fn pause(&self) {
         self.shared.run.send_if_modified(|s| std::mem::replace(s, RunState::Paused) == RunState::Running);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let shared = self.shared.clone();
+            rt.spawn(async move { shared.return_buffered().await });
+        }
     }
 
     /// Takes jobs again (also starts a worker created with `autorun: false`).
@@ -186,6 +192,7 @@ impl Worker {
     /// another worker. Then the children stop, the lock renewer last. Returns those orphans.
     pub async fn close(&self, timeout: Duration) -> Vec<String> {
         self.shared.run.send_replace(RunState::Closing);
+        self.shared.return_buffered().await;
         let deadline = Instant::now() + timeout;
         while !self.shared.running().is_empty() && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -1,7 +1,8 @@
 //! State shared by a worker and its children. It lives outside any one actor so that a child's
 //! restart loses nothing: the job registry, the subscribers and the run state survive it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,7 +13,11 @@ use super::events::EventBus;
 use super::finisher::FinishSender;
 use super::job_actor::JobMsg;
 use super::processor::Processor;
+use crate::job::Job;
 use crate::manual::ManualWorker;
+
+/// A job that ran for less than this is short: worth fetching the next one ahead.
+pub(crate) const SHORT_JOB: Duration = Duration::from_millis(2);
 
 /// Whether the fetcher may take jobs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,13 +50,18 @@ pub(crate) struct Shared {
     pub(crate) registry: Mutex<Registry>,
     /// One permit per concurrency slot; a job actor holds one while it lives.
     pub(crate) slots: Arc<Semaphore>,
-    /// The concurrency (the number of slots).
-    pub(crate) slots_total: usize,
     pub(crate) run: watch::Sender<RunState>,
     /// How long a cancelled processor may take to stop before it is aborted.
     pub(crate) grace: Duration,
     /// Where job actors send their completions (see `finisher`).
     pub(crate) finisher: FinishSender,
+    /// Jobs fetched ahead of free slots (see `WorkerOptions::prefetch`): active and locked in
+    /// Redis under their own token, renewed with the running jobs, handed back at pause/close.
+    pub(crate) buffer: Mutex<VecDeque<Job>>,
+    /// Jobs being fetched ahead right now (asked for, reply not in yet).
+    pub(crate) prefetching: AtomicUsize,
+    /// True while the jobs are short enough to fetch ahead.
+    pub(crate) short_jobs: AtomicBool,
 }
 
 impl Shared {
@@ -61,6 +71,66 @@ impl Shared {
 
     pub(crate) fn job(&self, id: &str) -> Option<RunningJob> {
         self.registry.lock().ok().and_then(|r| r.by_job.get(id).cloned())
+    }
+
+    /// A job fetched ahead, oldest first.
+    pub(crate) fn take_buffered(&self) -> Option<Job> {
+        self.buffer.lock().ok()?.pop_front()
+    }
+
+    /// Keeps a job fetched ahead, unless the worker stopped running meanwhile: then it goes
+    /// back to wait.
+    pub(crate) fn buffer_job(&self, job: Job) {
+        if *self.run.borrow() == RunState::Running {
+            if let Ok(mut b) = self.buffer.lock() {
+                b.push_back(job);
+                return;
+            }
+        }
+        tokio::spawn(async move {
+            let token = job.token.clone().unwrap_or_default();
+            let _ = job.move_to_wait(&token).await;
+        });
+    }
+
+    /// `(id, token)` of the jobs fetched ahead, for the lock renewer.
+    pub(crate) fn buffered_locks(&self) -> Vec<(String, String)> {
+        self.buffer
+            .lock()
+            .map(|b| b.iter().map(|j| (j.id.clone(), j.token.clone().unwrap_or_default())).collect())
+            .unwrap_or_default()
+    }
+
+    /// Forgets a job fetched ahead (its lock was lost); false when it was not buffered.
+    pub(crate) fn drop_buffered(&self, id: &str) -> bool {
+        let Ok(mut b) = self.buffer.lock() else { return false };
+        let before = b.len();
+        b.retain(|j| j.id != id);
+        b.len() != before
+    }
+
+    /// How many jobs to fetch ahead now: none unless jobs are short and the worker runs.
+    pub(crate) fn prefetch_wanted(&self) -> usize {
+        let target = self.manual.options().prefetch;
+        if target == 0 || !self.short_jobs.load(Ordering::Relaxed) || *self.run.borrow() != RunState::Running {
+            return 0;
+        }
+        let have = self.buffer.lock().map(|b| b.len()).unwrap_or(target) + self.prefetching.load(Ordering::Relaxed);
+        target.saturating_sub(have)
+    }
+
+    /// Records how long a job ran, for [`prefetch_wanted`](Self::prefetch_wanted).
+    pub(crate) fn job_ran(&self, took: Duration) {
+        self.short_jobs.store(took < SHORT_JOB, Ordering::Relaxed);
+    }
+
+    /// Hands the jobs fetched ahead back to wait (pause, close): nothing runs them here.
+    pub(crate) async fn return_buffered(&self) {
+        let jobs: Vec<Job> = self.buffer.lock().map(|mut b| b.drain(..).collect()).unwrap_or_default();
+        for job in jobs {
+            let token = job.token.clone().unwrap_or_default();
+            let _ = job.move_to_wait(&token).await;
+        }
     }
 
     pub(crate) fn register(&self, id: &str, job: RunningJob) {
