@@ -46,6 +46,15 @@ impl Queue {
         self.cmd("isPaused", redis::cmd("HEXISTS").arg(self.keys().key("meta")).arg("paused")).await
     }
 
+    /// Trims the events stream to about `max_len` entries now (Node's `trimEvents`: `XTRIM
+    /// MAXLEN ~`, so Redis may keep up to one stream node more). Scripts trim it to
+    /// `max_len_events` as they write; this is for a cap lowered later. Returns the entries
+    /// removed.
+    pub async fn trim_events(&self, max_len: u64) -> Result<u64> {
+        let events = self.keys().key("events");
+        self.cmd("trimEvents", redis::cmd("XTRIM").arg(events).arg("MAXLEN").arg("~").arg(max_len)).await
+    }
+
     /// Removes every waiting job (and delayed ones with `include_delayed`), keeping the pending
     /// iterations of job schedulers. Returns how many were removed.
     pub async fn drain(&self, include_delayed: bool) -> Result<u64> {

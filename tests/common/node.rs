@@ -35,14 +35,19 @@ pub fn ensure_node_deps() {
 }
 
 /// Runs `driver.mjs` with `args` (the Redis URL is added) and returns its JSON reply.
-pub async fn node(pkg: &str, queue: &str, mut args: Value) -> Value {
+pub async fn node(pkg: &str, queue: &str, args: Value) -> Value {
+    node_script("driver.mjs", pkg, queue, args).await
+}
+
+/// Runs the Node script `script` (in tests/node) with `args` and returns its JSON reply.
+pub async fn node_script(script: &str, pkg: &str, queue: &str, mut args: Value) -> Value {
     ensure_node_deps();
     args["pkg"] = pkg.into();
     args["queue"] = queue.into();
     args["url"] = super::redis().url.clone().into();
     let dir = node_dir();
     let run = tokio::process::Command::new("node")
-        .arg("driver.mjs")
+        .arg(script)
         .arg(args.to_string())
         .current_dir(dir)
         .kill_on_drop(true)
