@@ -45,8 +45,8 @@ async fn theirs(pkg: &str, q: &Queue, expect: usize) -> HashMap<String, Value> {
     evs.iter().map(|e| (e["id"].as_str().unwrap().to_owned(), e.clone())).collect()
 }
 
-fn stream_len(q: &Queue) -> impl std::future::Future<Output = usize> + '_ {
-    async move { cmd::<usize>(&["XLEN", &k(q, "events")]).await }
+async fn stream_len(q: &Queue) -> usize {
+    cmd::<usize>(&["XLEN", &k(q, "events")]).await
 }
 
 /// Asserts that every event decodes the same on both sides; returns the event names seen.
