@@ -131,20 +131,17 @@ async fn run_process(a: &Args, worker: ManualWorker) -> serde_json::Value {
     json!({ "completed": completed })
 }
 
-/// The runtime: one thread for `process` (like Node's event loop: on this 2-core bench machine
-/// Redis needs the other core, and cross-thread wake-ups cost more client CPU than they bring:
-/// process c=100 went from 0.50 s to 0.27 s of client CPU for 20,000 jobs), tokio's default
-/// multi-threaded one otherwise (the latency workload's p99 is lower with the worker, the
-/// events reader and the producer on separate threads). `BULLMQ_BENCH_RUNTIME=current|multi`
-/// overrides.
+/// The runtime: one thread, like Node's event loop. On this 2-core bench machine Redis needs the
+/// other core, and cross-thread wake-ups cost more than they bring (measured, same binary:
+/// process c=100 client CPU 0.50 s -> 0.27 s for 20,000 jobs; latency p99 ~0.81 -> ~0.73 ms;
+/// add_single ~79k -> ~91k jobs/s). `BULLMQ_BENCH_RUNTIME=multi` runs tokio's multi-threaded
+/// runtime instead.
 fn main() {
-    let workload = std::env::args().skip_while(|a| a != "--workload").nth(1).unwrap_or_default();
-    let choice = std::env::var("BULLMQ_BENCH_RUNTIME").unwrap_or_default();
-    let current = if choice.is_empty() { workload == "process" } else { choice == "current" };
-    let runtime = if current {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
-    } else {
+    let multi = std::env::var("BULLMQ_BENCH_RUNTIME").is_ok_and(|v| v == "multi");
+    let runtime = if multi {
         tokio::runtime::Builder::new_multi_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
     };
     runtime.expect("tokio runtime").block_on(run());
 }
