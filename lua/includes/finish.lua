@@ -30,7 +30,7 @@ local function finishJob(B, a, token, now, cap)
   local released = releaseLock(B, id, token)
   if released < 0 then return released end
   if stacktrace ~= "" then rcall("HSET", jobKey, "stacktrace", stacktrace) end
-  local f = rcall("HMGET", jobKey, "parentKey", "parent", "deid")
+  local f = rcall("HMGET", jobKey, "parentKey", "parent", "deid", "atm")
   if rcall("LREM", B .. "active", -1, id) == 0 then return -3 end
 
   -- Deduplication: free the key unless a throttle window still runs, then run the kept "next" job.
@@ -64,13 +64,15 @@ local function finishJob(B, a, token, now, cap)
 
   if f[1] then notifyParent(jobKey, f[1], f[2], target, value, now) end
 
-  local atm = rcall("HINCRBY", jobKey, "atm", 1)
+  -- atm counted with the other writes (one call fewer than HINCRBY; nothing else touches it
+  -- in between, the script being atomic). A job removed at once needs no write at all.
+  local atm = (tonumber(f[4]) or 0) + 1
   local prop = target == "completed" and "returnvalue" or "failedReason"
 
   if keepCount ~= 0 then
     local set = B .. target
     rcall("ZADD", set, now, id)
-    rcall("HSET", jobKey, prop, value, "finishedOn", now)
+    rcall("HSET", jobKey, prop, value, "finishedOn", now, "atm", atm)
     if target == "failed" then rcall("HDEL", jobKey, "defa") end
     if keepAge then
       local old = rcall("ZRANGEBYSCORE", set, "-inf", now - keepAge * 1000, "LIMIT", 0, keepLimit)
