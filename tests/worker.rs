@@ -10,7 +10,6 @@ use bullmq::{
 };
 use common::*;
 use serde_json::json;
-use tokio::sync::mpsc::UnboundedReceiver;
 
 fn opts(q: &bullmq::Queue) -> WorkerOptions {
     WorkerOptions {
@@ -19,19 +18,6 @@ fn opts(q: &bullmq::Queue) -> WorkerOptions {
         drain_delay: Duration::from_millis(300),
         ..Default::default()
     }
-}
-
-async fn wait_for(rx: &mut UnboundedReceiver<WorkerEvent>, mut pred: impl FnMut(&WorkerEvent) -> bool) -> WorkerEvent {
-    tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let e = rx.recv().await.expect("events open");
-            if pred(&e) {
-                return e;
-            }
-        }
-    })
-    .await
-    .expect("event in time")
 }
 
 #[tokio::test]

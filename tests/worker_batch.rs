@@ -139,7 +139,7 @@ async fn jobs_fetched_ahead_are_renewed_and_handed_back_at_close() {
     });
     let o = WorkerOptions { concurrency: 1, prefetch: 2, lock_duration: 1000, metrics: None, ..opts() };
     let (w, mut rx) = Worker::spawn(q.name(), p, o).await.unwrap();
-    wait_for_active(&mut rx, "20").await;
+    wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobActive { id } if id == "20")).await;
     // Two jobs behind 20 are held here, active and locked; the renewer keeps them past the
     // lock duration.
     eventually("two fetched ahead", Duration::from_secs(5), || async { q.get_active_count().await.unwrap() == 3 })
@@ -157,18 +157,4 @@ async fn jobs_fetched_ahead_are_renewed_and_handed_back_at_close() {
     let completed = q.get_completed_count().await.unwrap();
     assert_eq!(completed + 1 + waiting.len() as u64, n, "nothing lost");
     println!("prefetch: held_ahead=2 renewed=2 handed_back_at_close=2 orphans=1 lost=0");
-}
-
-async fn wait_for_active(rx: &mut tokio::sync::mpsc::UnboundedReceiver<WorkerEvent>, id: &str) {
-    tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            if let Some(WorkerEvent::JobActive { id: got }) = rx.recv().await {
-                if got == id {
-                    return;
-                }
-            }
-        }
-    })
-    .await
-    .expect("job became active");
 }

@@ -13,7 +13,7 @@ use bullmq::{processor, CancelReason, JobOptions, JobOutcome, Worker, WorkerEven
 use common::*;
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use serde_json::json;
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 
 fn opts(q: &bullmq::Queue) -> WorkerOptions {
     WorkerOptions {
@@ -24,19 +24,6 @@ fn opts(q: &bullmq::Queue) -> WorkerOptions {
         stalled_interval: 400,
         ..Default::default()
     }
-}
-
-async fn wait_for(rx: &mut UnboundedReceiver<WorkerEvent>, mut pred: impl FnMut(&WorkerEvent) -> bool) -> WorkerEvent {
-    tokio::time::timeout(Duration::from_secs(15), async {
-        loop {
-            let e = rx.recv().await.expect("events open");
-            if pred(&e) {
-                return e;
-            }
-        }
-    })
-    .await
-    .expect("event in time")
 }
 
 /// Counts executions per job id.

@@ -186,3 +186,20 @@ pub fn b64(s: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(s.as_bytes())
 }
+
+/// The next worker event matching `pred` (others are skipped), within 15 s.
+pub async fn wait_for(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<bullmq::WorkerEvent>,
+    mut pred: impl FnMut(&bullmq::WorkerEvent) -> bool,
+) -> bullmq::WorkerEvent {
+    tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            let e = rx.recv().await.expect("events open");
+            if pred(&e) {
+                return e;
+            }
+        }
+    })
+    .await
+    .expect("event in time")
+}

@@ -20,9 +20,16 @@ pub fn ensure_node_deps() {
     static DONE: OnceLock<()> = OnceLock::new();
     DONE.get_or_init(|| {
         let dir = node_dir();
-        if dir.join("node_modules/bullmq/package.json").exists()
-            && dir.join("node_modules/bullmq5/package.json").exists()
-        {
+        // Every package of package.json: a `node_modules` made before one was added lacks it.
+        let have = [
+            "bullmq/package.json",
+            "bullmq5/package.json",
+            "bullmq-otel/package.json",
+            "@opentelemetry/sdk-trace-node/package.json",
+        ]
+        .iter()
+        .all(|p| dir.join("node_modules").join(p).exists());
+        if have {
             return;
         }
         let status = Command::new("npm")
