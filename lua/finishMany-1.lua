@@ -2,9 +2,10 @@
   finishMany: moveToFinished for a batch of active jobs, then take up to `take` next jobs, in one
   call. Each job is finished exactly as moveToFinished finishes it (same checks, events and
   retention) and each take is a moveToActive; what is shared is done once per call: reading the
-  events cap and trimming the stream, reading pause/concurrency/limits, promoting due delayed
-  jobs, setting the marker. Used by the worker tree to finish the jobs of many job actors that
-  completed while the previous call was in flight.
+  events cap and trimming the stream, releasing the locks (one MGET, DEL and SREM for the
+  batch), reading pause/concurrency/limits, promoting due delayed jobs, setting the marker.
+  Used by the worker tree to finish the jobs of many job actors that completed while the
+  previous call was in flight.
 
   KEYS[1]  queue base "prefix:name:"
   ARGV[1]  n, jobs to finish      ARGV[2] take, next jobs wanted (0..n)
@@ -31,10 +32,58 @@ local n, take = tonumber(ARGV[1]), tonumber(ARGV[2])
 local o = fetchOptions(3)
 local cap = eventsCap(B)
 
-local codes = {}
+-- The checks, then the lock release of every job that passed in three calls for the batch
+-- (MGET, DEL, SREM) instead of three per job, then the rest per job in order.
+local codes, jobs, lockKeys, passed = {}, {}, {}, {}
+local jobKeys, childKeys = {}, {}
 for j = 1, n do
   local i = 9 + (j - 1) * 10
-  codes[j] = finishJob(B, finishArgs(i), ARGV[i + 9], o.now, cap)
+  local a = finishArgs(i)
+  a.token = ARGV[i + 9]
+  jobs[j] = a
+  jobKeys[j] = B .. a.id
+  if a.target == "completed" then
+    childKeys[#childKeys + 1] = jobKeys[j] .. ":dependencies"
+    childKeys[#childKeys + 1] = jobKeys[j] .. ":unsuccessful"
+  end
+end
+-- The usual case in two calls: every job exists and none has children pending or failed (an
+-- empty set or sorted set does not exist in Redis). Otherwise the checks run job by job.
+local allClear = n > 0 and rcall("EXISTS", unpack(jobKeys)) == n
+  and (#childKeys == 0 or rcall("EXISTS", unpack(childKeys)) == 0)
+for j = 1, n do
+  local a = jobs[j]
+  codes[j] = allClear and 0 or finishChecks(B, a)
+  if codes[j] == 0 then
+    if a.token == "0" then
+      codes[j] = -2 -- the worker tree always holds a lock
+    else
+      passed[#passed + 1] = j
+      lockKeys[#lockKeys + 1] = B .. a.id .. ":lock"
+    end
+  end
+end
+if #passed > 0 then
+  local holders = rcall("MGET", unpack(lockKeys))
+  local released, releasedIds = {}, {}
+  for x, j in ipairs(passed) do
+    local holder = holders[x]
+    if holder == jobs[j].token then
+      released[#released + 1] = lockKeys[x]
+      releasedIds[#releasedIds + 1] = jobs[j].id
+    elseif holder then
+      codes[j] = -6
+    else
+      codes[j] = -2
+    end
+  end
+  if #released > 0 then
+    rcall("DEL", unpack(released))
+    rcall("SREM", B .. "stalled", unpack(releasedIds))
+  end
+  for _, j in ipairs(passed) do
+    if codes[j] == 0 then codes[j] = finishReleased(B, jobs[j], o.now, cap) end
+  end
 end
 rcall("XTRIM", B .. "events", "MAXLEN", "~", cap)
 

@@ -158,3 +158,43 @@ async fn jobs_fetched_ahead_are_renewed_and_handed_back_at_close() {
     assert_eq!(completed + 1 + waiting.len() as u64, n, "nothing lost");
     println!("prefetch: held_ahead=2 renewed=2 handed_back_at_close=2 orphans=1 lost=0");
 }
+
+/// A parent whose child is still pending cannot complete (Node's -4) while the rest of its batch
+/// does: the batched checks fall back to job-by-job checks when any job has children.
+#[tokio::test]
+async fn a_parent_with_pending_children_is_refused_alone_in_its_batch() {
+    let q = queue("wb-parent").await;
+    let other = queue("wb-parent-children").await; // nobody processes this one
+    for i in 0..8 {
+        q.add("p", json!({"i": i}), JobOptions::default()).await.unwrap();
+    }
+    let link = bullmq::ParentOptions { id: "3".into(), queue: q.qualified_name() };
+    other.add("child", json!({}), JobOptions { parent: Some(link), ..Default::default() }).await.unwrap();
+    let gate = std::sync::Arc::new(tokio::sync::Notify::new());
+    let g = gate.clone();
+    let p = processor(move |_job, _ctx| {
+        let g = g.clone();
+        async move {
+            g.notified().await;
+            Ok(JobOutcome::Completed(json!("ok")))
+        }
+    });
+    let o = WorkerOptions { concurrency: 8, metrics: None, ..opts() };
+    let (w, mut rx) = Worker::spawn(q.name(), p, o).await.unwrap();
+    eventually("all 8 running", Duration::from_secs(10), || async { w.active_jobs().len() == 8 }).await;
+    gate.notify_waiters();
+    let (mut completed, mut refused) = (0, Vec::new());
+    while completed + refused.len() < 8 {
+        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap() {
+            WorkerEvent::JobCompleted { .. } => completed += 1,
+            WorkerEvent::Error { message } => refused.push(message),
+            _ => {}
+        }
+    }
+    w.close(Duration::from_secs(1)).await;
+    assert_eq!(completed, 7);
+    assert_eq!(refused.len(), 1);
+    assert!(refused[0].contains("pending dependencies") && refused[0].contains('3'), "{}", refused[0]);
+    assert_eq!(q.get_job_state("3").await.unwrap(), bullmq::JobState::Active, "left for its children");
+    println!("batched-parent: jobs=8 completed=7 refused_with_pending_children=1");
+}

@@ -14,21 +14,25 @@ local function finishArgs(i)
   }
 end
 
--- Finishes job `a.id` held under `token`. `cap` is the events cap (the caller trims the stream
--- once per call). Returns 0 or a negative code: -1 (no job), -2 (no lock), -3 (not active),
--- -4 (pending children), -6 (lock held by another), -9 (failed children).
-local function finishJob(B, a, token, now, cap)
+-- What must hold before job `a.id` may finish: 0, or -1 (no job), -4 (pending children),
+-- -9 (failed children).
+local function finishChecks(B, a)
+  local jobKey = B .. a.id
+  if rcall("EXISTS", jobKey) == 0 then return -1 end
+  if a.target == "completed" then
+    if rcall("SCARD", jobKey .. ":dependencies") ~= 0 then return -4 end
+    if rcall("ZCARD", jobKey .. ":unsuccessful") ~= 0 then return -9 end
+  end
+  return 0
+end
+
+-- The rest of a finish, once the checks passed and the lock was released: returns 0 or -3 (not
+-- active). `cap` is the events cap (the caller trims the stream once per call).
+local function finishReleased(B, a, now, cap)
   local id, target, value = a.id, a.target, a.value
   local keepCount, keepAge, keepLimit = a.keepCount, a.keepAge, a.keepLimit
   local attempts, maxMetrics, stacktrace = a.attempts, a.maxMetrics, a.stacktrace
   local jobKey = B .. id
-  if rcall("EXISTS", jobKey) == 0 then return -1 end
-  if target == "completed" then
-    if rcall("SCARD", jobKey .. ":dependencies") ~= 0 then return -4 end
-    if rcall("ZCARD", jobKey .. ":unsuccessful") ~= 0 then return -9 end
-  end
-  local released = releaseLock(B, id, token)
-  if released < 0 then return released end
   if stacktrace ~= "" then rcall("HSET", jobKey, "stacktrace", stacktrace) end
   local f = rcall("HMGET", jobKey, "parentKey", "parent", "deid", "atm")
   if rcall("LREM", B .. "active", -1, id) == 0 then return -3 end
@@ -122,4 +126,15 @@ local function finishJob(B, a, token, now, cap)
     end
   end
   return 0
+end
+
+-- Finishes job `a.id` held under `token`. Returns 0 or a negative code: -1 (no job), -2 (no
+-- lock), -3 (not active), -4 (pending children), -6 (lock held by another), -9 (failed
+-- children).
+local function finishJob(B, a, token, now, cap)
+  local checked = finishChecks(B, a)
+  if checked ~= 0 then return checked end
+  local released = releaseLock(B, a.id, token)
+  if released < 0 then return released end
+  return finishReleased(B, a, now, cap)
 end
