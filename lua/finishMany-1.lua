@@ -82,7 +82,7 @@ if #passed > 0 then
     rcall("SREM", B .. "stalled", unpack(releasedIds))
   end
   for _, j in ipairs(passed) do
-    if codes[j] == 0 then codes[j] = finishReleased(B, jobs[j], o.now, cap) end
+    if codes[j] == 0 then codes[j] = finishReleased(B, jobs[j], o.now, cap, o.nowText) end
   end
 end
 rcall("XTRIM", B .. "events", "MAXLEN", "~", cap)

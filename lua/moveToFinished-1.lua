@@ -37,7 +37,7 @@ local fetch = ARGV[4] == "1"
 local o = fetchOptions(11)
 
 local cap = eventsCap(B)
-local r = finishJob(B, a, o.token, o.now, cap)
+local r = finishJob(B, a, o.token, o.now, cap, o.nowText)
 if r ~= 0 then return r end
 rcall("XTRIM", B .. "events", "MAXLEN", "~", cap)
 

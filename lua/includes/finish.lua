@@ -27,15 +27,16 @@ local function finishChecks(B, a)
 end
 
 -- The rest of a finish, once the checks passed and the lock was released: returns 0 or -3 (not
--- active). `cap` is the events cap (the caller trims the stream once per call).
-local function finishReleased(B, a, now, cap)
+-- active). `cap` is the events cap (the caller trims the stream once per call); `nowText` is
+-- `now` as sent (see fetchOptions).
+local function finishReleased(B, a, now, cap, nowText)
   local id, target, value = a.id, a.target, a.value
   local keepCount, keepAge, keepLimit = a.keepCount, a.keepAge, a.keepLimit
   local attempts, maxMetrics, stacktrace = a.attempts, a.maxMetrics, a.stacktrace
   local jobKey = B .. id
   if stacktrace ~= "" then rcall("HSET", jobKey, "stacktrace", stacktrace) end
   local f = rcall("HMGET", jobKey, "parentKey", "parent", "deid", "atm")
-  if rcall("LREM", B .. "active", -1, id) == 0 then return -3 end
+  if rcall("LREM", B .. "active", "-1", id) == 0 then return -3 end
 
   -- Deduplication: free the key unless a throttle window still runs, then run the kept "next" job.
   local deid = f[3]
@@ -75,8 +76,8 @@ local function finishReleased(B, a, now, cap)
 
   if keepCount ~= 0 then
     local set = B .. target
-    rcall("ZADD", set, now, id)
-    rcall("HSET", jobKey, prop, value, "finishedOn", now, "atm", atm)
+    rcall("ZADD", set, nowText, id)
+    rcall("HSET", jobKey, prop, value, "finishedOn", nowText, "atm", atm)
     if target == "failed" then rcall("HDEL", jobKey, "defa") end
     if keepAge then
       local old = rcall("ZRANGEBYSCORE", set, "-inf", now - keepAge * 1000, "LIMIT", 0, keepLimit)
@@ -131,10 +132,10 @@ end
 -- Finishes job `a.id` held under `token`. Returns 0 or a negative code: -1 (no job), -2 (no
 -- lock), -3 (not active), -4 (pending children), -6 (lock held by another), -9 (failed
 -- children).
-local function finishJob(B, a, token, now, cap)
+local function finishJob(B, a, token, now, cap, nowText)
   local checked = finishChecks(B, a)
   if checked ~= 0 then return checked end
   local released = releaseLock(B, a.id, token)
   if released < 0 then return released end
-  return finishReleased(B, a, now, cap)
+  return finishReleased(B, a, now, cap, nowText)
 end
