@@ -149,14 +149,14 @@ pub(crate) async fn move_to_finished<C: ConnectionLike>(
     decode_finish(inv.invoke_async(conn).await?)
 }
 
-/// What finishMany answered: a code per finished job, the jobs taken (`id`, hash, lock token),
-/// the rate-limit ttl that stopped the takes and the next delayed due time (both 0 for none).
+/// What finishMany answered: a code per finished job, the jobs taken (`id`, hash, lock token)
+/// and the rate-limit ttl that stopped the takes (0 for none). (The next delayed due time it
+/// also returns is not needed: the fetcher's own wait finds it.)
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ManyReply {
     pub(crate) codes: Vec<i64>,
     pub(crate) taken: Vec<(String, HashMap<String, String>, String)>,
     pub(crate) ttl: u64,
-    pub(crate) due: u64,
 }
 
 /// A job finishMany took: its flat hash, id and lock token.
@@ -186,9 +186,9 @@ pub(crate) async fn finish_many<C: ConnectionLike>(
             .arg(a.stacktrace.unwrap_or(""))
             .arg(*token);
     }
-    let (codes, taken, ttl, due): (Vec<i64>, Vec<TakenJob>, i64, i64) = inv.invoke_async(conn).await?;
+    let (codes, taken, ttl, _due): (Vec<i64>, Vec<TakenJob>, i64, i64) = inv.invoke_async(conn).await?;
     let taken = taken.into_iter().map(|(flat, id, token)| (id, crate::job::pairs_to_map(flat), token)).collect();
-    Ok(ManyReply { codes, taken, ttl: ttl.max(0) as u64, due: due.max(0) as u64 })
+    Ok(ManyReply { codes, taken, ttl: ttl.max(0) as u64 })
 }
 
 /// Arguments of moveToDelayed besides the fetch options.
