@@ -60,9 +60,12 @@ async fn ours(q: &Queue, expect: usize) -> Vec<QueueEvent> {
     out
 }
 
+/// The custom event Node's scenario publishes (QueueEventsProducer).
+const CUSTOM: &str = "node-custom";
+
 /// The whole stream as Node's QueueEvents decodes it (driver `events`), by entry id.
 async fn theirs(pkg: &str, q: &Queue, expect: usize) -> HashMap<String, Value> {
-    let r = node(pkg, q.name(), json!({"cmd": "events", "expect": expect})).await;
+    let r = node(pkg, q.name(), json!({"cmd": "events", "expect": expect, "custom": [CUSTOM]})).await;
     let evs = r["events"].as_array().unwrap();
     assert_eq!(evs.len(), expect, "{pkg}: Node's QueueEvents read the whole stream");
     evs.iter().map(|e| (e["id"].as_str().unwrap().to_owned(), e.clone())).collect()
@@ -74,7 +77,8 @@ async fn stream_len(q: &Queue) -> usize {
 
 /// Our typed event in the shape Node's QueueEvents hands its listeners: `{event, id, ...fields}`
 /// with `progress.data` and `completed.returnvalue` parsed, `delayed.delay` a number and every
-/// other field a string (PROTOCOL.md §10.3). A raw (`Other`) event is a decoding gap: panic.
+/// other field a string (PROTOCOL.md §10.3). A raw (`Other`) event of a known type is a
+/// decoding gap: panic; a custom event is kept raw on both sides.
 fn as_node(e: &QueueEvent) -> Value {
     let mut m = Map::new();
     m.insert("event".into(), e.name().into());
@@ -117,7 +121,12 @@ fn as_node(e: &QueueEvent) -> Value {
         QueueEvent::RetriesExhausted { attempts_made, .. } => put("attemptsMade", attempts_made.to_string().into()),
         QueueEvent::Cleaned { count, .. } => put("count", count.to_string().into()),
         QueueEvent::Debounced { debounce_id, .. } => put("debounceId", debounce_id.as_str().into()),
-        QueueEvent::Other { .. } => panic!("left undecoded by us: {e:?}"),
+        QueueEvent::Other { event, fields, .. } => {
+            assert!(!TYPES_6X.contains(&event.as_str()) && event != "debounced", "left undecoded by us: {e:?}");
+            for (k, v) in fields {
+                put(k, v.as_str().into());
+            }
+        }
         _ => {}
     }
     Value::Object(m)
@@ -254,7 +263,12 @@ async fn our_queue_events_decode_what_node_writes() {
         if pkg == "bullmq5" {
             assert!(names.contains("debounced"), "5.x writes debounced before deduplicated: {names:?}");
         }
-        println!("events node->ours {pkg}: entries={n} compared={n} types={} identical=true", names.len());
+        let custom = our_events.iter().find(|e| e.name() == CUSTOM).expect("the custom event");
+        assert!(matches!(custom, QueueEvent::Other { fields, .. } if fields["colour"] == "blue"), "{custom:?}");
+        println!(
+            "events node->ours {pkg}: entries={n} compared={n} names={} (incl. custom {CUSTOM}) identical=true",
+            names.len()
+        );
     }
 }
 

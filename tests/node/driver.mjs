@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const args = JSON.parse(process.argv[2]);
-const { Queue, Worker, QueueEvents, Job, FlowProducer, UnrecoverableError } = require(args.pkg || 'bullmq');
+const { Queue, Worker, QueueEvents, QueueEventsProducer, Job, FlowProducer, UnrecoverableError } = require(args.pkg || 'bullmq');
 const { default: IORedis } = await import('ioredis');
 
 const url = new URL(args.url);
@@ -112,7 +112,7 @@ const commands = {
     await worker.close();
     return { order, finished };
   },
-  // {names?: [event names] (default: all of §10.1), expect: n, lastEventId?}
+  // {names?: [event names] (default: all of §10.1), custom?: [more names], expect: n, lastEventId?}
   //   -> {events: [{event, id, ...decoded fields}]} in stream order, as Node's QueueEvents hands
   //   them to its listeners ((fields, id), but only (id) for `drained`).
   async events() {
@@ -120,7 +120,7 @@ const commands = {
     const events = [];
     let done;
     const enough = new Promise((r) => { done = r; });
-    for (const ev of args.names || EVENT_NAMES) {
+    for (const ev of [...(args.names || EVENT_NAMES), ...(args.custom || [])]) {
       qe.on(ev, (a, b) => {
         events.push(typeof a === 'string' ? { event: ev, id: a } : { event: ev, id: b, ...a });
         if (events.length >= args.expect) done();
@@ -138,7 +138,8 @@ const commands = {
   // id twice, deduplicated twice, a flow parent with a child), a worker reporting progress (a
   // number, then an object) and a log line on every attempt, failing once with a retry and once
   // unrecoverably, stalling once (it deletes its own lock), completing; then pause, resume,
-  // remove and clean. {metrics?: maxDataPoints} -> {ids, cleaned}
+  // remove and clean; a custom event `node-custom` published last.
+  // {metrics?: maxDataPoints} -> {ids, cleaned, finished}
   async scenario() {
     return withQueue(async (q) => {
       const ids = {};
@@ -191,6 +192,9 @@ const commands = {
       await q.resume();
       await q.remove(ids.plain);
       const cleaned = await q.clean(0, 10, 'failed');
+      const producer = new QueueEventsProducer(name, { connection, prefix });
+      await producer.publishEvent({ eventName: 'node-custom', jobId: ids.prio, colour: 'blue' });
+      await producer.close();
       return { ids, cleaned, finished };
     });
   },
