@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const args = JSON.parse(process.argv[2]);
-const { Queue, Worker, QueueEvents, Job, UnrecoverableError } = require(args.pkg || 'bullmq');
+const { Queue, Worker, QueueEvents, QueueEventsProducer, Job, FlowProducer, UnrecoverableError } = require(args.pkg || 'bullmq');
 const { default: IORedis } = await import('ioredis');
 
 const url = new URL(args.url);
@@ -13,6 +13,24 @@ const connection = { host: url.hostname, port: Number(url.port), maxRetriesPerRe
 const prefix = args.prefix || 'bull';
 const name = args.queue;
 const deadline = Date.now() + (args.timeoutMs || 15000);
+
+// Every event type QueueEvents emits by name (PROTOCOL.md §10.1).
+const EVENT_NAMES = [
+  'added', 'waiting', 'active', 'progress', 'completed', 'failed', 'delayed', 'stalled', 'removed',
+  'drained', 'paused', 'resumed', 'duplicated', 'deduplicated', 'debounced', 'retries-exhausted',
+  'waiting-children', 'cleaned',
+];
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Polls `cond` every 20 ms until it holds; throws after `ms`.
+async function until(what, ms, cond) {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
 
 // Resolves once the line is flushed: process.exit() would cut a large reply on a pipe.
 function out(v) {
@@ -63,7 +81,8 @@ const commands = {
     });
   },
   // {expect: n finished jobs, failTimes?: k (fail the first k attempts of each job),
-  //  failOnly?: [job names that fail], unrecoverable?: bool, returnValue?: any, concurrency?: n, delayMs?: processing time}
+  //  failOnly?: [job names that fail], unrecoverable?: bool, returnValue?: any, concurrency?: n, delayMs?: processing time,
+  //  metrics?: maxDataPoints (the worker records metrics)}
   async work() {
     const order = [];
     const finished = [];
@@ -78,7 +97,10 @@ const commands = {
         throw new Error(`fail ${job.id} #${job.attemptsMade + 1}`);
       }
       return args.returnValue !== undefined ? args.returnValue : { done: job.id };
-    }, { connection, prefix, concurrency: args.concurrency || 1, autorun: false });
+    }, {
+      connection, prefix, concurrency: args.concurrency || 1, autorun: false,
+      ...(args.metrics ? { metrics: { maxDataPoints: args.metrics } } : {}),
+    });
     worker.on('completed', (job) => { finished.push({ id: job.id, state: 'completed' }); if (finished.length >= args.expect) done(); });
     worker.on('failed', (job) => {
       if (job && job.finishedOn) { finished.push({ id: job.id, state: 'failed' }); if (finished.length >= args.expect) done(); }
@@ -90,15 +112,17 @@ const commands = {
     await worker.close();
     return { order, finished };
   },
-  // {names: [event names], expect: n, lastEventId?} -> {events: [{event, ...fields}]}
+  // {names?: [event names] (default: all of §10.1), custom?: [more names], expect: n, lastEventId?}
+  //   -> {events: [{event, id, ...decoded fields}]} in stream order, as Node's QueueEvents hands
+  //   them to its listeners ((fields, id), but only (id) for `drained`).
   async events() {
     const qe = new QueueEvents(name, { connection, prefix, lastEventId: args.lastEventId || '0-0', autorun: false });
     const events = [];
     let done;
     const enough = new Promise((r) => { done = r; });
-    for (const ev of args.names) {
-      qe.on(ev, (fields, id) => {
-        events.push({ event: ev, id, ...fields });
+    for (const ev of [...(args.names || EVENT_NAMES), ...(args.custom || [])]) {
+      qe.on(ev, (a, b) => {
+        events.push(typeof a === 'string' ? { event: ev, id: a } : { event: ev, id: b, ...a });
         if (events.length >= args.expect) done();
       });
     }
@@ -109,6 +133,107 @@ const commands = {
     await qe.close();
     events.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     return { events };
+  },
+  // A fixed scenario of Node-side operations: adds of every kind (delayed, prioritized, custom
+  // id twice, deduplicated twice, a flow parent with a child), a worker reporting progress (a
+  // number, then an object) and a log line on every attempt, failing once with a retry and once
+  // unrecoverably, stalling once (it deletes its own lock), completing; then pause, resume,
+  // remove and clean; a custom event `node-custom` published last.
+  // {metrics?: maxDataPoints} -> {ids, cleaned, finished}
+  async scenario() {
+    return withQueue(async (q) => {
+      const ids = {};
+      ids.plain = (await q.add('plain', { n: 1 })).id;
+      ids.prio = (await q.add('prio', { n: 2 }, { priority: 3 })).id;
+      ids.flaky = (await q.add('flaky', { n: 3 }, { attempts: 2, backoff: { type: 'fixed', delay: 100 } })).id;
+      ids.fatal = (await q.add('fatal', { n: 4 })).id;
+      ids.custom = (await q.add('custom', { n: 5 }, { jobId: 'node-custom' })).id;
+      await q.add('custom', { n: 5 }, { jobId: 'node-custom' }); // duplicated
+      ids.dedup = (await q.add('dedup', { n: 6 }, { deduplication: { id: 'node-d' } })).id;
+      await q.add('dedup', { n: 6 }, { deduplication: { id: 'node-d' } }); // deduplicated
+      ids.later = (await q.add('later', { n: 7 }, { delay: 150 })).id;
+      ids.stall = (await q.add('stall', { n: 8 })).id;
+      const flow = new FlowProducer({ connection, prefix });
+      const tree = await flow.add({ name: 'parent', queueName: name, data: {}, children: [{ name: 'child', queueName: name, data: {} }] });
+      await flow.close();
+      ids.parent = tree.job.id;
+      ids.child = tree.children[0].job.id;
+      const redis = new IORedis(connection);
+      const active = `${prefix}:${name}:active`;
+      let finished = 0;
+      let done;
+      const allDone = new Promise((r) => { done = r; });
+      const worker = new Worker(name, async (job) => {
+        await job.updateProgress(50);
+        await job.updateProgress({ step: 'two', of: 2 });
+        await job.log(`node log for ${job.name}`);
+        if (job.name === 'flaky' && job.attemptsMade === 0) throw new Error('flaky once');
+        if (job.name === 'fatal') throw new UnrecoverableError('fatal for good');
+        if (job.name === 'stall' && job.attemptsStarted === 1) {
+          // Lose the lock; the stalled check puts the job back in wait (its finish then fails).
+          await redis.del(`${prefix}:${name}:${job.id}:lock`);
+          await until('the stall job recovered', 10000, async () => !(await redis.lrange(active, 0, -1)).includes(job.id));
+        }
+        return { by: 'node', name: job.name };
+      }, {
+        connection, prefix, concurrency: 3, stalledInterval: 300,
+        ...(args.metrics ? { metrics: { maxDataPoints: args.metrics } } : {}),
+      });
+      worker.on('error', () => {}); // the stalled job's first finish is refused (lock lost)
+      // plain, prio, flaky, fatal, custom, dedup, later, stall, child, parent.
+      worker.on('completed', () => { if (++finished >= 10) done(); });
+      worker.on('failed', (job) => { if (job && job.finishedOn && job.failedReason === 'fatal for good' && ++finished >= 10) done(); });
+      const timer = setTimeout(done, Math.max(0, deadline - Date.now()));
+      await allDone;
+      clearTimeout(timer);
+      await worker.close();
+      await redis.quit();
+      await q.pause();
+      await q.resume();
+      await q.remove(ids.plain);
+      const cleaned = await q.clean(0, 10, 'failed');
+      const producer = new QueueEventsProducer(name, { connection, prefix });
+      await producer.publishEvent({ eventName: 'node-custom', jobId: ids.prio, colour: 'blue' });
+      await producer.close();
+      return { ids, cleaned, finished };
+    });
+  },
+  // {id, start?, end?, asc?} -> {logs, count}
+  async logs() {
+    return withQueue(async (q) => q.getJobLogs(args.id, args.start ?? 0, args.end ?? -1, args.asc ?? true));
+  },
+  // {type, start, end} -> {metrics}
+  async metrics() {
+    return withQueue(async (q) => ({ metrics: await q.getMetrics(args.type, args.start, args.end) }));
+  },
+  // {add: n, maxLenEvents?, skipMetasUpdate?, opts?} -> {added}: adds n jobs from Node. With
+  // skipMetasUpdate the Queue leaves meta alone, so its scripts trim to the cap already there.
+  async addMany() {
+    const streams = args.maxLenEvents ? { events: { maxLen: args.maxLenEvents } } : undefined;
+    const queue = new Queue(name, { connection, prefix, streams, skipMetasUpdate: !!args.skipMetasUpdate });
+    try {
+      for (let i = 0; i < args.add; i++) await queue.add('n', { i }, args.opts || {});
+      return { added: args.add };
+    } finally { await queue.close(); }
+  },
+  // {maxLenEvents?} -> {meta: queue.getMeta(), raw: HGETALL meta}. With maxLenEvents, a Queue
+  // with that events cap is created first and its meta write awaited (what Node writes).
+  async meta() {
+    const redis = new IORedis(connection);
+    const key = `${prefix}:${name}:meta`;
+    const streams = args.maxLenEvents ? { events: { maxLen: args.maxLenEvents } } : undefined;
+    const queue = new Queue(name, { connection, prefix, streams, skipMetasUpdate: !args.maxLenEvents });
+    try {
+      if (args.maxLenEvents) {
+        await until('meta written', 5000, async () => (await redis.hget(key, 'opts.maxLenEvents')) === String(args.maxLenEvents));
+      }
+      return { meta: await queue.getMeta(), raw: await redis.hgetall(key) };
+    } finally { await queue.close(); await redis.quit(); }
+  },
+  // {maxLen} -> {removed}: Queue.trimEvents.
+  async trimEvents() {
+    const queue = new Queue(name, { connection, prefix, skipMetasUpdate: true });
+    try { return { removed: await queue.trimEvents(args.maxLen) }; } finally { await queue.close(); }
   },
 };
 
