@@ -3,7 +3,9 @@
   call. Each job is finished exactly as moveToFinished finishes it (same checks, events and
   retention) and each take is a moveToActive; what is shared is done once per call: reading the
   events cap and trimming the stream, releasing the locks (one MGET, DEL and SREM for the
-  batch), reading pause/concurrency/limits, promoting due delayed jobs, setting the marker.
+  batch), adding to the completed set when nothing trims it and deleting the keys of jobs
+  removed on completion (one call each), reading pause/concurrency/limits, promoting due
+  delayed jobs, setting the marker.
   Used by the worker tree to finish the jobs of many job actors that completed while the
   previous call was in flight.
 
@@ -81,9 +83,11 @@ if #passed > 0 then
     rcall("DEL", unpack(released))
     rcall("SREM", B .. "stalled", unpack(releasedIds))
   end
+  local batch = { zadd = {}, del = {} }
   for _, j in ipairs(passed) do
-    if codes[j] == 0 then codes[j] = finishReleased(B, jobs[j], o.now, cap, o.nowText) end
+    if codes[j] == 0 then codes[j] = finishReleased(B, jobs[j], o.now, cap, o.nowText, batch) end
   end
+  finishBatchWrites(batch)
 end
 rcall("XTRIM", B .. "events", "MAXLEN", "~", cap)
 

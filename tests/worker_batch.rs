@@ -198,3 +198,56 @@ async fn a_parent_with_pending_children_is_refused_alone_in_its_batch() {
     assert_eq!(q.get_job_state("3").await.unwrap(), bullmq::JobState::Active, "left for its children");
     println!("batched-parent: jobs=8 completed=7 refused_with_pending_children=1");
 }
+
+/// Removal on completion in batches: every key of a removed job goes (hash, logs), kept jobs
+/// with mixed retention end as one-by-one finishing leaves them.
+#[tokio::test]
+async fn batched_removal_and_mixed_retention() {
+    let q = queue("wb-roc").await;
+    let n = 48u64;
+    let jobs: Vec<BulkJob> = (0..n)
+        .map(|i| {
+            let keep = match i % 3 {
+                0 => KeepJobs::Bool(true),  // removed at once
+                1 => KeepJobs::Bool(false), // kept
+                _ => KeepJobs::Count(5),    // kept, the set trimmed to 5
+            };
+            BulkJob::new("r", json!({"i": i}), JobOptions::default().remove_on_complete(keep)).unwrap()
+        })
+        .collect();
+    q.add_bulk(jobs).await.unwrap();
+    let p = processor(|job, ctx| async move {
+        ctx.log(&job, "a line").await.map_err(|e| bullmq::JobError::new(e.to_string()))?;
+        Ok(JobOutcome::Completed(json!(null)))
+    });
+    let (w, mut rx) =
+        Worker::spawn(q.name(), p, WorkerOptions { concurrency: 16, metrics: None, ..opts() }).await.unwrap();
+    let mut completed = 0;
+    while completed < n {
+        if let WorkerEvent::JobCompleted { .. } =
+            tokio::time::timeout(Duration::from_secs(15), rx.recv()).await.unwrap().unwrap()
+        {
+            completed += 1;
+        }
+    }
+    w.close(Duration::from_secs(1)).await;
+    for i in (0..n).filter(|i| i % 3 == 0) {
+        let id = (i + 1).to_string();
+        let left: i64 = cmd(&["EXISTS", &k(&q, &id), &k(&q, &format!("{id}:logs"))]).await;
+        assert_eq!(left, 0, "job {id} and its logs removed");
+    }
+    // The count trim runs at each count-kept finish and sees every job finished before it, so
+    // at most 5 remain once the last count-kept job finished after the others.
+    let kept: Vec<String> = cmd(&["ZRANGE", &k(&q, "completed"), "0", "-1"]).await;
+    assert!(kept.len() <= 5 + 16, "{kept:?}");
+    assert!(!kept.is_empty());
+    for id in &kept {
+        let i: u64 = id.parse::<u64>().unwrap() - 1;
+        assert_ne!(i % 3, 0, "a removed job is not in completed");
+        let hash: i64 = cmd(&["EXISTS", &k(&q, id)]).await;
+        assert_eq!(hash, 1, "a job in completed has its hash");
+    }
+    let events = events(&q).await;
+    assert_eq!(events.iter().filter(|(e, _)| e == "completed").count() as u64, n);
+    println!("batched-roc: jobs={n} removed_with_logs={} kept={}", n / 3, kept.len());
+}

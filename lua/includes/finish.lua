@@ -28,8 +28,10 @@ end
 
 -- The rest of a finish, once the checks passed and the lock was released: returns 0 or -3 (not
 -- active). `cap` is the events cap (the caller trims the stream once per call); `nowText` is
--- `now` as sent (see fetchOptions).
-local function finishReleased(B, a, now, cap, nowText)
+-- `now` as sent (see fetchOptions). With `batch` ({zadd = {}, del = {}}), plain additions to a
+-- finished set and plain key deletions are collected there for the caller to do in one call
+-- each (finishBatchWrites) once every job of the batch is through.
+local function finishReleased(B, a, now, cap, nowText, batch)
   local id, target, value = a.id, a.target, a.value
   local keepCount, keepAge, keepLimit = a.keepCount, a.keepAge, a.keepLimit
   local attempts, maxMetrics, stacktrace = a.attempts, a.maxMetrics, a.stacktrace
@@ -76,7 +78,20 @@ local function finishReleased(B, a, now, cap, nowText)
 
   if keepCount ~= 0 then
     local set = B .. target
-    rcall("ZADD", set, nowText, id)
+    if batch and keepCount < 0 and not keepAge then
+      -- Kept with no trimming: nothing below reads the set, so the batch adds it in one call.
+      local z = batch.zadd[set] or {}
+      batch.zadd[set] = z
+      z[#z + 1] = nowText
+      z[#z + 1] = id
+    else
+      -- Trimming reads the set: first add what the batch holds back for it, in order.
+      if batch and batch.zadd[set] then
+        rcall("ZADD", set, unpack(batch.zadd[set]))
+        batch.zadd[set] = nil
+      end
+      rcall("ZADD", set, nowText, id)
+    end
     rcall("HSET", jobKey, prop, value, "finishedOn", nowText, "atm", atm)
     if target == "failed" then rcall("HDEL", jobKey, "defa") end
     if keepAge then
@@ -93,8 +108,20 @@ local function finishReleased(B, a, now, cap, nowText)
         rcall("ZREM", set, oid)
       end
     end
-  else
+  elseif f[1] then
     purgeJob(B, id, false, true)
+  elseif batch then
+    -- No parent link to resolve (and its dedup key was handled above): only keys to delete,
+    -- which the batch deletes in one call.
+    local d = batch.del
+    d[#d + 1] = jobKey
+    d[#d + 1] = jobKey .. ":logs"
+    d[#d + 1] = jobKey .. ":dependencies"
+    d[#d + 1] = jobKey .. ":processed"
+    d[#d + 1] = jobKey .. ":failed"
+    d[#d + 1] = jobKey .. ":unsuccessful"
+  else
+    deleteJobKeys(jobKey)
   end
 
   emit(B, false, "event", target, "jobId", id, prop, value, "prev", "active")
@@ -138,4 +165,12 @@ local function finishJob(B, a, token, now, cap, nowText)
   local released = releaseLock(B, a.id, token)
   if released < 0 then return released end
   return finishReleased(B, a, now, cap, nowText)
+end
+
+-- The writes finishReleased collected in `batch`, one call each.
+local function finishBatchWrites(batch)
+  for set, z in pairs(batch.zadd) do
+    rcall("ZADD", set, unpack(z))
+  end
+  if #batch.del > 0 then rcall("DEL", unpack(batch.del)) end
 end
