@@ -83,7 +83,7 @@ async fn finish_batch(shared: Arc<Shared>, worker: ActorCell, mut batch: Vec<Fin
     let ahead = shared.prefetch_wanted();
     shared.prefetching.fetch_add(ahead, Ordering::Relaxed);
     let take = if running { permits.len() + ahead } else { 0 };
-    let completions: Vec<Completion> = batch.iter().map(|r| r.completion.clone()).collect();
+    let completions: Vec<&Completion> = batch.iter().map(|r| &r.completion).collect();
     match shared.manual.complete_many(&completions, take, &tokens).await {
         Ok(outcome) => {
             for (req, result) in batch.into_iter().zip(outcome.finished) {

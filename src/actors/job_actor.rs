@@ -200,7 +200,9 @@ impl Actor for JobActor {
                         // Not ours to finish any more.
                         state.shared.events.emit(WorkerEvent::JobCancelled { id: state.job.id.clone(), reason });
                     }
-                    _ => finish(state, result).await,
+                    // Boxed: the finish future is large, and ractor moves each handler future into
+                    // a box of its own per message; a small handler future keeps that copy cheap.
+                    _ => Box::pin(finish(state, result)).await,
                 }
                 myself.stop(None);
             }

@@ -58,7 +58,7 @@ impl ManualWorker {
     /// back as its error; jobs with deferred failures are failed and skipped.
     pub(crate) async fn complete_many(
         &self,
-        jobs: &[Completion],
+        jobs: &[&Completion],
         take: usize,
         token_prefix: &str,
     ) -> Result<BatchOutcome> {
