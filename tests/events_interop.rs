@@ -169,6 +169,28 @@ async fn completions(rx: &mut tokio::sync::mpsc::UnboundedReceiver<WorkerEvent>,
     }
 }
 
+/// The progress events of the whole stream as ours decodes them: (job id, data), in order.
+async fn our_progress(q: &Queue) -> Vec<(String, Value)> {
+    ours(q, stream_len(q).await)
+        .await
+        .into_iter()
+        .filter_map(|e| match e {
+            QueueEvent::Progress { job_id, data, .. } => Some((job_id, data)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The progress events a Node `events` reply holds: (job id, data), in order.
+fn node_progress_of(reply: &Value) -> Vec<(String, Value)> {
+    reply["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["jobId"].as_str().unwrap().to_owned(), e["data"].clone()))
+        .collect()
+}
+
 #[tokio::test]
 async fn node_queue_events_decode_what_we_write() {
     let q = queue("ei-ours").await;
@@ -296,20 +318,8 @@ async fn our_progress_and_logs_read_by_node() {
         w.close(Duration::from_secs(1)).await;
 
         let ev = node(pkg, q.name(), json!({"cmd": "events", "names": ["progress"], "expect": 4})).await;
-        let mine: Vec<(String, Value)> = ours(&q, stream_len(&q).await)
-            .await
-            .into_iter()
-            .filter_map(|e| match e {
-                QueueEvent::Progress { job_id, data, .. } => Some((job_id, data)),
-                _ => None,
-            })
-            .collect();
-        let node_progress: Vec<(String, Value)> = ev["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| (e["jobId"].as_str().unwrap().to_owned(), e["data"].clone()))
-            .collect();
+        let mine: Vec<(String, Value)> = our_progress(&q).await;
+        let node_progress: Vec<(String, Value)> = node_progress_of(&ev);
         assert_eq!(mine.len(), 4);
         assert_eq!(node_progress, mine, "{pkg}: progress events");
         let last = json!({"pct": 99.5, "phase": "a", "nested": [1, {"x": null}]});
@@ -344,20 +354,8 @@ async fn node_progress_and_logs_read_by_us() {
         let node_ev =
             node(pkg, q.name(), json!({"cmd": "events", "names": ["progress"], "expect": 1000, "timeoutMs": 3000}))
                 .await;
-        let node_progress: Vec<(String, Value)> = node_ev["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| (e["jobId"].as_str().unwrap().to_owned(), e["data"].clone()))
-            .collect();
-        let mine: Vec<(String, Value)> = ours(&q, stream_len(&q).await)
-            .await
-            .into_iter()
-            .filter_map(|e| match e {
-                QueueEvent::Progress { job_id, data, .. } => Some((job_id, data)),
-                _ => None,
-            })
-            .collect();
+        let node_progress: Vec<(String, Value)> = node_progress_of(&node_ev);
+        let mine: Vec<(String, Value)> = our_progress(&q).await;
         assert_eq!(mine, node_progress, "{pkg}: progress events");
         // Two per attempt: 12 attempts (10 jobs; flaky and stall run twice).
         assert_eq!(mine.len(), 24, "{pkg}");

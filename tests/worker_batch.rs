@@ -24,6 +24,20 @@ fn opts() -> WorkerOptions {
     }
 }
 
+/// A processor whose jobs all wait for `gate.notify_waiters()`, then complete.
+fn gated() -> (bullmq::Processor, std::sync::Arc<tokio::sync::Notify>) {
+    let gate = std::sync::Arc::new(tokio::sync::Notify::new());
+    let g = gate.clone();
+    let p = processor(move |_job, _ctx| {
+        let g = g.clone();
+        async move {
+            g.notified().await;
+            Ok(JobOutcome::Completed(json!("ok")))
+        }
+    });
+    (p, gate)
+}
+
 #[tokio::test]
 async fn batched_completions_have_the_effects_of_single_ones() {
     let q = queue("wb-effects").await;
@@ -90,15 +104,7 @@ async fn a_lost_lock_refuses_only_that_job_in_its_batch() {
     for i in 0..12 {
         q.add("l", json!({"i": i}), JobOptions::default()).await.unwrap();
     }
-    let gate = std::sync::Arc::new(tokio::sync::Notify::new());
-    let g = gate.clone();
-    let p = processor(move |_job, _ctx| {
-        let g = g.clone();
-        async move {
-            g.notified().await;
-            Ok(JobOutcome::Completed(json!("ok")))
-        }
-    });
+    let (p, gate) = gated();
     let (w, mut rx) = Worker::spawn(q.name(), p, WorkerOptions { metrics: None, ..opts() }).await.unwrap();
     eventually("all 12 running", Duration::from_secs(10), || async { w.active_jobs().len() == 12 }).await;
     cmd::<()>(&["DEL", &k(&q, "5:lock")]).await;
@@ -170,15 +176,7 @@ async fn a_parent_with_pending_children_is_refused_alone_in_its_batch() {
     }
     let link = bullmq::ParentOptions { id: "3".into(), queue: q.qualified_name() };
     other.add("child", json!({}), JobOptions { parent: Some(link), ..Default::default() }).await.unwrap();
-    let gate = std::sync::Arc::new(tokio::sync::Notify::new());
-    let g = gate.clone();
-    let p = processor(move |_job, _ctx| {
-        let g = g.clone();
-        async move {
-            g.notified().await;
-            Ok(JobOutcome::Completed(json!("ok")))
-        }
-    });
+    let (p, gate) = gated();
     let o = WorkerOptions { concurrency: 8, metrics: None, ..opts() };
     let (w, mut rx) = Worker::spawn(q.name(), p, o).await.unwrap();
     eventually("all 8 running", Duration::from_secs(10), || async { w.active_jobs().len() == 8 }).await;

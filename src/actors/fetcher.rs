@@ -6,14 +6,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef};
 
 use super::events::WorkerEvent;
 use super::job_actor::spawn_job;
 use super::reconnect::wait_for_redis;
 use super::shared::{RunState, Shared};
 use super::task_guard::TaskGuard;
-use super::worker_actor::WorkerMsg;
 use crate::error::Error;
 use crate::manual::Accepted;
 use tokio::sync::OwnedSemaphorePermit;
@@ -31,7 +30,8 @@ pub(crate) struct Fetcher;
 
 pub(crate) struct FetcherArgs {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) worker: ActorRef<WorkerMsg>,
+    /// The worker's cell: job actors are spawned linked under it.
+    pub(crate) worker: ActorCell,
 }
 
 impl Actor for Fetcher {
@@ -67,7 +67,7 @@ impl Actor for Fetcher {
     }
 }
 
-async fn fetch_loop(shared: Arc<Shared>, worker: ActorRef<WorkerMsg>, me: ActorRef<FetcherMsg>) {
+async fn fetch_loop(shared: Arc<Shared>, worker: ActorCell, me: ActorRef<FetcherMsg>) {
     let mut run = shared.run.subscribe();
     let prefix = uuid::Uuid::new_v4().to_string();
     let drain_delay = shared.manual.options().drain_delay;
@@ -84,7 +84,7 @@ async fn fetch_loop(shared: Arc<Shared>, worker: ActorRef<WorkerMsg>, me: ActorR
             _ = run.changed() => continue,
         };
         if let Some(job) = shared.take_buffered() {
-            spawn_job(&shared, &worker.get_cell(), job, permit).await;
+            spawn_job(&shared, &worker, job, permit).await;
             continue;
         }
         n += 1;
@@ -140,13 +140,13 @@ enum Taken {
 
 async fn take_and_deliver(
     shared: Arc<Shared>,
-    worker: ActorRef<WorkerMsg>,
+    worker: ActorCell,
     token: String,
     permit: OwnedSemaphorePermit,
 ) -> crate::Result<Taken> {
     Ok(match shared.manual.take_next(&token).await? {
         Accepted::Job(job) => {
-            spawn_job(&shared, &worker.get_cell(), *job, permit).await;
+            spawn_job(&shared, &worker, *job, permit).await;
             Taken::Delivered
         }
         Accepted::RateLimited => Taken::RateLimited,

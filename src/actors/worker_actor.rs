@@ -76,7 +76,7 @@ async fn start_child(
     let o = shared.manual.options();
     let cell = match role {
         Role::Fetcher => {
-            let args = FetcherArgs { shared: shared.clone(), worker: myself.clone() };
+            let args = FetcherArgs { shared: shared.clone(), worker: myself.get_cell() };
             Actor::spawn_linked(None, Fetcher, args, myself.get_cell()).await?.0.get_cell()
         }
         Role::LockRenewer => {
