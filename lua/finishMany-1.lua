@@ -13,8 +13,9 @@
   ARGV[1]  n, jobs to finish      ARGV[2] take, next jobs wanted (0..n)
   ARGV[3..8] fetch options: now, token prefix (take i is locked under "<prefix>:<i>"), lock
            duration, limiter max, limiter duration, worker name
-  ARGV[9 + 10*(j-1) ..] per job j: id, target, value, keep count, keep age, keep limit,
-           attempts, metrics max data points, stacktrace, lock token
+  ARGV[9 + 11*(j-1) ..] per job j: id, target, value, keep count, keep age, keep limit,
+           attempts, metrics max data points, stacktrace, lock token, atm + 1 as text when the
+           job has no parent link and no deduplication id ("" otherwise: read from the hash)
 
   Returns { codes, taken, ttl, dueMs }: codes[j] is moveToFinished's code for job j (0 or
   negative); taken is a list of {flat hash, id, token}; ttl > 0 when the rate limiter stopped
@@ -39,9 +40,10 @@ local cap = eventsCap(B)
 local codes, jobs, lockKeys, passed = {}, {}, {}, {}
 local jobKeys, childKeys = {}, {}
 for j = 1, n do
-  local i = 9 + (j - 1) * 10
+  local i = 9 + (j - 1) * 11
   local a = finishArgs(i)
   a.token = ARGV[i + 9]
+  if ARGV[i + 10] ~= "" then a.atm = ARGV[i + 10] end
   jobs[j] = a
   jobKeys[j] = B .. a.id
   if a.target == "completed" then
@@ -103,7 +105,7 @@ if take > 0 then
     end
     taken[#taken + 1] = { reply[1], reply[2], token }
   end
-  if #taken > 0 then rcall("ZADD", B .. "marker", 0, "0") end
+  if #taken > 0 then rcall("ZADD", B .. "marker", "0", "0") end
 end
 if #taken == 0 and ttl == 0 and not o.blocked and rcall("LLEN", B .. "wait") == 0
     and rcall("LLEN", B .. "active") == 0 and rcall("ZCARD", B .. "prioritized") == 0 then

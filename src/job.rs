@@ -76,6 +76,10 @@ pub struct Job {
     /// The worker that fetched it, whose settings (lock duration, limiter, retention defaults,
     /// backoff strategy) its moves use.
     pub(crate) worker: Option<crate::manual::ManualWorker>,
+    /// `atm` as stored (0 when absent) if the hash, when read, had no parent link, no
+    /// deduplication id and no legacy `attemptsMade`: finishing such a job needs nothing read
+    /// back from its hash (neither link is ever added later), see `Completion`.
+    pub(crate) plain_atm: Option<u64>,
 }
 
 fn num(job_id: &str, field: &'static str, v: &str) -> Result<u64> {
@@ -126,6 +130,7 @@ impl Job {
         let opt_num = |v: Option<String>, f: &'static str| v.map(|s| num(id, f, &s)).transpose();
         let legacy_atm = take("attemptsMade");
         let atm = take("atm");
+        let legacy = legacy_atm.is_some();
         let attempts_made = opt_num(legacy_atm.or(atm), "atm")?.unwrap_or(0);
         let attempts_started = opt_num(take("ats"), "ats")?.unwrap_or(0);
         let stalled_counter = opt_num(take("stc"), "stc")?.unwrap_or(0);
@@ -165,6 +170,9 @@ impl Job {
             }
             None => None,
         };
+        let parent_key = take("parentKey");
+        let deduplication_id = take("deid");
+        let plain = !legacy && parent_key.is_none() && parent.is_none() && deduplication_id.is_none();
         Ok(Job {
             id: id.to_owned(),
             name,
@@ -183,15 +191,16 @@ impl Job {
             failed_reason: take("failedReason"),
             stacktrace,
             processed_by: take("pb"),
-            parent_key: take("parentKey"),
+            parent_key,
             parent,
             repeat_job_key: take("rjk"),
-            deduplication_id: take("deid"),
+            deduplication_id,
             deferred_failure: take("defa"),
             token: None,
             extra: h,
             queue,
             worker: None,
+            plain_atm: plain.then_some(attempts_made),
         })
     }
 
@@ -275,6 +284,7 @@ impl Job {
             extra: HashMap::new(),
             queue: Some(queue),
             worker: None,
+            plain_atm: None,
         }
     }
 }

@@ -4,6 +4,9 @@
   moveToFinished (one job) and finishMany (a batch). Needs base, remove, store, lock, parent.
 ]]
 
+-- The HMGET reply of a job with no parent link and no deduplication id (see finishReleased).
+local NO_LINKS = { false, false, false, false }
+
 -- Reads one job's finish arguments from ARGV starting at index `i`: id, target, value, keep
 -- count, keep age, keep limit, attempts, metrics max data points, stacktrace.
 local function finishArgs(i)
@@ -37,7 +40,10 @@ local function finishReleased(B, a, now, cap, nowText, batch)
   local attempts, maxMetrics, stacktrace = a.attempts, a.maxMetrics, a.stacktrace
   local jobKey = B .. id
   if stacktrace ~= "" then rcall("HSET", jobKey, "stacktrace", stacktrace) end
-  local f = rcall("HMGET", jobKey, "parentKey", "parent", "deid", "atm")
+  -- `a.atm` (finishMany): the caller read the hash when it took the job and found no parent link
+  -- and no deduplication id (neither is ever added later) and sends atm + 1, so nothing needs
+  -- reading here. It holds the lock, so nobody else changed atm meanwhile.
+  local f = a.atm and NO_LINKS or rcall("HMGET", jobKey, "parentKey", "parent", "deid", "atm")
   if rcall("LREM", B .. "active", "-1", id) == 0 then return -3 end
 
   -- Deduplication: free the key unless a throttle window still runs, then run the kept "next" job.
@@ -73,7 +79,7 @@ local function finishReleased(B, a, now, cap, nowText, batch)
 
   -- atm counted with the other writes (one call fewer than HINCRBY; nothing else touches it
   -- in between, the script being atomic). A job removed at once needs no write at all.
-  local atm = (tonumber(f[4]) or 0) + 1
+  local atm = a.atm or string.format("%d", (tonumber(f[4]) or 0) + 1)
   local prop = target == "completed" and "returnvalue" or "failedReason"
 
   if keepCount ~= 0 then
@@ -125,7 +131,7 @@ local function finishReleased(B, a, now, cap, nowText, batch)
   end
 
   emit(B, false, "event", target, "jobId", id, prop, value, "prev", "active")
-  if target == "failed" and atm >= attempts then
+  if target == "failed" and tonumber(atm) >= attempts then
     emit(B, false, "event", "retries-exhausted", "jobId", id, "attemptsMade", atm)
   end
 

@@ -22,6 +22,9 @@ pub(crate) struct Completion {
     pub(crate) token: String,
     keep: (i64, Option<u64>, Option<u64>),
     attempts: u32,
+    /// `atm + 1` when the job has no parent link nor deduplication id (see `Job::plain_atm`):
+    /// the script then reads nothing back from the job's hash.
+    atm_next: Option<String>,
 }
 
 /// What a batch did: a result per completion (in order) and the jobs taken for the freed slots.
@@ -48,6 +51,7 @@ impl Job {
             token: token.to_owned(),
             keep: KeepJobs::as_triple(keep),
             attempts: self.opts.attempts.unwrap_or(0),
+            atm_next: self.plain_atm.map(|n| (n + 1).to_string()),
         })
     }
 }
@@ -63,7 +67,7 @@ impl ManualWorker {
         token_prefix: &str,
     ) -> Result<BatchOutcome> {
         let metrics = self.inner.opts.metrics.map(|m| m.max_data_points);
-        let args: Vec<(FinishArgs<'_>, &str)> = jobs
+        let args: Vec<(FinishArgs<'_>, &str, &str)> = jobs
             .iter()
             .map(|c| {
                 let a = FinishArgs {
@@ -76,7 +80,7 @@ impl ManualWorker {
                     metrics_max_data_points: metrics,
                     stacktrace: None,
                 };
-                (a, c.token.as_str())
+                (a, c.token.as_str(), c.atm_next.as_deref().unwrap_or(""))
             })
             .collect();
         let mut conn = self.inner.queue.conn()?;

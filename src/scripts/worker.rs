@@ -167,14 +167,14 @@ type TakenJob = (Vec<String>, String, String);
 pub(crate) async fn finish_many<C: ConnectionLike>(
     conn: &mut C,
     base: &str,
-    jobs: &[(FinishArgs<'_>, &str)],
+    jobs: &[(FinishArgs<'_>, &str, &str)],
     take: usize,
     f: &FetchOpts<'_>,
 ) -> RedisResult<ManyReply> {
     let mut inv = FINISH_MANY.script().prepare_invoke();
     inv.key(base).arg(jobs.len()).arg(take);
     f.push(&mut inv);
-    for (a, token) in jobs {
+    for (a, token, atm_next) in jobs {
         inv.arg(a.id)
             .arg(a.target)
             .arg(a.value)
@@ -184,7 +184,8 @@ pub(crate) async fn finish_many<C: ConnectionLike>(
             .arg(a.attempts)
             .arg(opt_arg(a.metrics_max_data_points))
             .arg(a.stacktrace.unwrap_or(""))
-            .arg(*token);
+            .arg(*token)
+            .arg(*atm_next);
     }
     let (codes, taken, ttl, _due): (Vec<i64>, Vec<TakenJob>, i64, i64) = inv.invoke_async(conn).await?;
     let taken = taken.into_iter().map(|(flat, id, token)| (id, crate::job::pairs_to_map(flat), token)).collect();
