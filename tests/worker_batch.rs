@@ -249,3 +249,46 @@ async fn batched_removal_and_mixed_retention() {
     assert_eq!(events.iter().filter(|(e, _)| e == "completed").count() as u64, n);
     println!("batched-roc: jobs={n} removed_with_logs={} kept={}", n / 3, kept.len());
 }
+
+/// Batched completions send `atm + 1` for jobs with no parent and no dedup id instead of reading
+/// it back, and takes count `ats` in the same write as `processedOn`: both must match what
+/// Node's scripts store, also for a job retried once and for a job carrying the legacy
+/// `attemptsMade` field (whose `atm` the script reads itself).
+#[tokio::test]
+async fn batched_attempt_counters_match_single_finishes() {
+    let q = queue("wb-attempts").await;
+    let n = 24u64;
+    for i in 0..n {
+        q.add("a", json!({"i": i}), JobOptions::default().attempts(2)).await.unwrap();
+    }
+    // Job 1 carries the legacy field only (as a pre-v4 writer left it).
+    cmd::<()>(&["HSET", &k(&q, "1"), "attemptsMade", "0"]).await;
+    let p = processor(|job, _ctx| async move {
+        if job.attempts_made == 0 && job.id != "1" {
+            return Err(bullmq::JobError::new("first attempt fails"));
+        }
+        Ok(JobOutcome::Completed(json!(job.attempts_started)))
+    });
+    let (w, mut rx) = Worker::spawn(q.name(), p, WorkerOptions { metrics: None, ..opts() }).await.unwrap();
+    let mut completed = 0;
+    while completed < n {
+        match tokio::time::timeout(Duration::from_secs(15), rx.recv()).await.unwrap().unwrap() {
+            WorkerEvent::JobCompleted { .. } => completed += 1,
+            WorkerEvent::Error { message } => panic!("{message}"),
+            _ => {}
+        }
+    }
+    w.close(Duration::from_secs(2)).await;
+    for i in 1..=n {
+        let id = i.to_string();
+        let h: std::collections::HashMap<String, String> = cmd(&["HGETALL", &k(&q, &id)]).await;
+        let (atm, ats) = if id == "1" { ("1", "1") } else { ("2", "2") };
+        assert_eq!(h.get("atm").map(String::as_str), Some(atm), "job {id}: {h:?}");
+        assert_eq!(h.get("ats").map(String::as_str), Some(ats), "job {id}: {h:?}");
+        assert_eq!(h.get("returnvalue").map(String::as_str), Some(ats), "job {id} saw ats as stored: {h:?}");
+        assert!(h.contains_key("processedOn") && h.contains_key("finishedOn"), "job {id}: {h:?}");
+        let score: Option<String> = cmd(&["ZSCORE", &k(&q, "completed"), &id]).await;
+        assert!(score.is_some(), "job {id} completed");
+    }
+    println!("batched-attempts: jobs={n} retried={} atm_ok=true ats_ok=true", n - 1);
+}
