@@ -10,16 +10,22 @@
   previous call was in flight.
 
   KEYS[1]  queue base "prefix:name:"
-  ARGV[1]  n, jobs to finish      ARGV[2] take, next jobs wanted (0..n)
+  ARGV[1]  n, jobs to complete    ARGV[2] take, next jobs wanted (0..n)
   ARGV[3..8] fetch options: now, token prefix (take i is locked under "<prefix>:<i>"), lock
            duration, limiter max, limiter duration, worker name
-  ARGV[9 + 11*(j-1) ..] per job j: id, target, value, keep count, keep age, keep limit,
-           attempts, metrics max data points, stacktrace, lock token, atm + 1 as text when the
-           job has no parent link and no deduplication id ("" otherwise: read from the hash)
+  ARGV[9]  p, the number of retention profiles, then p profiles of 5: keep count, keep age,
+           keep limit, attempts, metrics max data points (what jobs of a batch mostly share,
+           sent once: every argument costs Redis a Lua string)
+  then per job j, 5 each: id, return value, lock token, atm + 1 as text when the job has no
+           parent link and no deduplication id ("" otherwise: read from the hash), profile
+           number (1..p)
 
-  Returns { codes, taken, ttl, dueMs }: codes[j] is moveToFinished's code for job j (0 or
-  negative); taken is a list of {flat hash, id, token}; ttl > 0 when the rate limiter stopped
-  the takes; dueMs the next delayed job's due time when the queue ran dry (0: none).
+  Every job of the batch completes (failures go through moveToFinished one by one).
+  Returns one array { ttl, dueMs, codes, hash 1, id 1, hash 2, id 2, ... }: codes[j] is
+  moveToFinished's code for job j (0 or negative); take i is locked under
+  "<token prefix>:<i>"; ttl > 0 when the rate limiter stopped the takes; dueMs the next delayed
+  job's due time when the queue ran dry (0: none). (Flat: each table in a reply costs Redis a
+  handful of lookups to convert.)
   Events: those of moveToFinished per job and of moveToActive per take; drained once.
 ]]
 --@include "includes/base.lua"
@@ -39,17 +45,26 @@ local cap = eventsCap(B)
 -- (MGET, DEL, SREM) instead of three per job, then the rest per job in order.
 local codes, jobs, lockKeys, passed = {}, {}, {}, {}
 local jobKeys, childKeys = {}, {}
+local profiles, np = {}, tonumber(ARGV[9])
+for p = 1, np do
+  local i = 10 + (p - 1) * 5
+  -- Keyed by the number as sent, so each job finds its profile without a tonumber.
+  profiles[tostring(p)] = { keepCount = tonumber(ARGV[i]), keepAge = tonumber(ARGV[i + 1]),
+    keepLimit = tonumber(ARGV[i + 2]) or 1000, attempts = tonumber(ARGV[i + 3]) or 0,
+    maxMetrics = tonumber(ARGV[i + 4]) }
+end
+local first = 10 + np * 5
 for j = 1, n do
-  local i = 9 + (j - 1) * 11
-  local a = finishArgs(i)
-  a.token = ARGV[i + 9]
-  if ARGV[i + 10] ~= "" then a.atm = ARGV[i + 10] end
+  local i = first + (j - 1) * 5
+  local pr = profiles[ARGV[i + 4]]
+  local atm = ARGV[i + 3]
+  local a = { id = ARGV[i], target = "completed", value = ARGV[i + 1], token = ARGV[i + 2],
+    atm = atm ~= "" and atm or nil, keepCount = pr.keepCount, keepAge = pr.keepAge,
+    keepLimit = pr.keepLimit, attempts = pr.attempts, maxMetrics = pr.maxMetrics, stacktrace = "" }
   jobs[j] = a
   jobKeys[j] = B .. a.id
-  if a.target == "completed" then
-    childKeys[#childKeys + 1] = jobKeys[j] .. ":dependencies"
-    childKeys[#childKeys + 1] = jobKeys[j] .. ":unsuccessful"
-  end
+  childKeys[#childKeys + 1] = jobKeys[j] .. ":dependencies"
+  childKeys[#childKeys + 1] = jobKeys[j] .. ":unsuccessful"
 end
 -- The usual case in two calls: every job exists and none has children pending or failed (an
 -- empty set or sorted set does not exist in Redis). Otherwise the checks run job by job.
@@ -93,22 +108,25 @@ if #passed > 0 then
 end
 rcall("XTRIM", B .. "events", "MAXLEN", "~", cap)
 
-local taken, ttl, due = {}, 0, 0
+local out, ttl, due = { 0, 0, codes }, 0, 0
+local took = 0
 if take > 0 then
   fetchPrepare(B, o)
   for t = 1, take do
-    local token = o.token .. ":" .. t
-    local reply = fetchOne(B, o, token)
+    local reply = fetchOne(B, o, o.token .. ":" .. t)
     if reply[1] == 0 then
       ttl, due = reply[3], reply[4]
       break
     end
-    taken[#taken + 1] = { reply[1], reply[2], token }
+    took = took + 1
+    out[2 + 2 * took] = reply[1]
+    out[3 + 2 * took] = reply[2]
   end
-  if #taken > 0 then rcall("ZADD", B .. "marker", "0", "0") end
+  if took > 0 then rcall("ZADD", B .. "marker", "0", "0") end
 end
-if #taken == 0 and ttl == 0 and not o.blocked and rcall("LLEN", B .. "wait") == 0
+out[1], out[2] = ttl, due
+if took == 0 and ttl == 0 and not o.blocked and rcall("LLEN", B .. "wait") == 0
     and rcall("LLEN", B .. "active") == 0 and rcall("ZCARD", B .. "prioritized") == 0 then
   emit(B, false, "event", "drained")
 end
-return { codes, taken, ttl, due }
+return out

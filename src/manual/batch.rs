@@ -12,7 +12,7 @@ use crate::error::{check_code, Error, Result};
 use crate::job::Job;
 use crate::options::KeepJobs;
 use crate::queue::now_ms;
-use crate::scripts::worker::{self as sw, FetchReply, FinishArgs};
+use crate::scripts::worker::{self as sw, FetchReply};
 
 /// One job to complete: what moveToFinished needs, owned.
 #[derive(Debug, Clone)]
@@ -67,25 +67,27 @@ impl ManualWorker {
         token_prefix: &str,
     ) -> Result<BatchOutcome> {
         let metrics = self.inner.opts.metrics.map(|m| m.max_data_points);
-        let args: Vec<(FinishArgs<'_>, &str, &str)> = jobs
+        let mut profiles: Vec<sw::Profile> = Vec::new();
+        let args: Vec<sw::ManyJob<'_>> = jobs
             .iter()
             .map(|c| {
-                let a = FinishArgs {
+                let p = (c.keep, c.attempts, metrics);
+                let profile = profiles.iter().position(|q| *q == p).unwrap_or_else(|| {
+                    profiles.push(p);
+                    profiles.len() - 1
+                });
+                sw::ManyJob {
                     id: &c.id,
-                    target: "completed",
                     value: &c.value,
-                    fetch_next: false,
-                    keep: c.keep,
-                    attempts: c.attempts,
-                    metrics_max_data_points: metrics,
-                    stacktrace: None,
-                };
-                (a, c.token.as_str(), c.atm_next.as_deref().unwrap_or(""))
+                    token: &c.token,
+                    atm_next: c.atm_next.as_deref().unwrap_or(""),
+                    profile,
+                }
             })
             .collect();
         let mut conn = self.inner.queue.conn()?;
         let f = self.fetch_opts(token_prefix, now_ms());
-        let reply = sw::finish_many(&mut conn, &self.inner.queue.keys().base, &args, take, &f)
+        let reply = sw::finish_many(&mut conn, &self.inner.queue.keys().base, &profiles, &args, take, &f)
             .await
             .map_err(|e| Error::redis("finishMany", None, e))?;
         if reply.ttl > 0 {

@@ -159,36 +159,56 @@ pub(crate) struct ManyReply {
     pub(crate) ttl: u64,
 }
 
-/// A job finishMany took: its flat hash, id and lock token.
-type TakenJob = (Vec<String>, String, String);
+/// What the completions of a batch mostly share, sent once per call: retention `(count, age
+/// seconds, limit)` as `KeepJobs::as_triple` gives it, attempts, metrics max data points.
+pub(crate) type Profile = ((i64, Option<u64>, Option<u64>), u32, Option<u64>);
 
-/// Finishes a batch of jobs (each with its own lock token) and takes up to `take` next jobs,
+/// One completion of a batch.
+#[derive(Debug, Clone)]
+pub(crate) struct ManyJob<'a> {
+    pub(crate) id: &'a str,
+    /// The return value JSON.
+    pub(crate) value: &'a str,
+    pub(crate) token: &'a str,
+    /// `atm + 1` when the job has no parent link nor deduplication id, else "".
+    pub(crate) atm_next: &'a str,
+    /// Its profile's index in `profiles`.
+    pub(crate) profile: usize,
+}
+
+/// Completes a batch of jobs (each with its own lock token) and takes up to `take` next jobs,
 /// locked under `<f.token>:<i>`, in one call.
 pub(crate) async fn finish_many<C: ConnectionLike>(
     conn: &mut C,
     base: &str,
-    jobs: &[(FinishArgs<'_>, &str, &str)],
+    profiles: &[Profile],
+    jobs: &[ManyJob<'_>],
     take: usize,
     f: &FetchOpts<'_>,
 ) -> RedisResult<ManyReply> {
     let mut inv = FINISH_MANY.script().prepare_invoke();
     inv.key(base).arg(jobs.len()).arg(take);
     f.push(&mut inv);
-    for (a, token, atm_next) in jobs {
-        inv.arg(a.id)
-            .arg(a.target)
-            .arg(a.value)
-            .arg(a.keep.0)
-            .arg(opt_arg(a.keep.1))
-            .arg(opt_arg(a.keep.2))
-            .arg(a.attempts)
-            .arg(opt_arg(a.metrics_max_data_points))
-            .arg(a.stacktrace.unwrap_or(""))
-            .arg(*token)
-            .arg(*atm_next);
+    inv.arg(profiles.len());
+    for (keep, attempts, metrics) in profiles {
+        inv.arg(keep.0).arg(opt_arg(keep.1)).arg(opt_arg(keep.2)).arg(*attempts).arg(opt_arg(*metrics));
     }
-    let (codes, taken, ttl, _due): (Vec<i64>, Vec<TakenJob>, i64, i64) = inv.invoke_async(conn).await?;
-    let taken = taken.into_iter().map(|(flat, id, token)| (id, crate::job::pairs_to_map(flat), token)).collect();
+    for j in jobs {
+        inv.arg(j.id).arg(j.value).arg(j.token).arg(j.atm_next).arg(j.profile + 1);
+    }
+    let reply: Vec<redis::Value> = inv.invoke_async(conn).await?;
+    let bad = || redis::RedisError::from((redis::ErrorKind::UnexpectedReturnType, "finishMany: unexpected reply"));
+    let mut it = reply.into_iter();
+    let mut next = || it.next().ok_or_else(bad);
+    let ttl: i64 = redis::from_redis_value(next()?)?;
+    let _due: i64 = redis::from_redis_value(next()?)?;
+    let codes: Vec<i64> = redis::from_redis_value(next()?)?;
+    let mut taken = Vec::new();
+    while let Some(hash) = it.next() {
+        let flat: Vec<String> = redis::from_redis_value(hash)?;
+        let id: String = redis::from_redis_value(it.next().ok_or_else(bad)?)?;
+        taken.push((id, crate::job::pairs_to_map(flat), format!("{}:{}", f.token, taken.len() + 1)));
+    }
     Ok(ManyReply { codes, taken, ttl: ttl.max(0) as u64 })
 }
 
