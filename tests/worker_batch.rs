@@ -38,6 +38,18 @@ fn gated() -> (bullmq::Processor, std::sync::Arc<tokio::sync::Notify>) {
     (p, gate)
 }
 
+/// Waits for `n` completions; a worker error fails the test.
+async fn await_completions(rx: &mut tokio::sync::mpsc::UnboundedReceiver<WorkerEvent>, n: u64) {
+    let mut completed = 0;
+    while completed < n {
+        match tokio::time::timeout(Duration::from_secs(15), rx.recv()).await.unwrap().unwrap() {
+            WorkerEvent::JobCompleted { .. } => completed += 1,
+            WorkerEvent::Error { message } => panic!("{message}"),
+            _ => {}
+        }
+    }
+}
+
 #[tokio::test]
 async fn batched_completions_have_the_effects_of_single_ones() {
     let q = queue("wb-effects").await;
@@ -62,14 +74,7 @@ async fn batched_completions_have_the_effects_of_single_ones() {
         Ok(JobOutcome::Completed(json!({"double": job.data["i"].as_u64().map(|i| i * 2)})))
     });
     let (w, mut rx) = Worker::spawn(q.name(), p, opts()).await.unwrap();
-    let mut completed = 0;
-    while completed < n {
-        match tokio::time::timeout(Duration::from_secs(15), rx.recv()).await.unwrap().unwrap() {
-            WorkerEvent::JobCompleted { .. } => completed += 1,
-            WorkerEvent::Error { message } => panic!("{message}"),
-            _ => {}
-        }
-    }
+    await_completions(&mut rx, n).await;
     w.close(Duration::from_secs(2)).await;
     // Retention: the newest 20 are kept.
     let kept: Vec<String> = cmd(&["ZRANGE", &k(&q, "completed"), "0", "-1"]).await;
@@ -270,14 +275,7 @@ async fn batched_attempt_counters_match_single_finishes() {
         Ok(JobOutcome::Completed(json!(job.attempts_started)))
     });
     let (w, mut rx) = Worker::spawn(q.name(), p, WorkerOptions { metrics: None, ..opts() }).await.unwrap();
-    let mut completed = 0;
-    while completed < n {
-        match tokio::time::timeout(Duration::from_secs(15), rx.recv()).await.unwrap().unwrap() {
-            WorkerEvent::JobCompleted { .. } => completed += 1,
-            WorkerEvent::Error { message } => panic!("{message}"),
-            _ => {}
-        }
-    }
+    await_completions(&mut rx, n).await;
     w.close(Duration::from_secs(2)).await;
     for i in 1..=n {
         let id = i.to_string();
