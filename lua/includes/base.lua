@@ -4,12 +4,19 @@
 ]]
 local rcall = redis.call
 
--- The events stream cap, creating the meta field with BullMQ's default when it is missing.
+-- Integer `n` as text for a Redis argument. Redis 7.0 formats a Lua number argument with
+-- printf's floating-point path ("%.17g"), several times the cost of "%d".
+local function int(n)
+  return string.format("%d", n)
+end
+
+-- The events stream cap, creating the meta field with BullMQ's default when it is missing. As
+-- text: it is only ever a MAXLEN argument.
 local function eventsCap(B)
   local n = rcall("HGET", B .. "meta", "opts.maxLenEvents")
-  if n then return tonumber(n) end
-  rcall("HSET", B .. "meta", "opts.maxLenEvents", 10000)
-  return 10000
+  if n then return int(tonumber(n) or 10000) end
+  rcall("HSET", B .. "meta", "opts.maxLenEvents", "10000")
+  return "10000"
 end
 
 -- XADD an event; `cap` false means no MAXLEN (the events BullMQ adds untrimmed).

@@ -5,7 +5,7 @@
 
 -- Move up to 1000 delayed jobs whose due time is <= now to wait or prioritized.
 local function promoteDue(B, now, blocked)
-  local ids = rcall("ZRANGEBYSCORE", B .. "delayed", 0, (now + 1) * 4096 - 1, "LIMIT", 0, 1000)
+  local ids = rcall("ZRANGEBYSCORE", B .. "delayed", "0", int((now + 1) * 4096 - 1), "LIMIT", "0", "1000")
   if #ids == 0 then return end
   rcall("ZREM", B .. "delayed", unpack(ids))
   for _, id in ipairs(ids) do

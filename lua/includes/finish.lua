@@ -101,14 +101,14 @@ local function finishReleased(B, a, now, cap, nowText, batch)
     rcall("HSET", jobKey, prop, value, "finishedOn", nowText, "atm", atm)
     if target == "failed" then rcall("HDEL", jobKey, "defa") end
     if keepAge then
-      local old = rcall("ZRANGEBYSCORE", set, "-inf", now - keepAge * 1000, "LIMIT", 0, keepLimit)
+      local old = rcall("ZRANGEBYSCORE", set, "-inf", int(now - keepAge * 1000), "LIMIT", "0", int(keepLimit))
       for _, oid in ipairs(old) do
         purgeJob(B, oid, false, true)
         rcall("ZREM", set, oid)
       end
     end
     if keepCount > 0 then
-      local old = rcall("ZREVRANGE", set, keepCount, keepCount + keepLimit - 1)
+      local old = rcall("ZREVRANGE", set, int(keepCount), int(keepCount + keepLimit - 1))
       for _, oid in ipairs(old) do
         purgeJob(B, oid, false, true)
         rcall("ZREM", set, oid)
@@ -138,7 +138,7 @@ local function finishReleased(B, a, now, cap, nowText, batch)
   -- Per-minute metrics (§18): count before this job, data points pushed per elapsed minute.
   if maxMetrics then
     local metricsKey = B .. "metrics:" .. target
-    local count = rcall("HINCRBY", metricsKey, "count", 1) - 1
+    local count = rcall("HINCRBY", metricsKey, "count", "1") - 1
     local prev = rcall("HMGET", metricsKey, "prevTS", "prevCount")
     if not prev[1] then
       rcall("HSET", metricsKey, "prevTS", now, "prevCount", 0)
