@@ -35,8 +35,7 @@ end
 
 -- Marks a job taken (processedOn, ats + 1, pb) and returns its hash as it is after that. The hash
 -- is read first and the changed fields are patched into the reply, so one HSET counts `ats` too
--- (HINCRBY + HSET + HGETALL was one call more per job). `ats` is formatted with "%d": a Lua number
--- given to redis.call would go through printf's floating-point path.
+-- (HINCRBY + HSET + HGETALL was one call more per job).
 local function takeHash(jobKey, o)
   local h = rcall("HGETALL", jobKey)
   local ats, atsAt, onAt, pbAt = 0, nil, nil, nil
@@ -51,7 +50,7 @@ local function takeHash(jobKey, o)
       pbAt = i + 1
     end
   end
-  local atsText = string.format("%d", ats + 1)
+  local atsText = int(ats + 1)
   putField(h, onAt, "processedOn", o.nowText)
   putField(h, atsAt, "ats", atsText)
   if o.name and o.name ~= "" then

@@ -79,7 +79,7 @@ local function finishReleased(B, a, now, cap, nowText, batch)
 
   -- atm counted with the other writes (one call fewer than HINCRBY; nothing else touches it
   -- in between, the script being atomic). A job removed at once needs no write at all.
-  local atm = a.atm or string.format("%d", (tonumber(f[4]) or 0) + 1)
+  local atm = a.atm or int((tonumber(f[4]) or 0) + 1)
   local prop = target == "completed" and "returnvalue" or "failedReason"
 
   if keepCount ~= 0 then

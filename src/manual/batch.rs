@@ -23,8 +23,8 @@ pub(crate) struct Completion {
     keep: (i64, Option<u64>, Option<u64>),
     attempts: u32,
     /// `atm + 1` when the job has no parent link nor deduplication id (see `Job::plain_atm`):
-    /// the script then reads nothing back from the job's hash.
-    atm_next: Option<String>,
+    /// the script then reads nothing back from the job's hash. Empty otherwise.
+    atm_next: String,
 }
 
 /// What a batch did: a result per completion (in order) and the jobs taken for the freed slots.
@@ -51,7 +51,7 @@ impl Job {
             token: token.to_owned(),
             keep: KeepJobs::as_triple(keep),
             attempts: self.opts.attempts.unwrap_or(0),
-            atm_next: self.plain_atm.map(|n| (n + 1).to_string()),
+            atm_next: self.plain_atm.map(|n| (n + 1).to_string()).unwrap_or_default(),
         })
     }
 }
@@ -76,13 +76,7 @@ impl ManualWorker {
                     profiles.push(p);
                     profiles.len() - 1
                 });
-                sw::ManyJob {
-                    id: &c.id,
-                    value: &c.value,
-                    token: &c.token,
-                    atm_next: c.atm_next.as_deref().unwrap_or(""),
-                    profile,
-                }
+                sw::ManyJob { id: &c.id, value: &c.value, token: &c.token, atm_next: &c.atm_next, profile }
             })
             .collect();
         let mut conn = self.inner.queue.conn()?;
