@@ -112,15 +112,20 @@ local out, ttl, due = { 0, 0, codes }, 0, 0
 local took = 0
 if take > 0 then
   fetchPrepare(B, o)
-  for t = 1, take do
-    local reply = fetchOne(B, o, o.token .. ":" .. t)
-    if reply[1] == 0 then
-      ttl, due = reply[3], reply[4]
-      break
+  if take > 1 and canTakeMany(o) then
+    took = fetchMany(B, o, take, out, 3)
+    if took == 0 then due = nextDue(B) end
+  else
+    for t = 1, take do
+      local reply = fetchOne(B, o, o.token .. ":" .. t)
+      if reply[1] == 0 then
+        ttl, due = reply[3], reply[4]
+        break
+      end
+      took = took + 1
+      out[2 + 2 * took] = reply[1]
+      out[3 + 2 * took] = reply[2]
     end
-    took = took + 1
-    out[2 + 2 * took] = reply[1]
-    out[3 + 2 * took] = reply[2]
   end
   if took > 0 then rcall("ZADD", B .. "marker", "0", "0") end
 end

@@ -290,3 +290,48 @@ async fn batched_attempt_counters_match_single_finishes() {
     }
     println!("batched-attempts: jobs={n} retried={} atm_ok=true ats_ok=true", n - 1);
 }
+
+/// A batch's takes (several jobs in one call: one RPOP from wait, one ZPOPMIN from
+/// prioritized) leave the order and the keys exactly as one moveToActive per job: wait in FIFO
+/// order first, then prioritized by priority and insertion, a pre-v5 marker in wait dropped on
+/// the way, `pc` deleted once prioritized ran dry.
+#[tokio::test]
+async fn batched_takes_keep_node_order() {
+    let q = queue("wb-take-order").await;
+    for i in 1..=6 {
+        q.add("plain", json!({"i": i}), JobOptions::default()).await.unwrap();
+    }
+    for p in [3, 1, 2, 1] {
+        q.add("prio", json!({"p": p}), JobOptions::default().priority(p)).await.unwrap();
+    }
+    // wait, head to tail: 6 5 4 "0:0" 3 2 1 (the tail is served first).
+    cmd::<i64>(&["LINSERT", &k(&q, "wait"), "AFTER", "4", "0:0"]).await;
+    let expected = ["1", "2", "3", "4", "5", "6", "8", "10", "9", "7"];
+    let p = processor(|_job, _ctx| async { Ok(JobOutcome::Completed(json!(null))) });
+    let (w, mut rx) =
+        Worker::spawn(q.name(), p, WorkerOptions { concurrency: 4, metrics: None, ..opts() }).await.unwrap();
+    await_completions(&mut rx, expected.len() as u64).await;
+    w.close(Duration::from_secs(2)).await;
+    let taken: Vec<String> =
+        events(&q).await.into_iter().filter(|(e, _)| e == "active").map(|(_, m)| m["jobId"].clone()).collect();
+    assert_eq!(taken, expected, "take order");
+    let calls: i64 = {
+        let info: String = cmd(&["INFO", "commandstats"]).await;
+        let line = info.lines().find(|l| l.starts_with("cmdstat_rpop:")).map(str::to_owned).unwrap_or_default();
+        line.split(['=', ',']).nth(1).and_then(|v| v.parse().ok()).unwrap_or(0)
+    };
+    assert!(calls > 0, "the batch path (RPOP with a count) ran");
+    for list in ["wait", "active"] {
+        let left: Vec<String> = cmd(&["LRANGE", &k(&q, list), "0", "-1"]).await;
+        assert!(left.is_empty(), "{list} left: {left:?}");
+    }
+    let pc: i64 = cmd(&["EXISTS", &k(&q, "pc")]).await;
+    assert_eq!(pc, 0, "pc deleted with prioritized empty");
+    let done: i64 = cmd(&["ZCARD", &k(&q, "completed")]).await;
+    assert_eq!(done, expected.len() as i64);
+    for id in expected {
+        let lock: i64 = cmd(&["EXISTS", &k(&q, &format!("{id}:lock"))]).await;
+        assert_eq!(lock, 0, "lock of {id} released");
+    }
+    println!("batched-takes: jobs={} order_ok=true legacy_marker_dropped=true rpop_calls={calls}", expected.len());
+}
