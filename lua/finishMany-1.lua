@@ -21,11 +21,12 @@
            number (1..p)
 
   Every job of the batch completes (failures go through moveToFinished one by one).
-  Returns one array { ttl, dueMs, codes, hash 1, id 1, hash 2, id 2, ... }: codes[j] is
-  moveToFinished's code for job j (0 or negative); take i is locked under
-  "<token prefix>:<i>"; ttl > 0 when the rate limiter stopped the takes; dueMs the next delayed
-  job's due time when the queue ran dry (0: none). (Flat: each table in a reply costs Redis a
-  handful of lookups to convert.)
+  Returns one array { ttl, dueMs, codes, hash 1, id 1, hash 2, id 2, ... }, packed with
+  cmsgpack into one string: codes[j] is moveToFinished's code for job j (0 or negative); take i
+  is locked under "<token prefix>:<i>"; ttl > 0 when the rate limiter stopped the takes; dueMs
+  the next delayed job's due time when the queue ran dry (0: none). (Packed: Redis converts a
+  reply of nested tables to RESP element by element, a handful of lookups each, and a batch's
+  hashes hold about twenty strings per job; flat: the packer checks each table it meets.)
   Events: those of moveToFinished per job and of moveToActive per take; drained once.
 ]]
 --@include "includes/base.lua"
@@ -127,11 +128,12 @@ if take > 0 then
       out[3 + 2 * took] = reply[2]
     end
   end
-  if took > 0 then rcall("ZADD", B .. "marker", "0", "0") end
+  -- Fewer than asked for: nothing is left for another worker.
+  if took > 0 and took == take then wakeIfMore(B) end
 end
 out[1], out[2] = ttl, due
 if took == 0 and ttl == 0 and not o.blocked and rcall("LLEN", B .. "wait") == 0
     and rcall("LLEN", B .. "active") == 0 and rcall("ZCARD", B .. "prioritized") == 0 then
   emit(B, false, "event", "drained")
 end
-return out
+return cmsgpack.pack(out)

@@ -9,6 +9,25 @@ use bullmq::{GetNextJobOptions, JobOptions, RateLimiter, WorkerOptions};
 use common::*;
 use serde_json::json;
 
+/// A take wakes the other idle workers only while a job is still ready for them: the last job
+/// taken leaves no marker behind, so no blocked worker runs an empty fetch for it.
+#[tokio::test]
+async fn a_take_wakes_others_only_while_jobs_remain() {
+    let q = queue("mf-wake").await;
+    q.add("a", json!({}), JobOptions::default()).await.unwrap();
+    q.add("p", json!({}), JobOptions::default().priority(2)).await.unwrap();
+    let w = worker_for(&q, WorkerOptions::default()).await;
+    let mut left = Vec::new();
+    for tok in ["t1", "t2"] {
+        cmd::<i64>(&["DEL", &k(&q, "marker")]).await;
+        assert!(w.get_next_job(tok, now_only()).await.unwrap().is_some());
+        let marker: Vec<String> = cmd(&["ZRANGE", &k(&q, "marker"), "0", "-1"]).await;
+        left.push(marker);
+    }
+    assert_eq!(left[0], vec!["0"], "the prioritized job is still ready: others are woken");
+    assert!(left[1].is_empty(), "nothing left to take: no wake-up, got {:?}", left[1]);
+}
+
 #[tokio::test]
 async fn fetch_locks_and_stamps_the_job() {
     let q = queue("mf-lock").await;
@@ -30,7 +49,7 @@ async fn fetch_locks_and_stamps_the_job() {
     assert_eq!(h["pb"], "w1");
     assert!(h["processedOn"].parse::<u64>().unwrap() > 0);
     let marker: Vec<String> = cmd(&["ZRANGE", &k(&q, "marker"), "0", "-1"]).await;
-    assert_eq!(marker, vec!["0"], "every fetch wakes other workers");
+    assert_eq!(marker, vec!["0"], "the add's marker is left for the other workers");
     let ev = events(&q).await;
     let active_ev = ev.iter().find(|e| e.0 == "active").unwrap();
     assert_eq!(active_ev.1["jobId"], "1");

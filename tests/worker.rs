@@ -303,3 +303,35 @@ async fn bullmq_style_callbacks() {
         "in order, one call per event"
     );
 }
+
+/// A worker whose last finish found the queue empty blocks on the marker without one more
+/// empty fetch; a job added at any moment around that (before the finish ran, between it and
+/// the block, during the block) still starts at once, never after the drain delay. The gaps
+/// between adds sweep those moments. Concurrency 2, so the fetcher is blocked on the marker
+/// while a job finishes: a finish that ran dry before the fetcher's wake-up must not send it
+/// back to block (it does, and this fails, without the wake count in `take_ran_dry`).
+#[tokio::test]
+async fn an_idle_worker_starts_each_new_job_at_once() {
+    let q = queue("w-idle-wake").await;
+    let p = processor(|_job, _ctx| async { Ok(JobOutcome::Completed(json!(null))) });
+    let o = WorkerOptions { concurrency: 2, drain_delay: Duration::from_secs(10), ..opts(&q) };
+    let (w, mut rx) = Worker::spawn(q.name(), p, o).await.unwrap();
+    let mut worst = Duration::ZERO;
+    let rounds = 40u64;
+    for i in 0..rounds {
+        tokio::time::sleep(Duration::from_micros(137 * (i % 9))).await;
+        let t0 = std::time::Instant::now();
+        let job = q.add("one", json!({"i": i}), JobOptions::default()).await.unwrap();
+        loop {
+            match tokio::time::timeout(Duration::from_secs(3), rx.recv()).await {
+                Ok(Some(WorkerEvent::JobCompleted { id, .. })) if id == job.id => break,
+                Ok(Some(_)) => {}
+                other => panic!("job {} not done within 3 s (drain delay 10 s): {other:?}", job.id),
+            }
+        }
+        worst = worst.max(t0.elapsed());
+    }
+    assert!(worst < Duration::from_secs(2), "worst {worst:?}");
+    w.close(Duration::from_secs(2)).await;
+    println!("idle-wake: jobs={rounds} worst_ms={:.1}", worst.as_secs_f64() * 1000.0);
+}

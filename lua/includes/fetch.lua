@@ -186,13 +186,22 @@ local function canTakeMany(o)
   return not o.blocked and not o.maxJobs and not o.concurrency and (redis.REDIS_VERSION_NUM or 0) >= 0x060200
 end
 
+-- After a take: wakes the other idle workers when a job is still ready for them. Node sets the
+-- "0" marker after every take; when wait and prioritized are empty that only makes every
+-- blocked worker (and this one) run an empty fetch, so here it is set only when one is left.
+-- (The marker is level-triggered, PROTOCOL.md §9: every enqueue sets it again.)
+local function wakeIfMore(B)
+  if rcall("LLEN", B .. "wait") > 0 or rcall("ZCARD", B .. "prioritized") > 0 then
+    rcall("ZADD", B .. "marker", "0", "0")
+  end
+end
+
 -- Take the next job for a worker. `o` holds now, token, lockDuration and the worker's optional
 -- limiter (limMax, limDuration) and name; replies as fetchOne.
 local function fetchNext(B, o)
   fetchPrepare(B, o)
   local reply = fetchOne(B, o, o.token)
-  -- Always after a take: other idle workers wake up and try for the jobs behind this one.
-  if reply[1] ~= 0 then rcall("ZADD", B .. "marker", "0", "0") end
+  if reply[1] ~= 0 then wakeIfMore(B) end
   return reply
 end
 

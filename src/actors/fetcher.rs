@@ -3,6 +3,7 @@
 //! over with a fresh blocking connection. A connection error first waits until Redis serves
 //! again (see `reconnect`), so an outage costs one restart, not a meltdown.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -87,14 +88,20 @@ async fn fetch_loop(shared: Arc<Shared>, worker: ActorCell, me: ActorRef<Fetcher
             spawn_job(&shared, &worker, job, permit).await;
             continue;
         }
-        n += 1;
-        // The non-blocking take runs detached: if this fetcher dies while moveToActive is in
-        // flight, the job it took still reaches the worker instead of waiting, locked and
-        // unowned, for the stalled check.
-        let take = tokio::spawn(take_and_deliver(shared.clone(), worker.clone(), format!("{prefix}:{n}"), permit));
-        let result = match take.await {
-            Ok(r) => r,
-            Err(_) => return,
+        let result = if let Some(delay_until) = shared.take_ran_dry() {
+            // The finish that freed this slot looked for a job already (see take_ran_dry).
+            drop(permit);
+            Ok(Taken::Empty { delay_until })
+        } else {
+            n += 1;
+            // The non-blocking take runs detached: if this fetcher dies while moveToActive is
+            // in flight, the job it took still reaches the worker instead of waiting, locked
+            // and unowned, for the stalled check.
+            let take = tokio::spawn(take_and_deliver(shared.clone(), worker.clone(), format!("{prefix}:{n}"), permit));
+            match take.await {
+                Ok(r) => r,
+                Err(_) => return,
+            }
         };
         let failed = match result {
             Ok(Taken::Delivered) => {
@@ -112,7 +119,9 @@ async fn fetch_loop(shared: Arc<Shared>, worker: ActorCell, me: ActorRef<Fetcher
                     shared.events.emit(WorkerEvent::Drained);
                 }
                 // Blocking on the marker takes nothing, so aborting it here loses nothing.
-                match shared.manual.wait_for_marker(Instant::now() + drain_delay, delay_until).await {
+                let woke = shared.manual.wait_for_marker(Instant::now() + drain_delay, delay_until).await;
+                shared.marker_wakes.fetch_add(1, Ordering::SeqCst);
+                match woke {
                     Ok(_) => continue,
                     Err(e) => e,
                 }

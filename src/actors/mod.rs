@@ -107,6 +107,8 @@ impl Worker {
             finisher,
             buffer: Mutex::new(Default::default()),
             prefetching: Default::default(),
+            ran_dry: Default::default(),
+            marker_wakes: Default::default(),
             short_jobs: Default::default(),
         });
         let args = WorkerArgs { shared: shared.clone(), intensity, finish_rx };

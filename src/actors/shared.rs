@@ -2,7 +2,7 @@
 //! restart loses nothing: the job registry, the subscribers and the run state survive it.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -62,6 +62,11 @@ pub(crate) struct Shared {
     pub(crate) prefetching: AtomicUsize,
     /// True while the jobs are short enough to fetch ahead.
     pub(crate) short_jobs: AtomicBool,
+    /// `(marker_wakes when the call was sent, next delayed due ms)` of the last finishMany
+    /// whose takes found fewer jobs than asked for. See [`take_ran_dry`](Self::take_ran_dry).
+    pub(crate) ran_dry: Mutex<Option<(u64, u64)>>,
+    /// How many times the fetcher came back from blocking on the marker.
+    pub(crate) marker_wakes: AtomicU64,
 }
 
 impl Shared {
@@ -109,14 +114,40 @@ impl Shared {
         b.len() != before
     }
 
+    /// The most jobs held ahead: `prefetch`, but never more than the concurrency (at least 2),
+    /// so a worker holds at most twice its concurrency (concurrency 1: three jobs).
+    pub(crate) fn prefetch_limit(&self) -> usize {
+        let o = self.manual.options();
+        o.prefetch.min(o.concurrency.max(2))
+    }
+
     /// How many jobs to fetch ahead now: none unless jobs are short and the worker runs.
     pub(crate) fn prefetch_wanted(&self) -> usize {
-        let target = self.manual.options().prefetch;
+        let target = self.prefetch_limit();
         if target == 0 || !self.short_jobs.load(Ordering::Relaxed) || *self.run.borrow() != RunState::Running {
             return 0;
         }
         let have = self.buffer.lock().map(|b| b.len()).unwrap_or(target) + self.prefetching.load(Ordering::Relaxed);
         target.saturating_sub(have)
+    }
+
+    /// What the takes of a finishMany sent when `marker_wakes` was `wakes` found:
+    /// `Some(due)` when the queue ran dry.
+    pub(crate) fn note_takes(&self, wakes: u64, ran_dry: Option<u64>) {
+        if let Ok(mut d) = self.ran_dry.lock() {
+            *d = ran_dry.map(|due| (wakes, due));
+        }
+    }
+
+    /// Whether the slot the fetcher just got was freed by a finish whose takes found the queue
+    /// dry, with the next delayed due time (0: none); forgets it. Such a finish was the fetch
+    /// for this slot already, so the fetcher can block on the marker at once rather than run
+    /// one more empty moveToActive: a job added since that call ran has set the marker, which
+    /// is level-triggered. Only if the fetcher has not popped the marker since the call was
+    /// sent: that pop may have been for a job added after the call ran.
+    pub(crate) fn take_ran_dry(&self) -> Option<u64> {
+        let (wakes, due) = self.ran_dry.lock().ok()?.take()?;
+        (wakes == self.marker_wakes.load(Ordering::SeqCst)).then_some(due)
     }
 
     /// Records how long a job ran, for [`prefetch_wanted`](Self::prefetch_wanted).

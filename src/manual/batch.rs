@@ -31,6 +31,9 @@ pub(crate) struct Completion {
 pub(crate) struct BatchOutcome {
     pub(crate) finished: Vec<Result<()>>,
     pub(crate) taken: Vec<Result<Job>>,
+    /// `Some(next delayed due ms, 0: none)` when fewer jobs than asked for were there to take
+    /// (and no rate limit stopped the takes): the queue ran dry for this worker.
+    pub(crate) ran_dry: Option<u64>,
 }
 
 impl Job {
@@ -92,6 +95,7 @@ impl ManualWorker {
             .zip(reply.codes.iter().copied().chain(std::iter::repeat(0)))
             .map(|(c, code)| check_code(code, &c.id, "moveToFinished", "active").map(|_| ()))
             .collect();
+        let ran_dry = (take > 0 && reply.taken.len() < take && reply.ttl == 0).then_some(reply.due);
         let mut taken = Vec::with_capacity(reply.taken.len());
         for (id, hash, token) in reply.taken {
             match self.accept(FetchReply::Job { id, hash }, &token).await {
@@ -100,6 +104,6 @@ impl ManualWorker {
                 Err(e) => taken.push(Err(e)),
             }
         }
-        Ok(BatchOutcome { finished, taken })
+        Ok(BatchOutcome { finished, taken, ran_dry })
     }
 }

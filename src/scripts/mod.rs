@@ -11,6 +11,7 @@ use redis::aio::ConnectionLike;
 
 pub(crate) mod add;
 pub(crate) mod admin;
+pub(crate) mod msgpack;
 pub(crate) mod worker;
 
 /// One script: its file name (`<name>-<numkeys>`) and stitched source.

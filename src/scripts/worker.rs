@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use redis::aio::ConnectionLike;
 use redis::{FromRedisValue, RedisResult, Value};
 
-use super::{script_def, ScriptDef};
+use super::{msgpack, script_def, ScriptDef};
 
 script_def!(MOVE_TO_ACTIVE, "moveToActive-1");
 script_def!(MOVE_TO_FINISHED, "moveToFinished-1");
@@ -157,6 +157,8 @@ pub(crate) struct ManyReply {
     pub(crate) codes: Vec<i64>,
     pub(crate) taken: Vec<(String, HashMap<String, String>, String)>,
     pub(crate) ttl: u64,
+    /// The next delayed job's due time in ms when the takes ran dry (0: none).
+    pub(crate) due: u64,
 }
 
 /// What the completions of a batch mostly share, sent once per call: retention `(count, age
@@ -196,20 +198,33 @@ pub(crate) async fn finish_many<C: ConnectionLike>(
     for j in jobs {
         inv.arg(j.id).arg(j.value).arg(j.token).arg(j.atm_next).arg(j.profile + 1);
     }
-    let reply: Vec<redis::Value> = inv.invoke_async(conn).await?;
-    let bad = || redis::RedisError::from((redis::ErrorKind::UnexpectedReturnType, "finishMany: unexpected reply"));
+    let packed: Vec<u8> = inv.invoke_async(conn).await?;
+    let bad = |why: String| redis::RedisError::from((redis::ErrorKind::UnexpectedReturnType, "finishMany", why));
+    let reply = match msgpack::decode(&packed).map_err(|e| bad(e.to_string()))? {
+        msgpack::Value::Array(items) => items,
+        other => return Err(bad(format!("not an array: {other:?}"))),
+    };
     let mut it = reply.into_iter();
-    let mut next = || it.next().ok_or_else(bad);
-    let ttl: i64 = redis::from_redis_value(next()?)?;
-    let _due: i64 = redis::from_redis_value(next()?)?;
-    let codes: Vec<i64> = redis::from_redis_value(next()?)?;
+    let mut next = |what: &str| it.next().ok_or_else(|| bad(format!("{what} missing")));
+    let ttl = next("ttl")?.as_i64().ok_or_else(|| bad("ttl not an integer".into()))?;
+    let due = next("due")?.as_i64().unwrap_or(0).max(0) as u64;
+    let codes = match next("codes")? {
+        msgpack::Value::Array(c) => {
+            c.iter().map(|v| v.as_i64().ok_or_else(|| bad(format!("code {v:?}")))).collect::<RedisResult<Vec<i64>>>()?
+        }
+        other => return Err(bad(format!("codes: {other:?}"))),
+    };
     let mut taken = Vec::new();
     while let Some(hash) = it.next() {
-        let flat: Vec<String> = redis::from_redis_value(hash)?;
-        let id: String = redis::from_redis_value(it.next().ok_or_else(bad)?)?;
+        let msgpack::Value::Array(flat) = hash else { return Err(bad("a taken job's hash is not an array".into())) };
+        let flat: Vec<String> = flat
+            .into_iter()
+            .map(|v| v.into_string().ok_or_else(|| bad("a job hash field is not UTF-8 text".into())))
+            .collect::<RedisResult<_>>()?;
+        let id = it.next().and_then(msgpack::Value::into_string).ok_or_else(|| bad("a taken job's id".into()))?;
         taken.push((id, crate::job::pairs_to_map(flat), format!("{}:{}", f.token, taken.len() + 1)));
     }
-    Ok(ManyReply { codes, taken, ttl: ttl.max(0) as u64 })
+    Ok(ManyReply { codes, taken, ttl: ttl.max(0) as u64, due })
 }
 
 /// Arguments of moveToDelayed besides the fetch options.

@@ -131,7 +131,14 @@ const commands = {
     await enough;
     clearTimeout(timer);
     await qe.close();
-    events.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    // Stream ids compared as numbers ("ms-seq"): as text, "-10" sorts before "-9" when more
+    // than ten events share a millisecond.
+    const key = (id) => id.split('-').map(BigInt);
+    events.sort((a, b) => {
+      const [am, as] = key(a.id);
+      const [bm, bs] = key(b.id);
+      return am !== bm ? (am < bm ? -1 : 1) : as < bs ? -1 : as > bs ? 1 : 0;
+    });
     return { events };
   },
   // A fixed scenario of Node-side operations: adds of every kind (delayed, prioritized, custom
