@@ -59,13 +59,15 @@ for j = 1, n do
   local i = first + (j - 1) * 5
   local pr = profiles[ARGV[i + 4]]
   local atm = ARGV[i + 3]
-  local a = { id = ARGV[i], target = "completed", value = ARGV[i + 1], token = ARGV[i + 2],
+  local id = ARGV[i]
+  local jobKey = B .. id
+  local a = { id = id, jobKey = jobKey, target = "completed", value = ARGV[i + 1], token = ARGV[i + 2],
     atm = atm ~= "" and atm or nil, keepCount = pr.keepCount, keepAge = pr.keepAge,
     keepLimit = pr.keepLimit, attempts = pr.attempts, maxMetrics = pr.maxMetrics, stacktrace = "" }
   jobs[j] = a
-  jobKeys[j] = B .. a.id
-  childKeys[#childKeys + 1] = jobKeys[j] .. ":dependencies"
-  childKeys[#childKeys + 1] = jobKeys[j] .. ":unsuccessful"
+  jobKeys[j] = jobKey
+  childKeys[#childKeys + 1] = jobKey .. ":dependencies"
+  childKeys[#childKeys + 1] = jobKey .. ":unsuccessful"
 end
 -- The usual case in two calls: every job exists and none has children pending or failed (an
 -- empty set or sorted set does not exist in Redis). Otherwise the checks run job by job.
@@ -79,7 +81,7 @@ for j = 1, n do
       codes[j] = -2 -- the worker tree always holds a lock
     else
       passed[#passed + 1] = j
-      lockKeys[#lockKeys + 1] = B .. a.id .. ":lock"
+      lockKeys[#lockKeys + 1] = a.jobKey .. ":lock"
     end
   end
 end

@@ -19,12 +19,17 @@ local function eventsCap(B)
   return "10000"
 end
 
+-- The events key of the queue emitted into last: a script emits mostly into its own queue's
+-- stream (two events per job in a batch), and comparing costs less than building the key.
+local emitBase, emitKey
+
 -- XADD an event; `cap` false means no MAXLEN (the events BullMQ adds untrimmed).
 local function emit(B, cap, ...)
+  if B ~= emitBase then emitBase, emitKey = B, B .. "events" end
   if cap then
-    rcall("XADD", B .. "events", "MAXLEN", "~", cap, "*", ...)
+    rcall("XADD", emitKey, "MAXLEN", "~", cap, "*", ...)
   else
-    rcall("XADD", B .. "events", "*", ...)
+    rcall("XADD", emitKey, "*", ...)
   end
 end
 

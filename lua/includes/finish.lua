@@ -29,6 +29,9 @@ local function finishChecks(B, a)
   return 0
 end
 
+-- The active key of the queue finished in last (as emit's events key).
+local activeBase, activeKey
+
 -- The rest of a finish, once the checks passed and the lock was released: returns 0 or -3 (not
 -- active). `cap` is the events cap (the caller trims the stream once per call); `nowText` is
 -- `now` as sent (see fetchOptions). With `batch` ({zadd = {}, del = {}}), plain additions to a
@@ -38,13 +41,14 @@ local function finishReleased(B, a, now, cap, nowText, batch)
   local id, target, value = a.id, a.target, a.value
   local keepCount, keepAge, keepLimit = a.keepCount, a.keepAge, a.keepLimit
   local attempts, maxMetrics, stacktrace = a.attempts, a.maxMetrics, a.stacktrace
-  local jobKey = B .. id
+  local jobKey = a.jobKey or B .. id
   if stacktrace ~= "" then rcall("HSET", jobKey, "stacktrace", stacktrace) end
   -- `a.atm` (finishMany): the caller read the hash when it took the job and found no parent link
   -- and no deduplication id (neither is ever added later) and sends atm + 1, so nothing needs
   -- reading here. It holds the lock, so nobody else changed atm meanwhile.
   local f = a.atm and NO_LINKS or rcall("HMGET", jobKey, "parentKey", "parent", "deid", "atm")
-  if rcall("LREM", B .. "active", "-1", id) == 0 then return -3 end
+  if B ~= activeBase then activeBase, activeKey = B, B .. "active" end
+  if rcall("LREM", activeKey, "-1", id) == 0 then return -3 end
 
   -- Deduplication: free the key unless a throttle window still runs, then run the kept "next" job.
   local deid = f[3]
