@@ -44,7 +44,7 @@ pub(crate) async fn add_jobs<C: ConnectionLike>(
     jobs: &[NewJob],
     atomic: bool,
 ) -> redis::RedisResult<Vec<AddReply>> {
-    let mut inv = ADD_JOBS.script().prepare_invoke();
+    let mut inv = ADD_JOBS.invocation();
     inv.key(base).arg(jobs.len()).arg(if atomic { "1" } else { "0" });
     for j in jobs {
         inv.arg(&j.custom_id)

@@ -41,7 +41,7 @@ pub(crate) static SCRIPTS: &[&ScriptDef] = &[
 /// Pause (`pause = true`) or one resume step; returns the legacy entries left to move.
 pub(crate) async fn pause<C: ConnectionLike>(conn: &mut C, base: &str, pause: bool, emit: bool) -> RedisResult<i64> {
     PAUSE
-        .script()
+        .invocation()
         .key(base)
         .arg(if pause { "paused" } else { "resumed" })
         .arg(if emit { "1" } else { "0" })
@@ -50,7 +50,7 @@ pub(crate) async fn pause<C: ConnectionLike>(conn: &mut C, base: &str, pause: bo
 }
 
 pub(crate) async fn drain<C: ConnectionLike>(conn: &mut C, base: &str, delayed: bool) -> RedisResult<i64> {
-    DRAIN.script().key(base).arg(if delayed { "1" } else { "0" }).invoke_async(conn).await
+    DRAIN.invocation().key(base).arg(if delayed { "1" } else { "0" }).invoke_async(conn).await
 }
 
 pub(crate) async fn obliterate<C: ConnectionLike>(
@@ -59,7 +59,7 @@ pub(crate) async fn obliterate<C: ConnectionLike>(
     batch: u64,
     force: bool,
 ) -> RedisResult<i64> {
-    OBLITERATE.script().key(base).arg(batch).arg(if force { "force" } else { "" }).invoke_async(conn).await
+    OBLITERATE.invocation().key(base).arg(batch).arg(if force { "force" } else { "" }).invoke_async(conn).await
 }
 
 pub(crate) async fn remove_job<C: ConnectionLike>(
@@ -68,7 +68,7 @@ pub(crate) async fn remove_job<C: ConnectionLike>(
     id: &str,
     children: bool,
 ) -> RedisResult<i64> {
-    REMOVE_JOB.script().key(base).arg(id).arg(if children { "1" } else { "0" }).invoke_async(conn).await
+    REMOVE_JOB.invocation().key(base).arg(id).arg(if children { "1" } else { "0" }).invoke_async(conn).await
 }
 
 pub(crate) async fn clean<C: ConnectionLike>(
@@ -78,15 +78,15 @@ pub(crate) async fn clean<C: ConnectionLike>(
     cutoff: u64,
     limit: u64,
 ) -> RedisResult<Vec<String>> {
-    CLEAN_JOBS_IN_SET.script().key(base).arg(state).arg(cutoff).arg(limit).invoke_async(conn).await
+    CLEAN_JOBS_IN_SET.invocation().key(base).arg(state).arg(cutoff).arg(limit).invoke_async(conn).await
 }
 
 pub(crate) async fn get_state<C: ConnectionLike>(conn: &mut C, base: &str, id: &str) -> RedisResult<String> {
-    GET_STATE.script().key(base).arg(id).invoke_async(conn).await
+    GET_STATE.invocation().key(base).arg(id).invoke_async(conn).await
 }
 
 pub(crate) async fn promote<C: ConnectionLike>(conn: &mut C, base: &str, id: &str) -> RedisResult<i64> {
-    PROMOTE.script().key(base).arg(id).invoke_async(conn).await
+    PROMOTE.invocation().key(base).arg(id).invoke_async(conn).await
 }
 
 pub(crate) async fn move_jobs_to_wait<C: ConnectionLike>(
@@ -96,7 +96,7 @@ pub(crate) async fn move_jobs_to_wait<C: ConnectionLike>(
     count: u64,
     up_to: &str,
 ) -> RedisResult<i64> {
-    MOVE_JOBS_TO_WAIT.script().key(base).arg(state).arg(count).arg(up_to).invoke_async(conn).await
+    MOVE_JOBS_TO_WAIT.invocation().key(base).arg(state).arg(count).arg(up_to).invoke_async(conn).await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -111,7 +111,7 @@ pub(crate) async fn reprocess_job<C: ConnectionLike>(
 ) -> RedisResult<i64> {
     let flag = |b: bool| if b { "1" } else { "0" };
     REPROCESS_JOB
-        .script()
+        .invocation()
         .key(base)
         .arg(id)
         .arg(state)
@@ -129,7 +129,14 @@ pub(crate) async fn change_priority<C: ConnectionLike>(
     priority: u32,
     lifo: bool,
 ) -> RedisResult<i64> {
-    CHANGE_PRIORITY.script().key(base).arg(id).arg(priority).arg(if lifo { "1" } else { "0" }).invoke_async(conn).await
+    CHANGE_PRIORITY
+        .invocation()
+        .key(base)
+        .arg(id)
+        .arg(priority)
+        .arg(if lifo { "1" } else { "0" })
+        .invoke_async(conn)
+        .await
 }
 
 pub(crate) async fn change_delay<C: ConnectionLike>(
@@ -139,7 +146,7 @@ pub(crate) async fn change_delay<C: ConnectionLike>(
     delay: u64,
     now: u64,
 ) -> RedisResult<i64> {
-    CHANGE_DELAY.script().key(base).arg(id).arg(delay).arg(now).invoke_async(conn).await
+    CHANGE_DELAY.invocation().key(base).arg(id).arg(delay).arg(now).invoke_async(conn).await
 }
 
 /// `what` is `progress`, `data` or `log`; `keep` only matters for logs.
@@ -152,7 +159,7 @@ pub(crate) async fn update_job<C: ConnectionLike>(
     keep: Option<u64>,
 ) -> RedisResult<i64> {
     UPDATE_JOB
-        .script()
+        .invocation()
         .key(base)
         .arg(id)
         .arg(what)
@@ -163,7 +170,7 @@ pub(crate) async fn update_job<C: ConnectionLike>(
 }
 
 pub(crate) async fn get_rate_limit_ttl<C: ConnectionLike>(conn: &mut C, base: &str, max_jobs: u64) -> RedisResult<i64> {
-    GET_RATE_LIMIT_TTL.script().key(base).arg(max_jobs).invoke_async(conn).await
+    GET_RATE_LIMIT_TTL.invocation().key(base).arg(max_jobs).invoke_async(conn).await
 }
 
 pub(crate) async fn remove_deduplication_key<C: ConnectionLike>(
@@ -172,5 +179,5 @@ pub(crate) async fn remove_deduplication_key<C: ConnectionLike>(
     dedup: &str,
     job_id: &str,
 ) -> RedisResult<i64> {
-    REMOVE_DEDUPLICATION_KEY.script().key(base).arg(dedup).arg(job_id).invoke_async(conn).await
+    REMOVE_DEDUPLICATION_KEY.invocation().key(base).arg(dedup).arg(job_id).invoke_async(conn).await
 }

@@ -5,31 +5,136 @@
 //! other key of the queue is derived from it inside Lua (all keys of a queue share one hash tag,
 //! see DESIGN.md §7); numbers travel as decimal strings; "now" is always passed by the caller.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::OnceLock;
 
 use redis::aio::ConnectionLike;
+use redis::{FromRedisValue, RedisResult, ToRedisArgs};
 
 pub(crate) mod add;
 pub(crate) mod admin;
 pub(crate) mod msgpack;
 pub(crate) mod worker;
 
+/// Every script as one function library (see build.rs): `FCALL` runs a script without
+/// re-running the includes' top level, which an EVALSHA of a stitched script does on every call.
+static LIBRARY: &str = include_str!(concat!(env!("OUT_DIR"), "/lua/_library.lua"));
+/// `bullmq_rs_<hash of the library>`: versions of this crate sharing a Redis load side by side.
+static LIBRARY_NAME: &str = include_str!(concat!(env!("OUT_DIR"), "/lua/_library_name.txt"));
+
+/// Whether scripts run as functions: unknown until the first load, then yes, or no for good
+/// (a Redis before 7.0, a user not allowed FUNCTION, or `BULLMQ_SCRIPTS=eval`). One process
+/// wide: a fleet mixing Redis versions then runs everything through EVALSHA, which is correct
+/// everywhere.
+static FUNCTIONS: AtomicU8 = AtomicU8::new(UNKNOWN);
+const UNKNOWN: u8 = 0;
+const YES: u8 = 1;
+const NO: u8 = 2;
+
+fn functions_state() -> u8 {
+    let s = FUNCTIONS.load(Ordering::Relaxed);
+    if s == UNKNOWN && std::env::var("BULLMQ_SCRIPTS").is_ok_and(|v| v == "eval") {
+        FUNCTIONS.store(NO, Ordering::Relaxed);
+        return NO;
+    }
+    s
+}
+
 /// One script: its file name (`<name>-<numkeys>`) and stitched source.
 pub(crate) struct ScriptDef {
     pub(crate) name: &'static str,
     source: &'static str,
     script: OnceLock<redis::Script>,
+    function: OnceLock<String>,
 }
 
 impl ScriptDef {
     pub(crate) const fn new(name: &'static str, source: &'static str) -> Self {
-        ScriptDef { name, source, script: OnceLock::new() }
+        ScriptDef { name, source, script: OnceLock::new(), function: OnceLock::new() }
     }
 
     /// The redis-rs script object; `invoke_async` sends EVALSHA and falls back to loading the
     /// script when Redis answers NOSCRIPT (after `SCRIPT FLUSH` or a restart).
-    pub(crate) fn script(&self) -> &redis::Script {
+    fn script(&self) -> &redis::Script {
         self.script.get_or_init(|| redis::Script::new(self.source))
+    }
+
+    /// This script's name in the function library.
+    fn function(&self) -> &str {
+        self.function.get_or_init(|| format!("{LIBRARY_NAME}_{}", self.name.replace('-', "_")))
+    }
+
+    /// A call of this script, to fill with keys and arguments.
+    pub(crate) fn invocation(&'static self) -> Invocation {
+        Invocation { def: self, keys: Vec::new(), args: Vec::new() }
+    }
+}
+
+/// One script call: as redis-rs's `ScriptInvocation`, but run as `FCALL` of the library when
+/// Redis has it, else as EVALSHA.
+pub(crate) struct Invocation {
+    def: &'static ScriptDef,
+    keys: Vec<Vec<u8>>,
+    args: Vec<Vec<u8>>,
+}
+
+impl Invocation {
+    pub(crate) fn key<T: ToRedisArgs>(&mut self, key: T) -> &mut Self {
+        key.write_redis_args(&mut self.keys);
+        self
+    }
+
+    pub(crate) fn arg<T: ToRedisArgs>(&mut self, arg: T) -> &mut Self {
+        arg.write_redis_args(&mut self.args);
+        self
+    }
+
+    pub(crate) async fn invoke_async<T: FromRedisValue, C: ConnectionLike>(&self, conn: &mut C) -> RedisResult<T> {
+        if functions_state() != NO {
+            let mut cmd = redis::cmd("FCALL");
+            cmd.arg(self.def.function()).arg(self.keys.len()).arg(&self.keys).arg(&self.args);
+            match cmd.query_async::<redis::Value>(conn).await {
+                Ok(v) => return Ok(T::from_redis_value(v)?),
+                // After a restart without persistence or a FUNCTION FLUSH: load and retry once.
+                Err(e) if e.to_string().contains("Function not found") => {
+                    if load_library(conn).await? {
+                        return cmd.query_async(conn).await;
+                    }
+                }
+                Err(e) if unsupported(&e) => FUNCTIONS.store(NO, Ordering::Relaxed),
+                Err(e) => return Err(e),
+            }
+        }
+        let mut inv = self.def.script().prepare_invoke();
+        for k in &self.keys {
+            inv.key(k);
+        }
+        for a in &self.args {
+            inv.arg(a);
+        }
+        inv.invoke_async(conn).await
+    }
+}
+
+/// FUNCTION (or FCALL) refused as such: an older Redis, or an ACL without it.
+fn unsupported(e: &redis::RedisError) -> bool {
+    let text = e.to_string();
+    text.contains("unknown command") || text.contains("NOPERM") || text.contains("unknown subcommand")
+}
+
+/// `FUNCTION LOAD REPLACE`s the library; false (and EVALSHA from then on) where Redis has no
+/// functions.
+async fn load_library<C: ConnectionLike>(conn: &mut C) -> RedisResult<bool> {
+    match redis::cmd("FUNCTION").arg("LOAD").arg("REPLACE").arg(LIBRARY).query_async::<String>(conn).await {
+        Ok(_) => {
+            FUNCTIONS.store(YES, Ordering::Relaxed);
+            Ok(true)
+        }
+        Err(e) if unsupported(&e) => {
+            FUNCTIONS.store(NO, Ordering::Relaxed);
+            Ok(false)
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -47,9 +152,13 @@ pub(crate) fn all() -> impl Iterator<Item = &'static ScriptDef> {
     add::SCRIPTS.iter().chain(admin::SCRIPTS.iter()).chain(worker::SCRIPTS.iter()).copied()
 }
 
-/// `SCRIPT LOAD`s every script, so that the first EVALSHA of each (and any pipeline or
-/// MULTI, where the NOSCRIPT fallback cannot run) finds it.
+/// Loads the function library (Redis >= 7.0) and `SCRIPT LOAD`s every script, so that the
+/// first call of each finds it; the scripts also serve where functions are not available.
 pub(crate) async fn load_all<C: ConnectionLike>(conn: &mut C) -> redis::RedisResult<()> {
+    if functions_state() != NO {
+        tracing::trace!(library = LIBRARY_NAME, "FUNCTION LOAD");
+        load_library(conn).await?;
+    }
     let mut pipe = redis::pipe();
     for def in all() {
         tracing::trace!(script = def.name, "SCRIPT LOAD");

@@ -42,7 +42,7 @@ pub(crate) struct FetchOpts<'a> {
 }
 
 impl FetchOpts<'_> {
-    fn push(&self, inv: &mut redis::ScriptInvocation<'_>) {
+    fn push(&self, inv: &mut super::Invocation) {
         inv.arg(self.now).arg(self.token).arg(self.lock_duration);
         match self.limiter {
             Some((max, duration)) => inv.arg(max).arg(duration),
@@ -101,7 +101,7 @@ pub(crate) async fn move_to_active<C: ConnectionLike>(
     base: &str,
     f: &FetchOpts<'_>,
 ) -> RedisResult<FetchReply> {
-    let mut inv = MOVE_TO_ACTIVE.script().prepare_invoke();
+    let mut inv = MOVE_TO_ACTIVE.invocation();
     inv.key(base);
     f.push(&mut inv);
     decode_fetch(inv.invoke_async(conn).await?)
@@ -133,7 +133,7 @@ pub(crate) async fn move_to_finished<C: ConnectionLike>(
     a: &FinishArgs<'_>,
     f: &FetchOpts<'_>,
 ) -> RedisResult<FinishReply> {
-    let mut inv = MOVE_TO_FINISHED.script().prepare_invoke();
+    let mut inv = MOVE_TO_FINISHED.invocation();
     inv.key(base)
         .arg(a.id)
         .arg(a.target)
@@ -188,7 +188,7 @@ pub(crate) async fn finish_many<C: ConnectionLike>(
     take: usize,
     f: &FetchOpts<'_>,
 ) -> RedisResult<ManyReply> {
-    let mut inv = FINISH_MANY.script().prepare_invoke();
+    let mut inv = FINISH_MANY.invocation();
     inv.key(base).arg(jobs.len()).arg(take);
     f.push(&mut inv);
     inv.arg(profiles.len());
@@ -244,7 +244,7 @@ pub(crate) async fn move_to_delayed<C: ConnectionLike>(
     a: &DelayArgs<'_>,
     f: &FetchOpts<'_>,
 ) -> RedisResult<FinishReply> {
-    let mut inv = MOVE_TO_DELAYED.script().prepare_invoke();
+    let mut inv = MOVE_TO_DELAYED.invocation();
     inv.key(base)
         .arg(a.id)
         .arg(a.delay)
@@ -268,7 +268,7 @@ pub(crate) async fn retry_job<C: ConnectionLike>(
     stacktrace: &str,
 ) -> RedisResult<i64> {
     RETRY_JOB
-        .script()
+        .invocation()
         .key(base)
         .arg(id)
         .arg(now)
@@ -286,7 +286,7 @@ pub(crate) async fn move_job_from_active_to_wait<C: ConnectionLike>(
     id: &str,
     token: &str,
 ) -> RedisResult<i64> {
-    MOVE_JOB_FROM_ACTIVE_TO_WAIT.script().key(base).arg(id).arg(token).invoke_async(conn).await
+    MOVE_JOB_FROM_ACTIVE_TO_WAIT.invocation().key(base).arg(id).arg(token).invoke_async(conn).await
 }
 
 /// 0 moved to waiting-children, 1 nothing pending, or a negative code.
@@ -299,7 +299,7 @@ pub(crate) async fn move_to_waiting_children<C: ConnectionLike>(
     child_key: Option<&str>,
 ) -> RedisResult<i64> {
     MOVE_TO_WAITING_CHILDREN
-        .script()
+        .invocation()
         .key(base)
         .arg(id)
         .arg(token)
@@ -316,7 +316,7 @@ pub(crate) async fn extend_locks<C: ConnectionLike>(
     duration: u64,
     jobs: &[(String, String)],
 ) -> RedisResult<Vec<String>> {
-    let mut inv = EXTEND_LOCKS.script().prepare_invoke();
+    let mut inv = EXTEND_LOCKS.invocation();
     inv.key(base).arg(duration);
     for (id, token) in jobs {
         inv.arg(id).arg(token);
@@ -332,7 +332,7 @@ pub(crate) async fn move_stalled_jobs_to_wait<C: ConnectionLike>(
     stalled_interval: u64,
 ) -> RedisResult<Vec<String>> {
     MOVE_STALLED_JOBS_TO_WAIT
-        .script()
+        .invocation()
         .key(base)
         .arg(max_stalled_count)
         .arg(now)
