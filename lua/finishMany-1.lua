@@ -130,8 +130,9 @@ if take > 0 then
       out[3 + 2 * took] = reply[2]
     end
   end
-  -- Fewer than asked for: nothing is left for another worker.
-  if took > 0 and took == take then wakeIfMore(B) end
+  -- Fewer than asked for: nothing is left for another worker. As many: most likely more are
+  -- waiting (a batch takes while it keeps up), so the marker is set without looking.
+  if took > 0 and took == take then rcall("ZADD", B .. "marker", "0", "0") end
 end
 out[1], out[2] = ttl, due
 if took == 0 and ttl == 0 and not o.blocked and rcall("LLEN", B .. "wait") == 0
