@@ -61,8 +61,11 @@ pub enum JobMsg {
     InjectPanic,
 }
 
+/// The job is boxed here and in the state: a `Job` is over a kilobyte, and ractor moves the
+/// arguments and the state several times while it starts an actor (each a memmove; together
+/// they were about a tenth of the worker's CPU at concurrency 10).
 pub(crate) struct JobArgs {
-    pub(crate) job: Job,
+    pub(crate) job: Box<Job>,
     pub(crate) worker: ActorCell,
     pub(crate) shared: Arc<Shared>,
     pub(crate) processor: Processor,
@@ -71,7 +74,7 @@ pub(crate) struct JobArgs {
 }
 
 pub(crate) struct JobState {
-    job: Job,
+    job: Box<Job>,
     worker: ActorCell,
     shared: Arc<Shared>,
     token: String,
@@ -99,7 +102,7 @@ pub(crate) async fn spawn_job(shared: &Arc<Shared>, worker: &ActorCell, job: Job
     }
     let id = job.id.clone();
     let args = JobArgs {
-        job,
+        job: Box::new(job),
         worker: worker.clone(),
         shared: shared.clone(),
         processor: shared.processor.clone(),
@@ -138,7 +141,7 @@ impl Actor for JobActor {
         // One task runs the processor (inside its consumer span) and reports its result (a
         // panic is caught and becomes a failure); aborting it (grace expired, actor gone) drops
         // the processor mid-way and reports nothing, since the actor has decided already.
-        let traced = crate::telemetry::instrument_job(&args.job, (args.processor)(args.job.clone(), ctx));
+        let traced = crate::telemetry::instrument_job(&args.job, (args.processor)((*args.job).clone(), ctx));
         let run = std::panic::AssertUnwindSafe(traced).catch_unwind();
         let me = myself.clone();
         let task = TaskGuard::new(
@@ -190,7 +193,8 @@ impl Actor for JobActor {
                 // The processor ignored the cancellation: abort it.
                 state.task.abort();
                 let reason = state.cancelled.clone().unwrap_or(CancelReason::Shutdown);
-                finish_cancelled(state, &reason).await;
+                // Boxed, as `finish` below: the handler future stays small for every message.
+                Box::pin(finish_cancelled(state, &reason)).await;
                 myself.stop(None);
             }
             JobMsg::Done(result) => {
