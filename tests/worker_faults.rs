@@ -236,3 +236,50 @@ async fn corrupt_job_data_fails_at_once_and_the_worker_goes_on() {
     assert_eq!(runs.lock().unwrap().keys().cloned().collect::<Vec<_>>(), vec!["1".to_owned()], "never processed");
     println!("corrupt-data: failed_at_pickup=1 processed=0 good_jobs_completed=1 reason={reason:?}");
 }
+
+/// A job whose hash holds bytes that are not UTF-8 (another client wrote them) is failed at
+/// pickup with a reason naming the field, and only that job: the jobs taken in the same batch
+/// call start as usual, and the batch's completions are reported done.
+#[tokio::test]
+async fn a_job_hash_that_is_not_text_fails_alone() {
+    let q = queue("wf-not-utf8").await;
+    let good = 12u64;
+    for i in 0..good {
+        q.add("good", json!({"i": i}), JobOptions::default()).await.unwrap();
+    }
+    raw_job(&q, "binary", "binary").await;
+    {
+        let mut c = raw().await;
+        redis::cmd("HSET")
+            .arg(k(&q, "binary"))
+            .arg("data")
+            .arg(&b"{\"x\":\"\xff\xfe\"}"[..])
+            .query_async::<()>(&mut c)
+            .await
+            .unwrap();
+    }
+    // Taken last, by a batch (its takes follow completions).
+    cmd::<()>(&["LPUSH", &k(&q, "wait"), "binary"]).await;
+    let (p, runs) = counting(0);
+    let (w, mut rx) = Worker::spawn(q.name(), p, WorkerOptions { concurrency: 4, ..opts(&q) }).await.unwrap();
+    let mut errors = Vec::new();
+    let mut completed = 0;
+    while completed < good || errors.is_empty() {
+        match wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobCompleted { .. } | WorkerEvent::Error { .. })).await {
+            WorkerEvent::JobCompleted { .. } => completed += 1,
+            WorkerEvent::Error { message } => errors.push(message),
+            _ => {}
+        }
+    }
+    w.close(Duration::from_secs(1)).await;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("binary") && errors[0].contains("not UTF-8"), "{errors:?}");
+    let reason: String = cmd(&["HGET", &k(&q, "binary"), "failedReason"]).await;
+    assert!(reason.contains("`data` is not UTF-8"), "a clear reason: {reason}");
+    assert_eq!(q.get_completed_count().await.unwrap(), good);
+    assert_eq!(q.get_failed_count().await.unwrap(), 1);
+    let runs = runs.lock().unwrap();
+    assert!(runs.len() as u64 == good && runs.values().all(|n| *n == 1), "each good job once: {runs:?}");
+    assert!(!runs.contains_key("binary"), "never processed");
+    println!("not-utf8: failed_at_pickup=1 good_completed={good} errors=1 reason={reason:?}");
+}

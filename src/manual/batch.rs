@@ -12,7 +12,7 @@ use crate::error::{check_code, Error, Result};
 use crate::job::Job;
 use crate::options::KeepJobs;
 use crate::queue::now_ms;
-use crate::scripts::worker::{self as sw, FetchReply};
+use crate::scripts::worker as sw;
 
 /// One job to complete: what moveToFinished needs, owned.
 #[derive(Debug, Clone)]
@@ -97,8 +97,8 @@ impl ManualWorker {
             .collect();
         let ran_dry = (take > 0 && reply.taken.len() < take && reply.ttl == 0).then_some(reply.due);
         let mut taken = Vec::with_capacity(reply.taken.len());
-        for (id, hash, token) in reply.taken {
-            match self.accept(FetchReply::Job { id, hash }, &token).await {
+        for (job, token) in reply.taken {
+            match self.accept(job, &token).await {
                 Ok(Accepted::Job(job)) => taken.push(Ok(*job)),
                 Ok(_) => {}
                 Err(e) => taken.push(Err(e)),

@@ -99,6 +99,11 @@ impl ManualWorker {
                 Ok(Accepted::RateLimited)
             }
             FetchReply::Empty { delay_until } => Ok(Accepted::Empty { delay_until }),
+            FetchReply::Unreadable { id, message } => {
+                let e = Error::CorruptJob { job_id: id.clone(), field: "hash", message };
+                self.fail_corrupt(&id, token, &e.to_string()).await?;
+                Err(e)
+            }
             FetchReply::Job { id, hash } => match Job::from_hash(&id, hash, Some(self.inner.queue.clone())) {
                 Ok(mut job) => {
                     job.token = Some(token.to_owned());

@@ -57,6 +57,10 @@ impl FetchOpts<'_> {
 pub(crate) enum FetchReply {
     /// A job, now active and locked.
     Job { id: String, hash: HashMap<String, String> },
+    /// A job, now active and locked, whose hash cannot even be read as text (a field that is
+    /// not UTF-8, written by another client): to be failed at pickup like any corrupt job,
+    /// without failing the other jobs of its call.
+    Unreadable { id: String, message: String },
     /// The rate limiter is exhausted for this many ms.
     RateLimited(u64),
     /// Nothing to do; the next delayed job is due at this ms (0: none). `blocked` is not
@@ -64,13 +68,31 @@ pub(crate) enum FetchReply {
     Empty { delay_until: u64 },
 }
 
+/// A taken job's flat hash as text, or why it is not.
+fn taken_job(id: String, flat: Vec<Vec<u8>>) -> FetchReply {
+    let mut text = Vec::with_capacity(flat.len());
+    for (i, bytes) in flat.into_iter().enumerate() {
+        match String::from_utf8(bytes) {
+            Ok(s) => text.push(s),
+            Err(e) => {
+                let what = if i % 2 == 0 { "a field name" } else { "the value of" };
+                let field = if i % 2 == 0 { String::new() } else { format!(" `{}`", text[i - 1]) };
+                let message = format!("{what}{field} is not UTF-8 ({e})");
+                return FetchReply::Unreadable { id, message };
+            }
+        }
+    }
+    FetchReply::Job { id, hash: crate::job::pairs_to_map(text) }
+}
+
 fn decode_fetch(v: Vec<Value>) -> RedisResult<FetchReply> {
     let mut it = v.into_iter();
     let (hash, id, ttl, delay) = (it.next(), it.next(), it.next(), it.next());
     if let (Some(Value::Array(flat)), Some(id)) = (&hash, &id) {
         let id = String::from_redis_value(id.clone())?;
-        let flat: Vec<String> = flat.iter().map(|x| String::from_redis_value(x.clone())).collect::<Result<_, _>>()?;
-        return Ok(FetchReply::Job { id, hash: crate::job::pairs_to_map(flat) });
+        let flat: Vec<Vec<u8>> =
+            flat.iter().map(|x| Vec::<u8>::from_redis_value(x.clone())).collect::<Result<_, _>>()?;
+        return Ok(taken_job(id, flat));
     }
     let num = |v: Option<Value>| -> RedisResult<i64> { Ok(v.map(i64::from_redis_value).transpose()?.unwrap_or(0)) };
     let ttl = num(ttl)?;
@@ -155,7 +177,8 @@ pub(crate) async fn move_to_finished<C: ConnectionLike>(
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ManyReply {
     pub(crate) codes: Vec<i64>,
-    pub(crate) taken: Vec<(String, HashMap<String, String>, String)>,
+    /// Each job taken (a `Job` or `Unreadable` reply) and its lock token.
+    pub(crate) taken: Vec<(FetchReply, String)>,
     pub(crate) ttl: u64,
     /// The next delayed job's due time in ms when the takes ran dry (0: none).
     pub(crate) due: u64,
@@ -217,12 +240,15 @@ pub(crate) async fn finish_many<C: ConnectionLike>(
     let mut taken = Vec::new();
     while let Some(hash) = it.next() {
         let msgpack::Value::Array(flat) = hash else { return Err(bad("a taken job's hash is not an array".into())) };
-        let flat: Vec<String> = flat
+        let flat: Vec<Vec<u8>> = flat
             .into_iter()
-            .map(|v| v.into_string().ok_or_else(|| bad("a job hash field is not UTF-8 text".into())))
+            .map(|v| match v {
+                msgpack::Value::Bytes(b) => Ok(b),
+                other => Err(bad(format!("a job hash field: {other:?}"))),
+            })
             .collect::<RedisResult<_>>()?;
         let id = it.next().and_then(msgpack::Value::into_string).ok_or_else(|| bad("a taken job's id".into()))?;
-        taken.push((id, crate::job::pairs_to_map(flat), format!("{}:{}", f.token, taken.len() + 1)));
+        taken.push((taken_job(id, flat), format!("{}:{}", f.token, taken.len() + 1)));
     }
     Ok(ManyReply { codes, taken, ttl: ttl.max(0) as u64, due })
 }
