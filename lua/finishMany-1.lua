@@ -132,7 +132,7 @@ if take > 0 then
   end
   -- Fewer than asked for: nothing is left for another worker. As many: most likely more are
   -- waiting (a batch takes while it keeps up), so the marker is set without looking.
-  if took > 0 and took == take then rcall("ZADD", B .. "marker", "0", "0") end
+  if took > 0 and took == take then wakeWorkers(B, false) end
 end
 out[1], out[2] = ttl, due
 if took == 0 and ttl == 0 and not o.blocked and rcall("LLEN", B .. "wait") == 0

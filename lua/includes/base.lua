@@ -42,7 +42,7 @@ local function isBlocked(B)
 end
 
 local function wakeWorkers(B, blocked)
-  if not blocked then rcall("ZADD", B .. "marker", 0, "0") end
+  if not blocked then rcall("ZADD", B .. "marker", "0", "0") end
 end
 
 -- Ready job with priority 0: LPUSH = back of the line, RPUSH = served next.

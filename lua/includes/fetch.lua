@@ -85,6 +85,22 @@ local function nextDue(B)
   return 0
 end
 
+-- A pre-v5 marker ("0:...") left in wait, to drop on the way (compared by byte: no substring).
+local function legacyMarker(id)
+  return string.byte(id, 1) == 48 and string.byte(id, 2) == 58
+end
+
+-- What every take does once its id is in active: the lock (unless `token` is "0"), the
+-- `active` event and the hash stamped and read (takeHash).
+local function activate(B, o, id, token)
+  local jobKey = B .. id
+  if token ~= "0" then
+    rcall("SET", jobKey .. ":lock", token, "PX", o.lockText)
+  end
+  emit(B, false, "event", "active", "jobId", id, "prev", "waiting")
+  return takeHash(jobKey, o)
+end
+
 -- Takes one job under `token` (after fetchPrepare). Replies {hash, id, 0, 0} with a job,
 -- {0, 0, ttl, 0} when rate limited, {0, 0, 0, dueMs} with the next delayed due time (0: none).
 -- The caller sets the marker once a job was taken.
@@ -106,8 +122,7 @@ local function fetchOne(B, o, token)
   end
 
   local id = rcall("RPOPLPUSH", B .. "wait", B .. "active")
-  -- Pre-v5 markers ("0:..."), if any, are dropped on the way (compared by byte: no substring).
-  while id and string.byte(id, 1) == 48 and string.byte(id, 2) == 58 do
+  while id and legacyMarker(id) do
     rcall("LREM", B .. "active", 1, id)
     id = rcall("RPOPLPUSH", B .. "wait", B .. "active")
   end
@@ -123,17 +138,12 @@ local function fetchOne(B, o, token)
 
   if id then
     o.taken = true
-    local jobKey = B .. id
-    if o.maxJobs and o.window and rcall("HEXISTS", jobKey, "defa") == 0 then
+    if o.maxJobs and o.window and rcall("HEXISTS", B .. id, "defa") == 0 then
       if rcall("INCR", limiterKey) == 1 then
         rcall("PEXPIRE", limiterKey, math.floor(math.abs(o.window)))
       end
     end
-    if token ~= "0" then
-      rcall("SET", jobKey .. ":lock", token, "PX", o.lockText)
-    end
-    emit(B, false, "event", "active", "jobId", id, "prev", "waiting")
-    return { takeHash(jobKey, o), id, 0, 0 }
+    return { activate(B, o, id, token), id, 0, 0 }
   end
 
   return { 0, 0, 0, nextDue(B) }
@@ -151,9 +161,7 @@ local function fetchMany(B, o, want, out, at)
     local got = rcall("RPOP", waitKey, need)
     if not got then break end
     for i = 1, #got do
-      local id = got[i]
-      -- Pre-v5 markers ("0:...") are dropped, as fetchOne drops them.
-      if not (string.byte(id, 1) == 48 and string.byte(id, 2) == 58) then ids[#ids + 1] = id end
+      if not legacyMarker(got[i]) then ids[#ids + 1] = got[i] end
     end
     if #got < need then break end
     need = want - #ids
@@ -168,12 +176,8 @@ local function fetchMany(B, o, want, out, at)
     if #top < 2 * (want - fromWait) then rcall("DEL", B .. "pc") end
   end
   for t = 1, #ids do
-    local id = ids[t]
-    local jobKey = B .. id
-    rcall("SET", jobKey .. ":lock", o.token .. ":" .. t, "PX", o.lockText)
-    emit(B, false, "event", "active", "jobId", id, "prev", "waiting")
-    out[at + 2 * t - 1] = takeHash(jobKey, o)
-    out[at + 2 * t] = id
+    out[at + 2 * t - 1] = activate(B, o, ids[t], o.token .. ":" .. t)
+    out[at + 2 * t] = ids[t]
   end
   if #ids > 0 then o.taken = true end
   return #ids
@@ -191,9 +195,7 @@ end
 -- blocked worker (and this one) run an empty fetch, so here it is set only when one is left.
 -- (The marker is level-triggered, PROTOCOL.md §9: every enqueue sets it again.)
 local function wakeIfMore(B)
-  if rcall("LLEN", B .. "wait") > 0 or rcall("ZCARD", B .. "prioritized") > 0 then
-    rcall("ZADD", B .. "marker", "0", "0")
-  end
+  wakeWorkers(B, rcall("LLEN", B .. "wait") == 0 and rcall("ZCARD", B .. "prioritized") == 0)
 end
 
 -- Take the next job for a worker. `o` holds now, token, lockDuration and the worker's optional
