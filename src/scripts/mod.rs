@@ -152,12 +152,15 @@ pub(crate) fn all() -> impl Iterator<Item = &'static ScriptDef> {
     add::SCRIPTS.iter().chain(admin::SCRIPTS.iter()).chain(worker::SCRIPTS.iter()).copied()
 }
 
-/// Loads the function library (Redis >= 7.0) and `SCRIPT LOAD`s every script, so that the
-/// first call of each finds it; the scripts also serve where functions are not available.
+/// Loads the function library (Redis >= 7.0), or else `SCRIPT LOAD`s every script, so that
+/// the first call of each finds it. (Should FCALL be refused later, EVALSHA still loads a
+/// script Redis lacks on its first NOSCRIPT; no script is sent in a pipeline.)
 pub(crate) async fn load_all<C: ConnectionLike>(conn: &mut C) -> redis::RedisResult<()> {
     if functions_state() != NO {
         tracing::trace!(library = LIBRARY_NAME, "FUNCTION LOAD");
-        load_library(conn).await?;
+        if load_library(conn).await? {
+            return Ok(());
+        }
     }
     let mut pipe = redis::pipe();
     for def in all() {

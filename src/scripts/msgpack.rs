@@ -71,6 +71,16 @@ impl Reader<'_> {
         Ok(self.take(n)?.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))
     }
 
+    /// The length that follows a string, array or map tag, in the tag's width.
+    fn len(&mut self, tag: u8) -> Result<usize, DecodeError> {
+        let width = match tag {
+            0xc4 | 0xd9 => 1,
+            0xc5 | 0xda | 0xdc | 0xde => 2,
+            _ => 4,
+        };
+        Ok(self.uint(width)? as usize)
+    }
+
     fn bytes(&mut self, n: usize) -> Result<Value, DecodeError> {
         Ok(Value::Bytes(self.take(n)?.to_vec()))
     }
@@ -112,16 +122,8 @@ impl Reader<'_> {
             0xc0 => Ok(Value::Nil),
             0xc2 => Ok(Value::Bool(false)),
             0xc3 => Ok(Value::Bool(true)),
-            0xc4 | 0xd9 => {
-                let n = self.uint(1)? as usize;
-                self.bytes(n)
-            }
-            0xc5 | 0xda => {
-                let n = self.uint(2)? as usize;
-                self.bytes(n)
-            }
-            0xc6 | 0xdb => {
-                let n = self.uint(4)? as usize;
+            0xc4..=0xc6 | 0xd9..=0xdb => {
+                let n = self.len(tag)?;
                 self.bytes(n)
             }
             0xca => Ok(Value::Float(f64::from(f32::from_bits(self.uint(4)? as u32)))),
@@ -134,20 +136,12 @@ impl Reader<'_> {
             0xd1 => Ok(Value::Int(i64::from(self.uint(2)? as u16 as i16))),
             0xd2 => Ok(Value::Int(i64::from(self.uint(4)? as u32 as i32))),
             0xd3 => Ok(Value::Int(self.uint(8)? as i64)),
-            0xdc => {
-                let n = self.uint(2)? as usize;
+            0xdc | 0xdd => {
+                let n = self.len(tag)?;
                 self.array(n, depth)
             }
-            0xdd => {
-                let n = self.uint(4)? as usize;
-                self.array(n, depth)
-            }
-            0xde => {
-                let n = self.uint(2)? as usize;
-                self.map(n, depth)
-            }
-            0xdf => {
-                let n = self.uint(4)? as usize;
+            0xde | 0xdf => {
+                let n = self.len(tag)?;
                 self.map(n, depth)
             }
             0xe0..=0xff => Ok(Value::Int(i64::from(tag as i8))),

@@ -88,10 +88,9 @@ fn taken_job(id: String, flat: Vec<Vec<u8>>) -> FetchReply {
 fn decode_fetch(v: Vec<Value>) -> RedisResult<FetchReply> {
     let mut it = v.into_iter();
     let (hash, id, ttl, delay) = (it.next(), it.next(), it.next(), it.next());
-    if let (Some(Value::Array(flat)), Some(id)) = (&hash, &id) {
-        let id = String::from_redis_value(id.clone())?;
-        let flat: Vec<Vec<u8>> =
-            flat.iter().map(|x| Vec::<u8>::from_redis_value(x.clone())).collect::<Result<_, _>>()?;
+    if let (Some(Value::Array(flat)), Some(id)) = (hash, id) {
+        let id = String::from_redis_value(id)?;
+        let flat: Vec<Vec<u8>> = flat.into_iter().map(Vec::<u8>::from_redis_value).collect::<Result<_, _>>()?;
         return Ok(taken_job(id, flat));
     }
     let num = |v: Option<Value>| -> RedisResult<i64> { Ok(v.map(i64::from_redis_value).transpose()?.unwrap_or(0)) };
