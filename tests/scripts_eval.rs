@@ -5,18 +5,15 @@ mod common;
 
 use std::time::Duration;
 
-use bullmq::{processor, JobOptions, JobOutcome, Worker, WorkerEvent, WorkerOptions};
+use bullmq::{processor, JobOutcome, Worker, WorkerOptions};
 use common::*;
-use serde_json::json;
 
 #[tokio::test]
 async fn scripts_fall_back_to_evalsha() {
     // Set before this process calls any script; nothing else runs in this binary.
     std::env::set_var("BULLMQ_SCRIPTS", "eval");
     let q = queue("se-eval").await;
-    for i in 0..20 {
-        q.add("a", json!({"i": i}), JobOptions::default()).await.unwrap();
-    }
+    add_numbered(&q, "a", 20).await;
     let p = processor(|job, _ctx| async move { Ok(JobOutcome::Completed(job.data["i"].clone())) });
     let o = WorkerOptions {
         connection: conn_opts(),
@@ -25,18 +22,10 @@ async fn scripts_fall_back_to_evalsha() {
         ..Default::default()
     };
     let (w, mut rx) = Worker::spawn(q.name(), p, o).await.unwrap();
-    let mut done = 0;
-    while done < 20 {
-        if let WorkerEvent::JobCompleted { .. } =
-            wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobCompleted { .. })).await
-        {
-            done += 1;
-        }
-    }
+    await_completions(&mut rx, 20).await;
     w.close(Duration::from_secs(2)).await;
-    let info: String = cmd(&["INFO", "commandstats"]).await;
-    assert!(!info.contains("cmdstat_fcall:"), "no FCALL: {info}");
-    assert!(info.contains("cmdstat_evalsha:"), "EVALSHA used");
+    assert_eq!(command_calls("fcall").await, 0, "no FCALL");
+    assert!(command_calls("evalsha").await > 0, "EVALSHA used");
     assert_eq!(q.get_completed_count().await.unwrap(), 20);
     let rv: String = cmd(&["HGET", &k(&q, "7"), "returnvalue"]).await;
     assert_eq!(rv, "6");

@@ -6,17 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use bullmq::{processor, JobOptions, JobOutcome, Worker, WorkerEvent, WorkerOptions};
+use bullmq::{processor, JobOptions, JobOutcome, Worker, WorkerOptions};
 use common::*;
 use serde_json::json;
-
-fn calls(info: &str, name: &str) -> u64 {
-    info.lines()
-        .find(|l| l.starts_with(&format!("cmdstat_{name}:")))
-        .and_then(|l| l.split(['=', ',']).nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
 
 #[tokio::test]
 async fn scripts_run_as_functions_and_survive_a_function_flush() {
@@ -26,7 +18,7 @@ async fn scripts_run_as_functions_and_survive_a_function_flush() {
         format!("{v:?}")
     };
     assert!(libs.contains("bullmq_rs_"), "library loaded at connect: {libs}");
-    let before: String = cmd(&["INFO", "commandstats"]).await;
+    let before = command_calls("fcall").await;
     q.add("a", json!({"n": 1}), JobOptions::default()).await.unwrap();
     // As after a restart of a Redis that keeps nothing: the next call loads the library again.
     cmd::<String>(&["FUNCTION", "FLUSH"]).await;
@@ -34,16 +26,9 @@ async fn scripts_run_as_functions_and_survive_a_function_flush() {
     let p = processor(|job, _ctx| async move { Ok(JobOutcome::Completed(job.data["n"].clone())) });
     let o = WorkerOptions { connection: conn_opts(), drain_delay: Duration::from_millis(200), ..Default::default() };
     let (w, mut rx) = Worker::spawn(q.name(), p, o).await.unwrap();
-    let mut done = 0;
-    while done < 2 {
-        match wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobCompleted { .. } | WorkerEvent::Error { .. })).await {
-            WorkerEvent::JobCompleted { .. } => done += 1,
-            other => panic!("{other:?}"),
-        }
-    }
+    await_completions(&mut rx, 2).await;
     w.close(Duration::from_secs(2)).await;
-    let after: String = cmd(&["INFO", "commandstats"]).await;
-    let fcalls = calls(&after, "fcall") - calls(&before, "fcall");
+    let fcalls = command_calls("fcall").await - before;
     assert!(fcalls >= 3, "adds and the worker's calls went through FCALL: {fcalls}");
     let rv: String = cmd(&["HGET", &k(&q, "2"), "returnvalue"]).await;
     assert_eq!(rv, "2");

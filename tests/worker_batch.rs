@@ -38,18 +38,6 @@ fn gated() -> (bullmq::Processor, std::sync::Arc<tokio::sync::Notify>) {
     (p, gate)
 }
 
-/// Waits for `n` completions; a worker error fails the test.
-async fn await_completions(rx: &mut tokio::sync::mpsc::UnboundedReceiver<WorkerEvent>, n: u64) {
-    let mut completed = 0;
-    while completed < n {
-        match tokio::time::timeout(Duration::from_secs(15), rx.recv()).await.unwrap().unwrap() {
-            WorkerEvent::JobCompleted { .. } => completed += 1,
-            WorkerEvent::Error { message } => panic!("{message}"),
-            _ => {}
-        }
-    }
-}
-
 #[tokio::test]
 async fn batched_completions_have_the_effects_of_single_ones() {
     let q = queue("wb-effects").await;
@@ -137,9 +125,7 @@ async fn a_lost_lock_refuses_only_that_job_in_its_batch() {
 async fn jobs_fetched_ahead_are_renewed_and_handed_back_at_close() {
     let q = queue("wb-prefetch").await;
     let n = 40u64;
-    for i in 0..n {
-        q.add("p", json!({"i": i}), JobOptions::default()).await.unwrap();
-    }
+    add_numbered(&q, "p", n).await;
     // Short jobs first (so the worker fetches ahead), then job 20 blocks until cancelled.
     let p = processor(|job, ctx| async move {
         if job.id == "20" {
@@ -315,11 +301,7 @@ async fn batched_takes_keep_node_order() {
     let taken: Vec<String> =
         events(&q).await.into_iter().filter(|(e, _)| e == "active").map(|(_, m)| m["jobId"].clone()).collect();
     assert_eq!(taken, expected, "take order");
-    let calls: i64 = {
-        let info: String = cmd(&["INFO", "commandstats"]).await;
-        let line = info.lines().find(|l| l.starts_with("cmdstat_rpop:")).map(str::to_owned).unwrap_or_default();
-        line.split(['=', ',']).nth(1).and_then(|v| v.parse().ok()).unwrap_or(0)
-    };
+    let calls = command_calls("rpop").await;
     assert!(calls > 0, "the batch path (RPOP with a count) ran");
     for list in ["wait", "active"] {
         let left: Vec<String> = cmd(&["LRANGE", &k(&q, list), "0", "-1"]).await;

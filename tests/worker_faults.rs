@@ -45,9 +45,7 @@ fn counting(sleep_ms: u64) -> (bullmq::Processor, Arc<Mutex<HashMap<String, u32>
 async fn a_panic_in_each_child_role_restarts_only_that_child() {
     let q = queue("wf-panic").await;
     let n = 12u64;
-    for i in 0..n {
-        q.add("j", json!({"i": i}), JobOptions::default()).await.unwrap();
-    }
+    add_numbered(&q, "j", n).await;
     let (p, runs) = counting(300);
     let (w, mut rx) = Worker::spawn(q.name(), p, WorkerOptions { concurrency: 3, ..opts(&q) }).await.unwrap();
     let mut failures: HashMap<String, u32> = HashMap::new();
@@ -244,9 +242,7 @@ async fn corrupt_job_data_fails_at_once_and_the_worker_goes_on() {
 async fn a_job_hash_that_is_not_text_fails_alone() {
     let q = queue("wf-not-utf8").await;
     let good = 12u64;
-    for i in 0..good {
-        q.add("good", json!({"i": i}), JobOptions::default()).await.unwrap();
-    }
+    add_numbered(&q, "good", good).await;
     raw_job(&q, "binary", "binary").await;
     {
         let mut c = raw().await;

@@ -203,3 +203,33 @@ pub async fn wait_for(
     .await
     .expect("event in time")
 }
+
+/// How many times this test binary's Redis ran `name` (INFO commandstats; 0 if never).
+pub async fn command_calls(name: &str) -> u64 {
+    let info: String = cmd(&["INFO", "commandstats"]).await;
+    let prefix = format!("cmdstat_{name}:");
+    info.lines()
+        .find(|l| l.starts_with(&prefix))
+        .and_then(|l| l.split(['=', ',']).nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Waits for `n` JobCompleted events; a worker error fails the test.
+pub async fn await_completions(rx: &mut tokio::sync::mpsc::UnboundedReceiver<bullmq::WorkerEvent>, n: u64) {
+    let mut completed = 0;
+    while completed < n {
+        match tokio::time::timeout(Duration::from_secs(15), rx.recv()).await.unwrap().unwrap() {
+            bullmq::WorkerEvent::JobCompleted { .. } => completed += 1,
+            bullmq::WorkerEvent::Error { message } => panic!("{message}"),
+            _ => {}
+        }
+    }
+}
+
+/// Adds `n` jobs named `name` with data `{"i": 0..n}` and default options.
+pub async fn add_numbered(q: &Queue, name: &str, n: u64) {
+    for i in 0..n {
+        q.add(name, serde_json::json!({ "i": i }), bullmq::JobOptions::default()).await.unwrap();
+    }
+}
