@@ -317,3 +317,55 @@ async fn batched_takes_keep_node_order() {
     }
     println!("batched-takes: jobs={} order_ok=true legacy_marker_dropped=true rpop_calls={calls}", expected.len());
 }
+
+/// Slots freed while a finishMany is in flight wait for the jobs any call brings (see the
+/// finisher), so short jobs run back to back; a slot is still one processor at a time.
+#[tokio::test]
+async fn parked_slots_never_run_more_processors_than_the_concurrency() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let q = queue("wb-parked").await;
+    let n = 2_000u64;
+    let jobs: Vec<BulkJob> =
+        (0..n).map(|i| BulkJob::new("p", json!({ "i": i }), JobOptions::default()).unwrap()).collect();
+    for chunk in jobs.chunks(500) {
+        q.add_bulk(chunk.to_vec()).await.unwrap();
+    }
+    let (running, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (r, m) = (running.clone(), peak.clone());
+    let p = processor(move |_job, _ctx| {
+        let (r, m) = (r.clone(), m.clone());
+        async move {
+            let now = r.fetch_add(1, Ordering::SeqCst) + 1;
+            m.fetch_max(now, Ordering::SeqCst);
+            // A few turns of the runtime, so processors overlap if slots allowed it.
+            for _ in 0..3 {
+                tokio::task::yield_now().await;
+            }
+            r.fetch_sub(1, Ordering::SeqCst);
+            Ok(JobOutcome::Completed(json!(null)))
+        }
+    });
+    let calls_before = command_calls("fcall").await + command_calls("evalsha").await;
+    let (w, mut rx) = Worker::spawn(q.name(), p, WorkerOptions { concurrency: 4, prefix: q.prefix().into(), ..opts() })
+        .await
+        .unwrap();
+    let mut seen = std::collections::HashSet::new();
+    while (seen.len() as u64) < n {
+        match tokio::time::timeout(Duration::from_secs(20), rx.recv()).await.unwrap().unwrap() {
+            WorkerEvent::JobCompleted { id, .. } => assert!(seen.insert(id.clone()), "job {id} completed twice"),
+            WorkerEvent::Error { message } => panic!("{message}"),
+            _ => {}
+        }
+    }
+    let calls = command_calls("fcall").await + command_calls("evalsha").await - calls_before;
+    eventually("all completed in Redis", Duration::from_secs(5), || async {
+        q.get_completed_count().await.unwrap() == n && q.get_active_count().await.unwrap() == 0
+    })
+    .await;
+    assert!(w.close(Duration::from_secs(2)).await.is_empty());
+    let peak = peak.load(Ordering::SeqCst);
+    println!("parked slots: {n} jobs, peak processors {peak} (concurrency 4), {calls} script calls");
+    assert!(peak <= 4, "{peak} processors ran at once");
+    assert!(calls < n / 2, "{calls} script calls for {n} jobs: completions were not batched");
+}

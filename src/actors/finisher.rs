@@ -78,17 +78,21 @@ pub(crate) async fn run(shared: Arc<Shared>, worker: ActorCell, mut rx: Unbounde
     }
 }
 
-/// One finishMany call for `batch`; answers every request and hands the jobs taken to the
-/// worker with the freed slots.
+/// One finishMany call for `batch`; answers every request and starts the jobs taken on the
+/// parked slots (see [`Shared::parked`]).
 async fn finish_batch(shared: Arc<Shared>, worker: ActorCell, mut batch: Vec<FinishRequest>, tokens: String) {
-    let mut permits: Vec<OwnedSemaphorePermit> = batch.iter_mut().filter_map(|r| r.permit.take()).collect();
-    let running = *shared.run.borrow() == RunState::Running;
-    let ahead = shared.prefetch_wanted();
-    shared.prefetching.fetch_add(ahead, Ordering::Relaxed);
-    let take = if running { permits.len() + ahead } else { 0 };
+    let take = {
+        let Ok(mut parked) = shared.parked.lock() else { return };
+        parked.extend(batch.iter_mut().filter_map(|r| r.permit.take()));
+        let take = shared.jobs_wanted(parked.len()).min(MAX_BATCH);
+        shared.prefetching.fetch_add(take, Ordering::Relaxed);
+        take
+    };
     let completions: Vec<&Completion> = batch.iter().map(|r| &r.completion).collect();
     let wakes = shared.marker_wakes.load(Ordering::SeqCst);
-    match shared.manual.complete_many(&completions, take, &tokens).await {
+    let result = shared.manual.complete_many(&completions, take, &tokens).await;
+    drop(completions);
+    match result {
         Ok(outcome) => {
             if take > 0 {
                 shared.note_takes(wakes, outcome.ran_dry);
@@ -100,8 +104,7 @@ async fn finish_batch(shared: Arc<Shared>, worker: ActorCell, mut batch: Vec<Fin
                 }
                 let _ = req.reply.send(result);
             }
-            shared.prefetching.fetch_sub(ahead, Ordering::Relaxed);
-            // Into the queue of jobs fetched ahead behind the older ones, then the free slots
+            // Into the queue of jobs fetched ahead behind the older ones, then the parked slots
             // take from its front: jobs start in the order they were taken, whichever call
             // took them.
             for job in outcome.taken {
@@ -111,18 +114,11 @@ async fn finish_batch(shared: Arc<Shared>, worker: ActorCell, mut batch: Vec<Fin
                     Err(e) => shared.events.emit(WorkerEvent::Error { message: e.to_string() }),
                 }
             }
-            while let Some(permit) = permits.pop() {
-                match shared.take_buffered() {
-                    Some(job) => spawn_job(&shared, &worker, job, permit).await,
-                    None => {
-                        permits.push(permit);
-                        break;
-                    }
-                }
-            }
+            arrived(&shared, take);
+            start_parked(&shared, &worker).await;
         }
         Err(e) => {
-            shared.prefetching.fetch_sub(ahead, Ordering::Relaxed);
+            arrived(&shared, take);
             let message = e.to_string();
             let connection = e.is_connection_error();
             for req in batch {
@@ -135,6 +131,47 @@ async fn finish_batch(shared: Arc<Shared>, worker: ActorCell, mut batch: Vec<Fin
             }
         }
     }
-    // Unused slots go back to the fetcher.
-    drop(permits);
+    release_parked(&shared);
+}
+
+/// The `take` jobs a call asked for are in (or will never come).
+fn arrived(shared: &Shared, take: usize) {
+    if let Ok(_parked) = shared.parked.lock() {
+        shared.prefetching.fetch_sub(take, Ordering::Relaxed);
+    }
+}
+
+/// Starts buffered jobs on parked slots while there are both.
+async fn start_parked(shared: &Arc<Shared>, worker: &ActorCell) {
+    loop {
+        let next = {
+            let Ok(mut parked) = shared.parked.lock() else { return };
+            if parked.is_empty() {
+                return;
+            }
+            match shared.take_buffered() {
+                Some(job) => parked.pop().map(|slot| (job, slot)),
+                None => return,
+            }
+        };
+        let Some((job, slot)) = next else { return };
+        spawn_job(shared, worker, job, slot).await;
+    }
+}
+
+/// Parked slots go back to the fetcher once no call in flight brings a job for them (or the
+/// worker stopped running): it takes or waits for the next job itself.
+fn release_parked(shared: &Shared) {
+    let free: Vec<OwnedSemaphorePermit> = match shared.parked.lock() {
+        Ok(mut parked) => {
+            let idle = shared.prefetching.load(Ordering::Relaxed) == 0;
+            if idle || *shared.run.borrow() != RunState::Running {
+                parked.drain(..).collect()
+            } else {
+                return;
+            }
+        }
+        Err(_) => return,
+    };
+    drop(free);
 }

@@ -107,6 +107,7 @@ impl Worker {
             finisher,
             buffer: Mutex::new(Default::default()),
             prefetching: Default::default(),
+            parked: Default::default(),
             ran_dry: Default::default(),
             marker_wakes: Default::default(),
             short_jobs: Default::default(),

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ractor::{ActorId, ActorRef};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 use super::events::EventBus;
 use super::finisher::FinishSender;
@@ -58,8 +58,15 @@ pub(crate) struct Shared {
     /// Jobs fetched ahead of free slots (see `WorkerOptions::prefetch`): active and locked in
     /// Redis under their own token, renewed with the running jobs, handed back at pause/close.
     pub(crate) buffer: Mutex<VecDeque<Job>>,
-    /// Jobs being fetched ahead right now (asked for, reply not in yet).
+    /// Jobs the finishMany calls in flight asked for (reply not in yet). Changed only under
+    /// the `parked` lock, so a call that sees it reach 0 knows no job is on its way.
     pub(crate) prefetching: AtomicUsize,
+    /// Slots freed by completed jobs while no job was buffered. They wait here, not in
+    /// `slots`, for the jobs the finishMany calls in flight bring: a job any call brings starts
+    /// on the first parked slot, so no slot waits for its own call while another call's jobs
+    /// sit in the buffer (at concurrency 10 that made Redis and the client take turns). The
+    /// last call to return with nothing owed hands what is left to the fetcher.
+    pub(crate) parked: Mutex<Vec<OwnedSemaphorePermit>>,
     /// True while the jobs are short enough to fetch ahead.
     pub(crate) short_jobs: AtomicBool,
     /// `(marker_wakes when the call was sent, next delayed due ms)` of the last finishMany
@@ -121,14 +128,16 @@ impl Shared {
         o.prefetch.min(o.concurrency.max(2))
     }
 
-    /// How many jobs to fetch ahead now: none unless jobs are short and the worker runs.
-    pub(crate) fn prefetch_wanted(&self) -> usize {
-        let target = self.prefetch_limit();
-        if target == 0 || !self.short_jobs.load(Ordering::Relaxed) || *self.run.borrow() != RunState::Running {
+    /// How many jobs a finishMany should take, with `parked` slots waiting for a job: one per
+    /// parked slot and, while jobs are short, enough to hold `prefetch_limit` ahead, less
+    /// what is buffered and what the calls in flight bring. None unless the worker runs.
+    pub(crate) fn jobs_wanted(&self, parked: usize) -> usize {
+        if *self.run.borrow() != RunState::Running {
             return 0;
         }
-        let have = self.buffer.lock().map(|b| b.len()).unwrap_or(target) + self.prefetching.load(Ordering::Relaxed);
-        target.saturating_sub(have)
+        let ahead = if self.short_jobs.load(Ordering::Relaxed) { self.prefetch_limit() } else { 0 };
+        let have = self.buffer.lock().map(|b| b.len()).unwrap_or(0) + self.prefetching.load(Ordering::Relaxed);
+        (parked + ahead).saturating_sub(have)
     }
 
     /// What the takes of a finishMany sent when `marker_wakes` was `wakes` found:
