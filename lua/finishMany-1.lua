@@ -120,7 +120,7 @@ if take > 0 then
     if took == 0 then due = nextDue(B) end
   else
     for t = 1, take do
-      local reply = fetchOne(B, o, o.token .. ":" .. t)
+      local reply = fetchOne(B, o, o.token .. ":" .. intText(t))
       if reply[1] == 0 then
         ttl, due = reply[3], reply[4]
         break

@@ -10,6 +10,19 @@ local function int(n)
   return string.format("%d", n)
 end
 
+-- The texts of small integers, formatted once: a take's token suffix and its `ats`, one or two
+-- per job. Loaded as a function library, this table outlives the call (as emitKey below).
+local smallInts = {}
+
+-- int(n), remembered for 0 <= n < 1024.
+local function intText(n)
+  local s = smallInts[n]
+  if s then return s end
+  s = int(n)
+  if n >= 0 and n < 1024 then smallInts[n] = s end
+  return s
+end
+
 -- The events stream cap, creating the meta field with BullMQ's default when it is missing. As
 -- text: it is only ever a MAXLEN argument.
 local function eventsCap(B)

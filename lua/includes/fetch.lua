@@ -50,7 +50,7 @@ local function takeHash(jobKey, o)
       pbAt = i + 1
     end
   end
-  local atsText = int(ats + 1)
+  local atsText = intText(ats + 1)
   putField(h, onAt, "processedOn", o.nowText)
   putField(h, atsAt, "ats", atsText)
   if o.name and o.name ~= "" then
@@ -176,7 +176,7 @@ local function fetchMany(B, o, want, out, at)
     if #top < 2 * (want - fromWait) then rcall("DEL", B .. "pc") end
   end
   for t = 1, #ids do
-    out[at + 2 * t - 1] = activate(B, o, ids[t], o.token .. ":" .. t)
+    out[at + 2 * t - 1] = activate(B, o, ids[t], o.token .. ":" .. intText(t))
     out[at + 2 * t] = ids[t]
   end
   if #ids > 0 then o.taken = true end
