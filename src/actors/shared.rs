@@ -121,11 +121,12 @@ impl Shared {
         b.len() != before
     }
 
-    /// The most jobs held ahead: `prefetch`, but never more than the concurrency (at least 2),
-    /// so a worker holds at most twice its concurrency (concurrency 1: three jobs).
+    /// The most jobs held ahead: `prefetch`, but never more than twice the concurrency, so a
+    /// worker holds at most three times its concurrency in jobs waiting or running here (and
+    /// those whose completion is on its way to Redis).
     pub(crate) fn prefetch_limit(&self) -> usize {
         let o = self.manual.options();
-        o.prefetch.min(o.concurrency.max(2))
+        o.prefetch.min(2 * o.concurrency)
     }
 
     /// How many jobs a finishMany should take, with `parked` slots waiting for a job: one per
@@ -159,7 +160,7 @@ impl Shared {
         (wakes == self.marker_wakes.load(Ordering::SeqCst)).then_some(due)
     }
 
-    /// Records how long a job ran, for [`prefetch_wanted`](Self::prefetch_wanted).
+    /// Records how long a job ran, for [`jobs_wanted`](Self::jobs_wanted).
     pub(crate) fn job_ran(&self, took: Duration) {
         self.short_jobs.store(took < SHORT_JOB, Ordering::Relaxed);
     }
