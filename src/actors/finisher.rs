@@ -152,9 +152,10 @@ fn arrived(shared: &Shared, take: usize) {
     }
 }
 
-/// Starts buffered jobs on parked slots while there are both.
+/// Starts buffered jobs on parked slots while there are both and the worker runs (a paused
+/// worker starts nothing new; its buffer goes back to wait).
 async fn start_parked(shared: &Arc<Shared>, worker: &ActorCell) {
-    loop {
+    while *shared.run.borrow() == RunState::Running {
         let next = {
             let Ok(mut parked) = shared.parked.lock() else { return };
             if parked.is_empty() {
