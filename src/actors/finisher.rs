@@ -43,6 +43,10 @@ fn max_in_flight(cap: usize) -> usize {
     }
 }
 
+/// Turns of the runtime the finisher gives running job actors to join a batch before sending
+/// it short.
+const WAIT_TURNS: usize = 4;
+
 /// One job actor's completion.
 pub(crate) struct FinishRequest {
     pub(crate) completion: Completion,
@@ -72,9 +76,21 @@ pub(crate) async fn run(shared: Arc<Shared>, worker: ActorCell, mut rx: Unbounde
     while let Some(first) = rx.recv().await {
         let Ok(slot) = in_flight.clone().acquire_owned().await else { return };
         let mut batch = vec![first];
+        let mut turns = 0;
         while batch.len() < cap {
             match rx.try_recv() {
-                Ok(r) => batch.push(r),
+                Ok(r) => {
+                    batch.push(r);
+                    turns = 0;
+                }
+                // Job actors still running will complete in a few turns of the runtime (the
+                // jobs a call just started, mostly): letting them costs microseconds, where
+                // sending now would send a call of a job or two and hold their completions for
+                // the next free call.
+                Err(_) if turns < WAIT_TURNS && shared.unfinished.load(Ordering::Relaxed) > 0 => {
+                    turns += 1;
+                    tokio::task::yield_now().await;
+                }
                 Err(_) => break,
             }
         }

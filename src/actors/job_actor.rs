@@ -15,7 +15,7 @@ use std::sync::Arc;
 use super::events::WorkerEvent;
 use super::finisher::FinishRequest;
 use super::processor::{JobContext, JobOutcome, Processor};
-use super::shared::{RunState, RunningJob, Shared};
+use super::shared::{RunState, RunningJob, Shared, Unfinished};
 use super::task_guard::TaskGuard;
 use crate::error::Error;
 use crate::job::Job;
@@ -86,6 +86,8 @@ pub(crate) struct JobState {
     permit: Option<OwnedSemaphorePermit>,
     /// When the processor started (how long jobs take decides whether to fetch ahead).
     started: std::time::Instant,
+    /// Dropped once the completion is with the finisher (or with the actor).
+    unfinished: Option<Unfinished>,
 }
 
 pub(crate) struct JobActor;
@@ -155,6 +157,7 @@ impl Actor for JobActor {
         // to remove when it hears this actor ended.
         args.shared.register(&args.job.id, RunningJob { token: token.clone(), actor: myself.clone() });
         args.shared.events.emit(WorkerEvent::JobActive { id: args.job.id.clone() });
+        let unfinished = Some(Unfinished::new(&args.shared.unfinished));
         Ok(JobState {
             job: args.job,
             worker: args.worker,
@@ -166,6 +169,7 @@ impl Actor for JobActor {
             task,
             permit: Some(args.permit),
             started: std::time::Instant::now(),
+            unfinished,
         })
     }
 
@@ -268,6 +272,7 @@ async fn finish(state: &mut JobState, result: Result<Result<JobOutcome, JobError
             if state.shared.finisher.send(request).is_err() {
                 return report_error(state, Error::Closed("worker"));
             }
+            state.unfinished = None;
             match answer.await {
                 // The finisher emitted JobCompleted already.
                 Ok(Ok(())) => crate::telemetry::record_job(job, crate::telemetry::JobMetric::Completed),

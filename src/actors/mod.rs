@@ -108,6 +108,7 @@ impl Worker {
             buffer: Mutex::new(Default::default()),
             prefetching: Default::default(),
             parked: Default::default(),
+            unfinished: Default::default(),
             ran_dry: Default::default(),
             marker_wakes: Default::default(),
             short_jobs: Default::default(),

@@ -74,6 +74,26 @@ pub(crate) struct Shared {
     pub(crate) ran_dry: Mutex<Option<(u64, u64)>>,
     /// How many times the fetcher came back from blocking on the marker.
     pub(crate) marker_wakes: AtomicU64,
+    /// Job actors started whose completion has not reached the finisher yet (see
+    /// [`Unfinished`]): while there are some, the finisher waits a few turns for them.
+    pub(crate) unfinished: Arc<AtomicUsize>,
+}
+
+/// Counts a job actor in [`Shared::unfinished`] from its start until it sent its completion to
+/// the finisher or ended, whichever comes first.
+pub(crate) struct Unfinished(Arc<AtomicUsize>);
+
+impl Unfinished {
+    pub(crate) fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Unfinished(count.clone())
+    }
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Shared {
