@@ -103,7 +103,7 @@ if #passed > 0 then
     rcall("DEL", unpack(released))
     rcall("SREM", B .. "stalled", unpack(releasedIds))
   end
-  local batch = { zadd = {}, del = {} }
+  local batch = { zadd = {}, del = {}, noChildren = allClear }
   for _, j in ipairs(passed) do
     if codes[j] == 0 then codes[j] = finishReleased(B, jobs[j], o.now, cap, o.nowText, batch) end
   end

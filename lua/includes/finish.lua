@@ -36,7 +36,8 @@ local activeBase, activeKey
 -- active). `cap` is the events cap (the caller trims the stream once per call); `nowText` is
 -- `now` as sent (see fetchOptions). With `batch` ({zadd = {}, del = {}}), plain additions to a
 -- finished set and plain key deletions are collected there for the caller to do in one call
--- each (finishBatchWrites) once every job of the batch is through.
+-- each (finishBatchWrites) once every job of the batch is through; `batch.noChildren` says no
+-- job of the batch has a dependencies or unsuccessful set.
 local function finishReleased(B, a, now, cap, nowText, batch)
   local id, target, value = a.id, a.target, a.value
   local keepCount, keepAge, keepLimit = a.keepCount, a.keepAge, a.keepLimit
@@ -126,10 +127,13 @@ local function finishReleased(B, a, now, cap, nowText, batch)
     local d = batch.del
     d[#d + 1] = jobKey
     d[#d + 1] = jobKey .. ":logs"
-    d[#d + 1] = jobKey .. ":dependencies"
     d[#d + 1] = jobKey .. ":processed"
     d[#d + 1] = jobKey .. ":failed"
-    d[#d + 1] = jobKey .. ":unsuccessful"
+    -- Known not to exist when the batch's checks found no job with children (`noChildren`).
+    if not batch.noChildren then
+      d[#d + 1] = jobKey .. ":dependencies"
+      d[#d + 1] = jobKey .. ":unsuccessful"
+    end
   else
     deleteJobKeys(jobKey)
   end
