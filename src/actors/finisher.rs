@@ -1,8 +1,9 @@
-//! The finisher: completes the jobs of all job actors through one `finishMany` call at a time.
-//! While a call is in flight, completions queue up; the next call takes them all (up to
-//! half the slots) and refills the slots they free in the same call. At concurrency 1
-//! that is one call per job, as before; at higher concurrency it is what keeps Redis CPU per
-//! job down (process c=100: 31 -> 23 µs of Redis CPU per job).
+//! The finisher: completes the jobs of all job actors through `finishMany` calls, two (three
+//! for batches of one) in flight. While calls are in flight, completions queue up; the next
+//! call takes them (up to half the jobs the worker holds) and takes new jobs for the slots
+//! they free in the same call. A freed slot with no fetched job at hand is parked until any
+//! call brings one (see [`Shared::parked`]). At concurrency 1 that is one call per job; at
+//! higher concurrency it is what keeps Redis CPU per job down.
 //!
 //! It runs as a task bound to the worker actor's life (like the queue's add coalescer): it
 //! holds no state a crash could lose, since every request carries its own reply channel, and a
@@ -32,8 +33,8 @@ const MAX_BATCH: usize = 128;
 /// (one runs while the next waits), and while Redis is the bottleneck the jobs held split
 /// across the calls in flight, so fewer calls make larger batches: at concurrency 10 (20 jobs
 /// held) 3 calls carried ~6.7 jobs each, 2 carry 10, Redis instructions per job 178k -> 170k
-/// (callgrind) and 17.8k -> 20.4k jobs/s (4 interleaved reps). Batches of one or two (concurrency
-/// 1 and 2) need three: at concurrency 1, 2 in flight gave 5.6k jobs/s where 3 gave 9.7k.
+/// (callgrind) and 17.8k -> 20.4k jobs/s (4 interleaved reps). Batches of one or two need
+/// three: at concurrency 1, 2 in flight gave 5.6k jobs/s where 3 gave 9.7k.
 /// (Unbounded was measured worse: tiny batches.)
 fn max_in_flight(cap: usize) -> usize {
     if cap <= 2 {
