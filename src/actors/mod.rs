@@ -155,7 +155,7 @@ impl Worker {
         self.shared.running().into_iter().map(|(id, _)| id).collect()
     }
 
-    /// Cancels a running job (it fails with "job cancelled: &lt;reason&gt;", retried per its
+    /// Cancels a running job (it fails with `job cancelled: <reason>`, retried per its
     /// attempts). False when the job is not running here.
     pub fn cancel_job(&self, id: &str, reason: impl Into<String>) -> bool {
         match self.job_actor(id) {
