@@ -173,17 +173,15 @@ fn arrived(shared: &Shared, take: usize) {
 /// worker starts nothing new; its buffer goes back to wait).
 async fn start_parked(shared: &Arc<Shared>, worker: &ActorCell) {
     while *shared.run.borrow() == RunState::Running {
-        let next = {
+        let (job, slot) = {
             let Ok(mut parked) = shared.parked.lock() else { return };
-            if parked.is_empty() {
+            let Some(slot) = parked.pop() else { return };
+            let Some(job) = shared.take_buffered() else {
+                parked.push(slot);
                 return;
-            }
-            match shared.take_buffered() {
-                Some(job) => parked.pop().map(|slot| (job, slot)),
-                None => return,
-            }
+            };
+            (job, slot)
         };
-        let Some((job, slot)) = next else { return };
         spawn_job(shared, worker, job, slot).await;
     }
 }
@@ -191,16 +189,9 @@ async fn start_parked(shared: &Arc<Shared>, worker: &ActorCell) {
 /// Parked slots go back to the fetcher once no call in flight brings a job for them (or the
 /// worker stopped running): it takes or waits for the next job itself.
 fn release_parked(shared: &Shared) {
-    let free: Vec<OwnedSemaphorePermit> = match shared.parked.lock() {
-        Ok(mut parked) => {
-            let idle = shared.prefetching.load(Ordering::Relaxed) == 0;
-            if idle || *shared.run.borrow() != RunState::Running {
-                parked.drain(..).collect()
-            } else {
-                return;
-            }
-        }
-        Err(_) => return,
-    };
-    drop(free);
+    let Ok(mut parked) = shared.parked.lock() else { return };
+    if shared.prefetching.load(Ordering::Relaxed) == 0 || *shared.run.borrow() != RunState::Running {
+        // Dropping a permit only hands it back to the semaphore (it may wake the fetcher).
+        parked.clear();
+    }
 }
