@@ -75,8 +75,8 @@ pub struct WorkerOptions {
     /// Jobs the worker tree may fetch ahead of its free slots while its jobs are short (not a
     /// BullMQ option). A finishing job's slot then goes at once to a job already fetched, while
     /// the finish and the next fetch travel to Redis together, instead of the slot waiting a
-    /// round trip; and the finishes of more jobs share one call. Only while the last job took
-    /// under 2 ms: a prefetched job is locked by this worker, so with longer jobs it would wait
+    /// round trip; and the finishes of more jobs share one call. Only while the processor takes
+    /// under 2 ms on average (over about the last 8 jobs, so one slow job does not switch it): a prefetched job is locked by this worker, so with longer jobs it would wait
     /// here while another worker could run it; then none is fetched ahead and the worker
     /// behaves exactly like Node's. Never more than twice `concurrency`. One visible difference
     /// while it is on: a job fetched ahead may start (`active`) before the job whose slot it

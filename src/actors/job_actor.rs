@@ -84,8 +84,6 @@ pub(crate) struct JobState {
     task: TaskGuard,
     /// The concurrency slot; handed on with the next job when the finish fetched one.
     permit: Option<OwnedSemaphorePermit>,
-    /// When the processor started (how long jobs take decides whether to fetch ahead).
-    started: std::time::Instant,
     /// Dropped once the completion is with the finisher (or with the actor).
     unfinished: Option<Unfinished>,
 }
@@ -146,9 +144,14 @@ impl Actor for JobActor {
         let traced = crate::telemetry::instrument_job(&args.job, (args.processor)((*args.job).clone(), ctx));
         let run = std::panic::AssertUnwindSafe(traced).catch_unwind();
         let me = myself.clone();
+        let shared = args.shared.clone();
         let task = TaskGuard::new(
             tokio::spawn(async move {
+                // Timed here, around the processor alone: how long this actor waited to be
+                // scheduled says nothing about the job, and decides nothing.
+                let began = std::time::Instant::now();
                 let result = run.await.map_err(panic_message);
+                shared.job_ran(began.elapsed());
                 let _ = me.send_message(JobMsg::Done(result));
             })
             .abort_handle(),
@@ -168,7 +171,6 @@ impl Actor for JobActor {
             cancelled: None,
             task,
             permit: Some(args.permit),
-            started: std::time::Instant::now(),
             unfinished,
         })
     }
@@ -202,7 +204,6 @@ impl Actor for JobActor {
                 myself.stop(None);
             }
             JobMsg::Done(result) => {
-                state.shared.job_ran(state.started.elapsed());
                 match state.cancelled.clone() {
                     Some(reason @ (CancelReason::LockLost | CancelReason::Shutdown)) => {
                         // Not ours to finish any more.

@@ -111,7 +111,7 @@ impl Worker {
             unfinished: Default::default(),
             ran_dry: Default::default(),
             marker_wakes: Default::default(),
-            short_jobs: Default::default(),
+            job_micros: std::sync::atomic::AtomicU64::new(shared::NO_JOB_YET),
         });
         let args = WorkerArgs { shared: shared.clone(), intensity, finish_rx };
         let spawned = match supervisor {

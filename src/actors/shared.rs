@@ -2,7 +2,7 @@
 //! restart loses nothing: the job registry, the subscribers and the run state survive it.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,8 +16,16 @@ use super::processor::Processor;
 use crate::job::Job;
 use crate::manual::ManualWorker;
 
-/// A job that ran for less than this is short: worth fetching the next one ahead.
+/// Jobs that run for less than this on average are short: worth fetching the next ones ahead.
 pub(crate) const SHORT_JOB: Duration = Duration::from_millis(2);
+
+/// The weight of the newest job in the running average of job times, as 1/n: one job held up
+/// by the host (a preempted thread, a loaded CI machine) must not turn fetching ahead off,
+/// nor one long job among short ones.
+const AVERAGE_OVER: u64 = 8;
+
+/// [`Shared::job_micros`] before any job ran: nothing is fetched ahead until one has.
+pub(crate) const NO_JOB_YET: u64 = u64::MAX;
 
 /// Whether the fetcher may take jobs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,8 +75,9 @@ pub(crate) struct Shared {
     /// sit in the buffer (at concurrency 10 that made Redis and the client take turns). The
     /// last call to return with nothing owed hands what is left to the fetcher.
     pub(crate) parked: Mutex<Vec<OwnedSemaphorePermit>>,
-    /// True while the jobs are short enough to fetch ahead.
-    pub(crate) short_jobs: AtomicBool,
+    /// The running average of how long the processor took per job, in µs ([`NO_JOB_YET`]
+    /// before the first): fetching ahead pays only while it is under [`SHORT_JOB`].
+    pub(crate) job_micros: AtomicU64,
     /// `(marker_wakes when the call was sent, next delayed due ms)` of the last finishMany
     /// whose takes found fewer jobs than asked for. See [`take_ran_dry`](Self::take_ran_dry).
     pub(crate) ran_dry: Mutex<Option<(u64, u64)>>,
@@ -156,7 +165,11 @@ impl Shared {
         if *self.run.borrow() != RunState::Running {
             return 0;
         }
-        let ahead = if self.short_jobs.load(Ordering::Relaxed) { self.prefetch_limit() } else { 0 };
+        let ahead = if self.job_micros.load(Ordering::Relaxed) < SHORT_JOB.as_micros() as u64 {
+            self.prefetch_limit()
+        } else {
+            0
+        };
         let have = self.buffer.lock().map(|b| b.len()).unwrap_or(0) + self.prefetching.load(Ordering::Relaxed);
         (parked + ahead).saturating_sub(have)
     }
@@ -180,9 +193,12 @@ impl Shared {
         (wakes == self.marker_wakes.load(Ordering::SeqCst)).then_some(due)
     }
 
-    /// Records how long a job ran, for [`jobs_wanted`](Self::jobs_wanted).
+    /// Records how long a processor ran, for [`jobs_wanted`](Self::jobs_wanted).
     pub(crate) fn job_ran(&self, took: Duration) {
-        self.short_jobs.store(took < SHORT_JOB, Ordering::Relaxed);
+        let sample = u64::try_from(took.as_micros()).unwrap_or(NO_JOB_YET - 1).min(NO_JOB_YET - 1);
+        let _ = self.job_micros.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |avg| {
+            Some(if avg == NO_JOB_YET { sample } else { avg - avg / AVERAGE_OVER + sample / AVERAGE_OVER })
+        });
     }
 
     /// Hands the jobs fetched ahead back to wait (pause, close): nothing runs them here.
