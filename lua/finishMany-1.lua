@@ -40,7 +40,10 @@
 local B = KEYS[1]
 local n, take = tonumber(ARGV[1]), tonumber(ARGV[2])
 local o = fetchOptions(3)
-local cap = eventsCap(B)
+-- A call that takes reads the fetch's meta fields with the events cap, in one HMGET: nothing a
+-- finish does changes them.
+local meta = take > 0 and rcall("HMGET", B .. "meta", "opts.maxLenEvents", unpack(FETCH_META)) or nil
+local cap = eventsCap(B, meta and meta[1] or nil)
 
 -- The checks, then the lock release of every job that passed in three calls for the batch
 -- (MGET, DEL, SREM) instead of three per job, then the rest per job in order.
@@ -114,7 +117,7 @@ rcall("XTRIM", B .. "events", "MAXLEN", "~", cap)
 local out, ttl, due = { 0, 0, codes }, 0, 0
 local took = 0
 if take > 0 then
-  fetchPrepare(B, o)
+  fetchPrepare(B, o, meta, 1)
   if take > 1 and canTakeMany(o) then
     took = fetchMany(B, o, take, out, 3)
     if took == 0 then due = nextDue(B) end

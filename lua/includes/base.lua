@@ -24,9 +24,9 @@ local function intText(n)
 end
 
 -- The events stream cap, creating the meta field with BullMQ's default when it is missing. As
--- text: it is only ever a MAXLEN argument.
-local function eventsCap(B)
-  local n = rcall("HGET", B .. "meta", "opts.maxLenEvents")
+-- text: it is only ever a MAXLEN argument. `read`: the field as the caller read it already.
+local function eventsCap(B, read)
+  local n = read or rcall("HGET", B .. "meta", "opts.maxLenEvents")
   if n then return int(tonumber(n) or 10000) end
   rcall("HSET", B .. "meta", "opts.maxLenEvents", "10000")
   return "10000"

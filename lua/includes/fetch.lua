@@ -62,20 +62,26 @@ local function takeHash(jobKey, o)
   return h
 end
 
+-- The meta fields fetchPrepare reads, in its order; a caller that reads meta anyway may ask for
+-- them in the same HMGET (after its own fields) and pass the reply and their offset.
+local FETCH_META = { "paused", "concurrency", "max", "duration" }
+
 -- Reads what every fetch of one call shares into `o`: pause, global concurrency and the rate
--- limits; promotes due delayed jobs. Sets `o.blocked` when the queue is paused or maxed.
-local function fetchPrepare(B, o)
-  local meta = rcall("HMGET", B .. "meta", "paused", "concurrency", "max", "duration")
-  o.concurrency = tonumber(meta[2])
-  local blocked = meta[1] ~= false
+-- limits; promotes due delayed jobs. Sets `o.blocked` when the queue is paused or maxed. `read`
+-- and `at`: FETCH_META already read (read[at + 1..at + 4]).
+local function fetchPrepare(B, o, read, at)
+  local meta, k = read, at
+  if not read then meta, k = rcall("HMGET", B .. "meta", unpack(FETCH_META)), 0 end
+  o.concurrency = tonumber(meta[k + 2])
+  local blocked = meta[k + 1] ~= false
   if not blocked and o.concurrency then
     blocked = rcall("LLEN", B .. "active") >= o.concurrency
   end
   o.blocked = blocked
   promoteDue(B, o.now, blocked)
   -- The queue's global max wins over the worker's; the worker's window wins over the queue's.
-  o.maxJobs = tonumber(meta[3]) or o.limMax
-  o.window = o.limDuration or tonumber(meta[4])
+  o.maxJobs = tonumber(meta[k + 3]) or o.limMax
+  o.window = o.limDuration or tonumber(meta[k + 4])
 end
 
 -- The next delayed job's due time in ms, 0 when there is none.
