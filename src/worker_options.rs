@@ -76,7 +76,9 @@ pub struct WorkerOptions {
     /// BullMQ option). A finishing job's slot then goes at once to a job already fetched, while
     /// the finish and the next fetch travel to Redis together, instead of the slot waiting a
     /// round trip; and the finishes of more jobs share one call. Only while the processor takes
-    /// under 2 ms on average (over about the last 8 jobs, so one slow job does not switch it): a prefetched job is locked by this worker, so with longer jobs it would wait
+    /// under 2 ms on average (a running average weighting the newest job 1/8, so a job held up a
+    /// few ms does not switch it off; a job of 16 ms or more does): a prefetched job is locked by
+    /// this worker, so with longer jobs it would wait
     /// here while another worker could run it; then none is fetched ahead and the worker
     /// behaves exactly like Node's. Never more than twice `concurrency`. One visible difference
     /// while it is on: a job fetched ahead may start (`active`) before the job whose slot it

@@ -158,6 +158,31 @@ async fn jobs_fetched_ahead_are_renewed_and_handed_back_at_close() {
     println!("prefetch: held_ahead=2 renewed=2 handed_back_at_close=2 orphans=1 lost=0");
 }
 
+/// Jobs that take longer than 2 ms are not fetched ahead: a job locked here while it waits
+/// for a slot could have run on another worker. The worker then holds only the jobs it runs.
+#[tokio::test]
+async fn jobs_longer_than_2_ms_are_not_fetched_ahead() {
+    let q = queue("wb-no-prefetch").await;
+    let n = 8u64;
+    add_numbered(&q, "l", n).await;
+    let p = processor(|_job, _ctx| async move {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        Ok(JobOutcome::Completed(json!(null)))
+    });
+    let o = WorkerOptions { concurrency: 1, prefetch: 2, metrics: None, ..opts() };
+    let (w, _rx) = Worker::spawn(q.name(), p, o).await.unwrap();
+    let most_active = std::sync::atomic::AtomicU64::new(0);
+    let (most, q2) = (&most_active, &q);
+    eventually("all completed", Duration::from_secs(10), || async move {
+        most.fetch_max(q2.get_active_count().await.unwrap(), std::sync::atomic::Ordering::Relaxed);
+        q2.get_completed_count().await.unwrap() == n
+    })
+    .await;
+    w.close(Duration::from_secs(1)).await;
+    assert_eq!(most_active.into_inner(), 1, "only the running job is held");
+    println!("no-prefetch: jobs={n} job_ms=20 most_active=1");
+}
+
 /// A parent whose child is still pending cannot complete (Node's -4) while the rest of its batch
 /// does: the batched checks fall back to job-by-job checks when any job has children.
 #[tokio::test]

@@ -19,10 +19,19 @@ use crate::manual::ManualWorker;
 /// Jobs that run for less than this on average are short: worth fetching the next ones ahead.
 pub(crate) const SHORT_JOB: Duration = Duration::from_millis(2);
 
-/// The weight of the newest job in the running average of job times, as 1/n: one job held up
-/// by the host (a preempted thread, a loaded CI machine) must not turn fetching ahead off,
-/// nor one long job among short ones.
+/// The weight of the newest job in the running average of job times, as 1/n: a job held up a
+/// few ms by the host (a preempted thread on a loaded CI machine) must not turn fetching ahead
+/// off, while a run of longer jobs turns it off within a few jobs (one of 16 ms or more at once).
 const AVERAGE_OVER: u64 = 8;
+
+/// The running average of job times (µs) after one more job took `sample` µs.
+fn next_average(avg: u64, sample: u64) -> u64 {
+    if avg == NO_JOB_YET {
+        sample
+    } else {
+        avg - avg / AVERAGE_OVER + sample / AVERAGE_OVER
+    }
+}
 
 /// [`Shared::job_micros`] before any job ran: nothing is fetched ahead until one has.
 pub(crate) const NO_JOB_YET: u64 = u64::MAX;
@@ -196,9 +205,8 @@ impl Shared {
     /// Records how long a processor ran, for [`jobs_wanted`](Self::jobs_wanted).
     pub(crate) fn job_ran(&self, took: Duration) {
         let sample = u64::try_from(took.as_micros()).unwrap_or(NO_JOB_YET - 1).min(NO_JOB_YET - 1);
-        let _ = self.job_micros.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |avg| {
-            Some(if avg == NO_JOB_YET { sample } else { avg - avg / AVERAGE_OVER + sample / AVERAGE_OVER })
-        });
+        let _ =
+            self.job_micros.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |avg| Some(next_average(avg, sample)));
     }
 
     /// Hands the jobs fetched ahead back to wait (pause, close): nothing runs them here.
@@ -226,5 +234,40 @@ impl Shared {
             r.by_job.remove(&id);
         }
         Some(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHORT: u64 = SHORT_JOB.as_micros() as u64;
+
+    fn after(samples: &[u64]) -> u64 {
+        samples.iter().fold(NO_JOB_YET, |avg, s| next_average(avg, *s))
+    }
+
+    #[test]
+    fn the_first_job_sets_the_average() {
+        assert_eq!(after(&[50]), 50);
+        assert!(after(&[5_000]) >= SHORT, "a first long job: nothing fetched ahead");
+    }
+
+    #[test]
+    fn a_job_held_up_a_few_ms_among_short_ones_keeps_fetching_ahead() {
+        let mut jobs = vec![50; 20];
+        jobs.push(12_000);
+        assert!(after(&jobs) < SHORT, "{}", after(&jobs));
+    }
+
+    #[test]
+    fn a_run_of_longer_jobs_turns_it_off_within_a_few_jobs_and_short_ones_back_on() {
+        let mut jobs = vec![50; 20];
+        let switched = (1..=20).find(|k| after(&[jobs.clone(), vec![3_000; *k]].concat()) >= SHORT);
+        assert!(matches!(switched, Some(k) if k <= 10), "{switched:?}");
+        jobs.extend([100_000]);
+        assert!(after(&jobs) >= SHORT, "one job of 100 ms switches it off at once");
+        let back = (1..=40).find(|k| after(&[jobs.clone(), vec![50; *k]].concat()) < SHORT);
+        assert!(matches!(back, Some(k) if k <= 30), "{back:?}");
     }
 }
