@@ -77,12 +77,12 @@ pub struct WorkerOptions {
     /// the finish and the next fetch travel to Redis together, instead of the slot waiting a
     /// round trip; and the finishes of more jobs share one call. Only while the processor takes
     /// under 2 ms on average (a running average weighting the newest job 1/8, so a job held up a
-    /// few ms does not switch it off; a job of 16 ms or more does): a prefetched job is locked by
-    /// this worker, so with longer jobs it would wait
-    /// here while another worker could run it; then none is fetched ahead and the worker
-    /// behaves exactly like Node's. Never more than twice `concurrency`. One visible difference
-    /// while it is on: a job fetched ahead may start (`active`) before the job whose slot it
-    /// took is recorded as completed. 0 disables it. Default 20 (measured on the bench, process
+    /// few ms does not switch it off; a job of about 16 ms or more does): a prefetched job is
+    /// locked by this worker, so with longer jobs it would wait here while another worker could
+    /// run it; then none is fetched ahead and the worker behaves exactly like Node's. Never more
+    /// than twice `concurrency`. One visible difference while it is on: a job fetched ahead may
+    /// start (`active`) before the job whose slot it took is recorded as completed. 0 disables
+    /// it. Default 20 (measured on the bench, process
     /// with no-op jobs: at concurrency 1, 0 -> ~7k jobs/s, 1 -> ~9k, 2 -> ~13k; at concurrency
     /// 10, 2 -> 1.58x Node, 10 -> 1.82x; with slots parked for any call's jobs, 10 -> 20: Redis
     /// instructions per job 166.7k -> 162.2k, batches of 15 jobs instead of 10).
