@@ -91,24 +91,35 @@ pub async fn cmd<T: redis::FromRedisValue>(args: &[&str]) -> T {
     cmd.query_async(&mut c).await.unwrap()
 }
 
-/// The events of a queue's stream as (event name, field map) pairs, oldest first.
+/// The events of a queue's stream as (event name, field map) pairs, oldest first. Read in pages:
+/// one reply of a long stream (the full chaos run keeps ~30,000 events) outlasts the
+/// connection's response timeout in a debug build.
 pub async fn events(q: &Queue) -> Vec<(String, std::collections::HashMap<String, String>)> {
     let key = format!("{}:{}:events", q.prefix(), q.name());
-    let reply: redis::streams::StreamRangeReply = {
-        let mut c = raw().await;
-        redis::cmd("XRANGE").arg(&key).arg("-").arg("+").query_async(&mut c).await.unwrap()
-    };
-    reply
-        .ids
-        .into_iter()
-        .map(|e| {
+    let mut c = raw().await;
+    let mut out = Vec::new();
+    let mut start = "-".to_owned();
+    loop {
+        let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg(&key)
+            .arg(&start)
+            .arg("+")
+            .arg("COUNT")
+            .arg(2000)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        let Some(last) = reply.ids.last().map(|e| e.id.clone()) else { break };
+        for e in reply.ids {
             let mut m = std::collections::HashMap::new();
             for (k, v) in e.map {
                 m.insert(k, redis::from_redis_value::<String>(v).unwrap());
             }
-            (m.get("event").cloned().unwrap_or_default(), m)
-        })
-        .collect()
+            out.push((m.get("event").cloned().unwrap_or_default(), m));
+        }
+        start = format!("({last}");
+    }
+    out
 }
 
 /// Polls `cond` until it holds or `timeout` passes; panics with `what` on timeout.
