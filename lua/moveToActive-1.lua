@@ -4,7 +4,8 @@
   the job, stamp processedOn/pb, count the attempt start and wake other workers.
 
   KEYS[1]  queue base "prefix:name:"
-  ARGV[1]  now (ms)          ARGV[2] lock token ("0" = no lock)   ARGV[3] lock duration (ms)
+  ARGV[1]  now (ms; "" = the server's clock: a take pipelined behind the marker wait)
+  ARGV[2]  lock token ("0" = no lock)   ARGV[3] lock duration (ms)
   ARGV[4]  limiter max or "" ARGV[5] limiter duration (ms) or ""  ARGV[6] worker name or ""
 
   Returns {flat job hash, id, 0, 0} | {0, 0, rateLimitTtl, 0} | {0, 0, 0, nextDelayedDueMs or 0}.

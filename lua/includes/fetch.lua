@@ -214,15 +214,24 @@ local function fetchNext(B, o)
 end
 
 -- Reads the worker's fetch options from ARGV starting at index `i`:
--- now, token, lockDuration, limMax ("" = none), limDuration ("" = none), name.
+-- now ("": the server's clock), token, lockDuration, limMax ("" = none), limDuration
+-- ("" = none), name.
 local function fetchOptions(i)
+  local now, nowText = tonumber(ARGV[i]), ARGV[i]
+  if nowText == "" then
+    -- The server's clock, for a take sent before it runs: pipelined behind the marker wait,
+    -- it runs when a job arrives, which the sender cannot know.
+    local t = rcall("TIME")
+    now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    nowText = int(now)
+  end
   return {
-    now = tonumber(ARGV[i]),
+    now = now,
     token = ARGV[i + 1],
     lockDuration = tonumber(ARGV[i + 2]),
     -- The same two as sent: a Lua number given to a Redis command is formatted with printf,
     -- which costs Redis more than the rest of such a call (seen in a profile of a batch).
-    nowText = ARGV[i],
+    nowText = nowText,
     lockText = ARGV[i + 2],
     limMax = tonumber(ARGV[i + 3]),
     limDuration = tonumber(ARGV[i + 4]),

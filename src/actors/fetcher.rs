@@ -74,6 +74,8 @@ async fn fetch_loop(shared: Arc<Shared>, worker: ActorCell, me: ActorRef<Fetcher
     let drain_delay = shared.manual.options().drain_delay;
     let mut n: u64 = 0;
     let mut drained = false;
+    // Set when the last look found the queue empty: the next take waits on the marker first.
+    let mut idle: Option<u64> = None;
     loop {
         while *run.borrow_and_update() != RunState::Running {
             if run.changed().await.is_err() {
@@ -88,10 +90,26 @@ async fn fetch_loop(shared: Arc<Shared>, worker: ActorCell, me: ActorRef<Fetcher
             spawn_job(&shared, &worker, job, permit).await;
             continue;
         }
-        let result = if let Some(delay_until) = shared.take_ran_dry() {
-            // The finish that freed this slot looked for a job already (see take_ran_dry).
-            drop(permit);
-            Ok(Taken::Empty { delay_until })
+        // The finish that freed this slot may have looked for a job already (see take_ran_dry).
+        let idle_since = idle.take().or_else(|| shared.take_ran_dry());
+        let result = if let Some(delay_until) = idle_since {
+            if shared.manual.can_block_and_take() {
+                if !drained {
+                    drained = true;
+                    shared.events.emit(WorkerEvent::Drained);
+                }
+                n += 1;
+                // Detached for the same reason as the take below; see manual::idle_take.
+                let token = format!("{prefix}:{n}");
+                let take = tokio::spawn(block_and_deliver(shared.clone(), worker.clone(), token, permit, delay_until));
+                match take.await {
+                    Ok(r) => r,
+                    Err(_) => return,
+                }
+            } else {
+                drop(permit);
+                Ok(Taken::Empty { delay_until })
+            }
         } else {
             n += 1;
             // The non-blocking take runs detached: if this fetcher dies while moveToActive is
@@ -108,6 +126,7 @@ async fn fetch_loop(shared: Arc<Shared>, worker: ActorCell, me: ActorRef<Fetcher
                 drained = false;
                 continue;
             }
+            Ok(Taken::HandedBack) => continue,
             Ok(Taken::RateLimited) => {
                 let ttl = shared.manual.rate_limit_ttl();
                 tokio::time::sleep(Duration::from_millis(ttl.max(1)).min(MAX_RATE_LIMIT_SLEEP)).await;
@@ -117,6 +136,11 @@ async fn fetch_loop(shared: Arc<Shared>, worker: ActorCell, me: ActorRef<Fetcher
                 if !drained {
                     drained = true;
                     shared.events.emit(WorkerEvent::Drained);
+                }
+                if shared.manual.can_block_and_take() {
+                    // The next take waits on the marker itself.
+                    idle = Some(delay_until);
+                    continue;
                 }
                 // Blocking on the marker takes nothing, so aborting it here loses nothing.
                 let woke = shared.manual.wait_for_marker(Instant::now() + drain_delay, delay_until).await;
@@ -143,8 +167,44 @@ async fn fetch_loop(shared: Arc<Shared>, worker: ActorCell, me: ActorRef<Fetcher
 
 enum Taken {
     Delivered,
+    /// Taken after the worker stopped running (an idle take in flight) and handed back.
+    HandedBack,
     RateLimited,
-    Empty { delay_until: u64 },
+    Empty {
+        delay_until: u64,
+    },
+}
+
+/// An idle take (see `manual::idle_take`): waits on the marker and takes in one pipeline, then
+/// starts the job, or hands it back to wait when the worker stopped running meanwhile.
+async fn block_and_deliver(
+    shared: Arc<Shared>,
+    worker: ActorCell,
+    token: String,
+    permit: OwnedSemaphorePermit,
+    delay_until: u64,
+) -> crate::Result<Taken> {
+    let _in_flight = shared.manual.idle_take_started();
+    let reply = shared.manual.block_and_take(&token, delay_until).await;
+    shared.marker_wakes.fetch_add(1, Ordering::SeqCst);
+    let Some(reply) = reply? else {
+        // Redis lost the function library: the usual take loads it again.
+        return take_and_deliver(shared, worker, token, permit).await;
+    };
+    Ok(match shared.manual.accept(reply, &token).await? {
+        Accepted::Job(job) if *shared.run.borrow() == RunState::Running => {
+            spawn_job(&shared, &worker, *job, permit).await;
+            Taken::Delivered
+        }
+        Accepted::Job(job) => {
+            drop(permit);
+            job.move_to_wait(&token).await?;
+            Taken::HandedBack
+        }
+        Accepted::RateLimited => Taken::RateLimited,
+        Accepted::Empty { delay_until } => Taken::Empty { delay_until },
+        Accepted::Again => Taken::Empty { delay_until: 0 },
+    })
 }
 
 async fn take_and_deliver(

@@ -47,6 +47,10 @@ use worker_actor::{WorkerActor, WorkerArgs};
 /// How long a cancelled processor may run on before it is aborted.
 const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
+/// How long `close` keeps unblocking an idle take in flight before it goes on (the take runs as
+/// soon as its wait is unblocked; this only bounds a Redis that does not answer).
+const IDLE_TAKE_END: Duration = Duration::from_secs(2);
+
 /// A running worker tree. Cheap to clone; all clones drive the same tree.
 #[derive(Clone)]
 pub struct Worker {
@@ -177,7 +181,12 @@ impl Worker {
         self.shared.run.send_if_modified(|s| std::mem::replace(s, RunState::Paused) == RunState::Running);
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             let shared = self.shared.clone();
-            rt.spawn(async move { shared.return_buffered().await });
+            rt.spawn(async move {
+                // An idle take waiting on the marker would otherwise take (and hand back) the
+                // next job added within the drain delay.
+                shared.manual.unblock_idle_take().await;
+                shared.return_buffered().await
+            });
         }
     }
 
@@ -196,6 +205,9 @@ impl Worker {
     /// another worker. Then the children stop, the lock renewer last. Returns those orphans.
     pub async fn close(&self, timeout: Duration) -> Vec<String> {
         self.shared.run.send_replace(RunState::Closing);
+        // An idle take in flight is ended and waited for, so whatever it took is back in wait
+        // before close returns (see manual::idle_take).
+        self.shared.manual.end_idle_takes(IDLE_TAKE_END).await;
         self.shared.return_buffered().await;
         let deadline = Instant::now() + timeout;
         while !self.shared.running().is_empty() && Instant::now() < deadline {

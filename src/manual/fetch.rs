@@ -9,7 +9,7 @@ use crate::queue::now_ms;
 use crate::scripts::worker::{self as sw, FetchOpts, FetchReply};
 
 /// Longest single blocking call: BullMQ caps it at 10 s so reconnects are noticed.
-const MAX_BLOCK_MS: u64 = 10_000;
+pub(super) const MAX_BLOCK_MS: u64 = 10_000;
 
 /// How [`ManualWorker::get_next_job`] waits.
 #[derive(Debug, Clone)]
@@ -146,10 +146,7 @@ impl ManualWorker {
             let _ = tokio::time::timeout(Duration::from_millis(block_ms), self.inner.marker_woke.notified()).await;
             return Ok(Instant::now() < deadline);
         };
-        if guard.is_none() {
-            *guard = Some(self.inner.opts.connection.connect_blocking(Some(&self.client_name())).await?);
-        }
-        let conn = guard.as_mut().expect("connection just set");
+        let conn = self.blocking_conn(&mut guard).await?;
         let secs = (block_ms as f64 / 1000.0).max(0.001);
         let mut cmd = redis::cmd("BZPOPMIN");
         cmd.arg(&marker).arg(secs);

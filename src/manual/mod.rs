@@ -4,6 +4,7 @@
 
 mod batch;
 mod fetch;
+mod idle_take;
 mod moves;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +35,10 @@ pub(crate) struct Inner {
     /// The dedicated blocking connection; dropped (and recreated on next use) after any error,
     /// because a connection whose blocking call failed may be in an unknown state.
     blocking: tokio::sync::Mutex<Option<MultiplexedConnection>>,
+    /// The `CLIENT ID` of the blocking connection last opened (see `idle_take`).
+    blocking_id: AtomicU64,
+    /// Idle takes in flight on the blocking connection (see `idle_take`).
+    idle_takes: AtomicU64,
     /// Wakes the callers that found another caller already blocking on the marker: one
     /// connection blocks for everyone, the others wait for it instead of queueing behind it.
     marker_woke: tokio::sync::Notify,
@@ -75,6 +80,8 @@ impl ManualWorker {
                 queue,
                 opts,
                 blocking: tokio::sync::Mutex::new(None),
+                blocking_id: AtomicU64::new(0),
+                idle_takes: AtomicU64::new(0),
                 marker_woke: tokio::sync::Notify::new(),
                 rate_limited_until: AtomicU64::new(0),
                 stalled_timer: Mutex::new(None),

@@ -31,6 +31,17 @@ const UNKNOWN: u8 = 0;
 const YES: u8 = 1;
 const NO: u8 = 2;
 
+/// True once the library was loaded and scripts run as FCALL.
+pub(crate) fn functions_loaded() -> bool {
+    functions_state() == YES
+}
+
+/// Whether an error is Redis's answer to an FCALL of a library it does not have (a restart
+/// without persistence, `FUNCTION FLUSH`).
+pub(crate) fn function_missing(e: &redis::RedisError) -> bool {
+    e.to_string().contains("Function not found")
+}
+
 fn functions_state() -> u8 {
     let s = FUNCTIONS.load(Ordering::Relaxed);
     if s == UNKNOWN && std::env::var("BULLMQ_SCRIPTS").is_ok_and(|v| v == "eval") {
@@ -89,14 +100,21 @@ impl Invocation {
         self
     }
 
+    /// The call as an FCALL command, for a pipeline: without invoke_async's fallbacks, so only
+    /// where [`functions_loaded`] (the caller handles "Function not found").
+    pub(crate) fn fcall(&self) -> redis::Cmd {
+        let mut cmd = redis::cmd("FCALL");
+        cmd.arg(self.def.function()).arg(self.keys.len()).arg(&self.keys).arg(&self.args);
+        cmd
+    }
+
     pub(crate) async fn invoke_async<T: FromRedisValue, C: ConnectionLike>(&self, conn: &mut C) -> RedisResult<T> {
         if functions_state() != NO {
-            let mut cmd = redis::cmd("FCALL");
-            cmd.arg(self.def.function()).arg(self.keys.len()).arg(&self.keys).arg(&self.args);
+            let cmd = self.fcall();
             match cmd.query_async::<redis::Value>(conn).await {
                 Ok(v) => return Ok(T::from_redis_value(v)?),
                 // After a restart without persistence or a FUNCTION FLUSH: load and retry once.
-                Err(e) if e.to_string().contains("Function not found") => {
+                Err(e) if function_missing(&e) => {
                     if load_library(conn).await? {
                         return cmd.query_async(conn).await;
                     }

@@ -33,6 +33,7 @@ pub(crate) static SCRIPTS: &[&ScriptDef] = &[
 /// What a worker sends with every fetch (and every finish that may fetch the next job).
 #[derive(Debug, Clone)]
 pub(crate) struct FetchOpts<'a> {
+    /// The client's clock (ms); 0: the script reads the server's (for a take sent before it runs).
     pub(crate) now: u64,
     pub(crate) token: &'a str,
     pub(crate) lock_duration: u64,
@@ -43,7 +44,12 @@ pub(crate) struct FetchOpts<'a> {
 
 impl FetchOpts<'_> {
     fn push(&self, inv: &mut super::Invocation) {
-        inv.arg(self.now).arg(self.token).arg(self.lock_duration);
+        if self.now == 0 {
+            inv.arg("");
+        } else {
+            inv.arg(self.now);
+        }
+        inv.arg(self.token).arg(self.lock_duration);
         match self.limiter {
             Some((max, duration)) => inv.arg(max).arg(duration),
             None => inv.arg("").arg(""),
@@ -115,6 +121,19 @@ fn decode_finish(v: Value) -> RedisResult<FinishReply> {
         Value::Array(a) => Ok(FinishReply::Next(decode_fetch(a)?)),
         other => Ok(FinishReply::Code(i64::from_redis_value(other)?)),
     }
+}
+
+/// moveToActive as a command to pipeline (FCALL: only where scripts run as functions).
+pub(crate) fn move_to_active_cmd(base: &str, f: &FetchOpts<'_>) -> redis::Cmd {
+    let mut inv = MOVE_TO_ACTIVE.invocation();
+    inv.key(base);
+    f.push(&mut inv);
+    inv.fcall()
+}
+
+/// A moveToActive reply received in a pipeline.
+pub(crate) fn decode_fetch_value(v: Value) -> RedisResult<FetchReply> {
+    decode_fetch(Vec::<Value>::from_redis_value(v)?)
 }
 
 pub(crate) async fn move_to_active<C: ConnectionLike>(

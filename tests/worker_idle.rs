@@ -1,0 +1,110 @@
+//! An idle worker tree waits on the marker with the next take pipelined behind the wait (see
+//! `manual::idle_take`): a job added later is taken in the same turn of Redis that serves the
+//! wait. Pause and close must not let that take run a job, nor leave one locked and unowned.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use bullmq::{processor, JobOptions, JobOutcome, JobState, Worker, WorkerEvent, WorkerOptions};
+use common::*;
+use serde_json::json;
+
+fn opts() -> WorkerOptions {
+    // The default drain delay (5 s): an idle take that close did not end would hold close or
+    // take a job seconds later.
+    WorkerOptions { connection: conn_opts(), metrics: None, ..Default::default() }
+}
+
+fn noop() -> bullmq::Processor {
+    processor(|_job, _ctx| async move { Ok(JobOutcome::Completed(json!(null))) })
+}
+
+/// Until `cond` has held for every poll over `window` (a negative check: nothing happens).
+async fn holds_for<F, Fut>(what: &str, window: Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let until = Instant::now() + window;
+    while Instant::now() < until {
+        assert!(cond().await, "no longer true: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_idle_worker_picks_up_a_later_job_and_closes_at_once() {
+    let q = queue("wi-close").await;
+    let (w, mut rx) = Worker::spawn(q.name(), noop(), opts()).await.unwrap();
+    wait_for(&mut rx, |e| matches!(e, WorkerEvent::Drained)).await;
+    let job = q.add("late", json!({}), JobOptions::default()).await.unwrap();
+    wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobCompleted { id, .. } if *id == job.id)).await;
+    wait_for(&mut rx, |e| matches!(e, WorkerEvent::Drained)).await;
+    // Idle again, its take waiting on the marker for up to 5 s: close ends it.
+    let t0 = Instant::now();
+    let orphans = w.close(Duration::from_secs(1)).await;
+    let took = t0.elapsed();
+    assert!(orphans.is_empty());
+    assert!(took < Duration::from_millis(1500), "close waited for the idle take: {took:?}");
+    let after = q.add("after-close", json!({}), JobOptions::default()).await.unwrap();
+    holds_for("the job added after close waits", Duration::from_millis(500), || async {
+        q.get_job_state(&after.id).await.unwrap() == JobState::Waiting
+    })
+    .await;
+    assert_eq!(q.get_active_count().await.unwrap(), 0);
+    println!("idle-close: close_ms={} job_after_close=waiting active=0", took.as_millis());
+}
+
+#[tokio::test]
+async fn a_paused_idle_worker_takes_nothing_until_resumed() {
+    let q = queue("wi-pause").await;
+    let (w, mut rx) = Worker::spawn(q.name(), noop(), opts()).await.unwrap();
+    wait_for(&mut rx, |e| matches!(e, WorkerEvent::Drained)).await;
+    w.pause();
+    let job = q.add("while-paused", json!({}), JobOptions::default()).await.unwrap();
+    holds_for("the job waits while the worker is paused", Duration::from_millis(700), || async {
+        q.get_job_state(&job.id).await.unwrap() == JobState::Waiting
+    })
+    .await;
+    let lock: i64 = cmd(&["EXISTS", &k(&q, &format!("{}:lock", job.id))]).await;
+    assert_eq!(lock, 0, "not locked by the paused worker");
+    w.resume();
+    wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobCompleted { id, .. } if *id == job.id)).await;
+    w.close(Duration::from_secs(1)).await;
+    println!("idle-pause: taken_while_paused=0 completed_after_resume=1");
+}
+
+/// Jobs added while the worker closes: each is either run (taken before close began) or left in
+/// wait; none is left active, locked by a worker that is gone.
+#[tokio::test]
+async fn jobs_added_as_an_idle_worker_closes_are_run_or_left_waiting() {
+    let q = queue("wi-race").await;
+    let rounds = 20;
+    let (mut ran, mut waiting) = (0, 0);
+    for round in 0..rounds {
+        let (w, mut rx) = Worker::spawn(q.name(), noop(), opts()).await.unwrap();
+        wait_for(&mut rx, |e| matches!(e, WorkerEvent::Drained)).await;
+        // Let the idle take reach Redis, then race an add against close.
+        tokio::time::sleep(Duration::from_millis(fastrand::u64(0..5))).await;
+        let add = q.add("race", json!({ "round": round }), JobOptions::default());
+        let (job, _) = tokio::join!(add, w.close(Duration::from_secs(1)));
+        let job = job.unwrap();
+        match q.get_job_state(&job.id).await.unwrap() {
+            JobState::Completed => ran += 1,
+            JobState::Waiting => waiting += 1,
+            other => panic!("job {} left {other:?} by a closed worker", job.id),
+        }
+        assert_eq!(q.get_active_count().await.unwrap(), 0);
+        // The next round's worker starts on an empty queue.
+        q.drain(false).await.unwrap();
+    }
+    assert_eq!(ran + waiting, rounds);
+    // Jobs the idle take took as close began and handed back (an `active` event, then wait).
+    let ev = events(&q).await;
+    let taken = ev.iter().filter(|(e, _)| e == "active").count();
+    println!(
+        "idle-close-race: rounds={rounds} ran={ran} left_waiting={waiting} taken_then_handed_back={} left_active=0",
+        taken - ran
+    );
+}
