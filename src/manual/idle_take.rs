@@ -74,13 +74,16 @@ impl ManualWorker {
         pipe.add_command(sw::move_to_active_cmd(&self.inner.queue.keys().base, &self.fetch_opts(token, 0)));
         // Errors come back as values: the wait's (UNBLOCKED) must not hide the take's reply.
         pipe.ignore_errors();
-        let mut conn = {
+        let (mut conn, id) = {
             let mut guard = self.inner.blocking.lock().await;
-            self.blocking_conn(&mut guard).await?.clone()
+            let conn = self.blocking_conn(&mut guard).await?.clone();
+            (conn, self.inner.blocking_id.load(Ordering::SeqCst))
         };
+        self.waiting_on(id, true);
         // The client-side deadline catches a connection that hangs without an error.
         let call = pipe.query_async::<Vec<redis::Value>>(&mut conn);
         let outcome = tokio::time::timeout(Duration::from_millis(block_ms + 1000), call).await;
+        self.waiting_on(id, false);
         self.inner.marker_woke.notify_waiters();
         let replies = match outcome {
             Ok(Ok(r)) => r,
@@ -113,19 +116,34 @@ impl ManualWorker {
         IdleTake(self.clone())
     }
 
+    fn waiting_on(&self, id: u64, waiting: bool) {
+        if let Ok(mut ids) = self.inner.waiting_on.lock() {
+            match ids.iter().position(|i| *i == id) {
+                Some(at) if !waiting => {
+                    ids.swap_remove(at);
+                }
+                None if waiting => ids.push(id),
+                _ => {}
+            }
+        }
+    }
+
     /// Idle takes in flight on the blocking connection.
     pub(crate) fn idle_takes_in_flight(&self) -> u64 {
         self.inner.idle_takes.load(Ordering::SeqCst)
     }
 
-    /// Ends the marker wait of an idle take in flight now (`CLIENT UNBLOCK`): its take then runs
-    /// at once. For pause and close, which must not leave a take pending for the drain delay.
+    /// Ends the marker waits of the idle takes in flight now (`CLIENT UNBLOCK`): their takes
+    /// then run at once. For pause and close, which must not leave a take pending for the drain
+    /// delay.
     pub(crate) async fn unblock_idle_take(&self) {
-        if self.idle_takes_in_flight() == 0 {
+        let ids = self.inner.waiting_on.lock().map(|ids| ids.clone()).unwrap_or_default();
+        if ids.is_empty() {
             return;
         }
-        let id = self.inner.blocking_id.load(Ordering::SeqCst);
-        if let Ok(mut conn) = self.inner.queue.conn() {
+        let Ok(mut conn) = self.inner.queue.conn() else { return };
+        for id in ids {
+            // Refused (an ACL without CLIENT): the wait ends by its own timeout instead.
             let _ = redis::cmd("CLIENT").arg("UNBLOCK").arg(id).query_async::<i64>(&mut conn).await;
         }
     }

@@ -37,6 +37,10 @@ pub(crate) struct Inner {
     blocking: tokio::sync::Mutex<Option<MultiplexedConnection>>,
     /// The `CLIENT ID` of the blocking connection last opened (see `idle_take`).
     blocking_id: AtomicU64,
+    /// The `CLIENT ID`s of the connections an idle take is waiting on (see `idle_take`): more
+    /// than one only while a restarted fetcher's new connection and a take started on the old
+    /// one overlap.
+    waiting_on: Mutex<Vec<u64>>,
     /// Idle takes in flight on the blocking connection (see `idle_take`).
     idle_takes: AtomicU64,
     /// Wakes the callers that found another caller already blocking on the marker: one
@@ -81,6 +85,7 @@ impl ManualWorker {
                 opts,
                 blocking: tokio::sync::Mutex::new(None),
                 blocking_id: AtomicU64::new(0),
+                waiting_on: Mutex::new(Vec::new()),
                 idle_takes: AtomicU64::new(0),
                 marker_woke: tokio::sync::Notify::new(),
                 rate_limited_until: AtomicU64::new(0),
