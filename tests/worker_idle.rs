@@ -108,3 +108,19 @@ async fn jobs_added_as_an_idle_worker_closes_are_run_or_left_waiting() {
         taken - ran
     );
 }
+
+/// A marker wait that fails at once (the marker key holds a string: another client's doing)
+/// fails the fetcher, as the plain wait does, instead of spinning on empty takes.
+#[tokio::test]
+async fn a_marker_wait_that_fails_at_once_fails_the_fetcher_instead_of_spinning() {
+    let q = queue("wi-bad-marker").await;
+    cmd::<()>(&["SET", &k(&q, "marker"), "not a sorted set"]).await;
+    let before = command_calls("bzpopmin").await;
+    let (w, mut rx) = Worker::spawn(q.name(), noop(), opts()).await.unwrap();
+    let e = wait_for(&mut rx, |e| matches!(e, WorkerEvent::ChildFailed { .. })).await;
+    assert!(matches!(&e, WorkerEvent::ChildFailed { child, .. } if child == "fetcher"), "{e:?}");
+    let waits = command_calls("bzpopmin").await - before;
+    w.close_force().await;
+    assert!(waits <= 3, "one failed wait per fetcher life, not a loop: {waits}");
+    println!("idle-bad-marker: fetcher_failed=1 waits_before_failing={waits}");
+}

@@ -99,13 +99,21 @@ impl ManualWorker {
                 });
             }
         };
-        let Some(take) = replies.into_iter().nth(1) else {
+        let mut replies = replies.into_iter();
+        let (Some(wait), Some(take)) = (replies.next(), replies.next()) else {
             return Err(Error::unexpected("moveToActive", None, "a pipeline reply missing".to_owned()));
         };
-        match take.extract_error() {
-            Ok(v) => sw::decode_fetch_value(v).map(Some).map_err(|e| Error::redis("moveToActive", None, e)),
-            Err(e) if crate::scripts::function_missing(&e) => Ok(None),
-            Err(e) => Err(Error::redis("moveToActive", None, e)),
+        let taken = match take.extract_error() {
+            Ok(v) => sw::decode_fetch_value(v).map_err(|e| Error::redis("moveToActive", None, e))?,
+            Err(e) if crate::scripts::function_missing(&e) => return Ok(None),
+            Err(e) => return Err(Error::redis("moveToActive", None, e)),
+        };
+        match (wait.extract_error(), taken) {
+            // A wait that fails at once (the marker key of another type, say) would otherwise
+            // make the worker spin on empty takes: fail like the plain wait does. A job taken
+            // all the same is delivered first; the next wait meets the error again.
+            (Err(e), FetchReply::Empty { .. }) => Err(Error::redis("BZPOPMIN", None, e)),
+            (_, taken) => Ok(Some(taken)),
         }
     }
 
