@@ -22,6 +22,9 @@ use crate::scripts::worker::{self as sw, FetchReply};
 
 use super::fetch::MAX_BLOCK_MS;
 
+/// How long one `CLIENT UNBLOCK` may take.
+const UNBLOCK_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// Counts an idle take in flight, from before its wait until the job it took was delivered or
 /// handed back (see [`ManualWorker::idle_take_started`]).
 pub(crate) struct IdleTake(ManualWorker);
@@ -151,8 +154,11 @@ impl ManualWorker {
         }
         let Ok(mut conn) = self.inner.queue.conn() else { return };
         for id in ids {
-            // Refused (an ACL without CLIENT): the wait ends by its own timeout instead.
-            let _ = redis::cmd("CLIENT").arg("UNBLOCK").arg(id).query_async::<i64>(&mut conn).await;
+            // Refused (an ACL without CLIENT) or unanswered (Redis gone): the wait ends by its
+            // own timeout instead. Bounded, so that a close never waits on it long.
+            let mut unblock = redis::cmd("CLIENT");
+            unblock.arg("UNBLOCK").arg(id);
+            let _ = tokio::time::timeout(UNBLOCK_TIMEOUT, unblock.query_async::<i64>(&mut conn)).await;
         }
     }
 
