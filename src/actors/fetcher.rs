@@ -94,10 +94,7 @@ async fn fetch_loop(shared: Arc<Shared>, worker: ActorCell, me: ActorRef<Fetcher
         let idle_since = idle.take().or_else(|| shared.take_ran_dry());
         let result = if let Some(delay_until) = idle_since {
             if shared.manual.can_block_and_take() {
-                if !drained {
-                    drained = true;
-                    shared.events.emit(WorkerEvent::Drained);
-                }
+                drained_once(&shared, &mut drained);
                 n += 1;
                 // Detached for the same reason as the take below; see manual::idle_take.
                 let token = format!("{prefix}:{n}");
@@ -133,10 +130,7 @@ async fn fetch_loop(shared: Arc<Shared>, worker: ActorCell, me: ActorRef<Fetcher
                 continue;
             }
             Ok(Taken::Empty { delay_until }) => {
-                if !drained {
-                    drained = true;
-                    shared.events.emit(WorkerEvent::Drained);
-                }
+                drained_once(&shared, &mut drained);
                 if shared.manual.can_block_and_take() {
                     // The next take waits on the marker itself.
                     idle = Some(delay_until);
@@ -175,6 +169,25 @@ enum Taken {
     },
 }
 
+/// `Drained` once per stretch of empty looks.
+fn drained_once(shared: &Shared, drained: &mut bool) {
+    if !*drained {
+        *drained = true;
+        shared.events.emit(WorkerEvent::Drained);
+    }
+}
+
+/// What a take that brought no job to start means for the loop.
+fn nothing_taken(a: Accepted) -> Taken {
+    match a {
+        Accepted::RateLimited => Taken::RateLimited,
+        Accepted::Empty { delay_until } => Taken::Empty { delay_until },
+        // A job failed at pickup: look again (the take set the marker if more are ready).
+        Accepted::Again => Taken::Empty { delay_until: 0 },
+        Accepted::Job(_) => unreachable!("the callers deliver the jobs they take"),
+    }
+}
+
 /// An idle take (see `manual::idle_take`): waits on the marker and takes in one pipeline, then
 /// starts the job, or hands it back to wait when the worker stopped running meanwhile.
 async fn block_and_deliver(
@@ -201,9 +214,7 @@ async fn block_and_deliver(
             job.move_to_wait(&token).await?;
             Taken::HandedBack
         }
-        Accepted::RateLimited => Taken::RateLimited,
-        Accepted::Empty { delay_until } => Taken::Empty { delay_until },
-        Accepted::Again => Taken::Empty { delay_until: 0 },
+        other => nothing_taken(other),
     })
 }
 
@@ -218,8 +229,6 @@ async fn take_and_deliver(
             spawn_job(&shared, &worker, *job, permit).await;
             Taken::Delivered
         }
-        Accepted::RateLimited => Taken::RateLimited,
-        Accepted::Empty { delay_until } => Taken::Empty { delay_until },
-        Accepted::Again => Taken::Empty { delay_until: 0 },
+        other => nothing_taken(other),
     })
 }

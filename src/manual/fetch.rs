@@ -9,7 +9,7 @@ use crate::queue::now_ms;
 use crate::scripts::worker::{self as sw, FetchOpts, FetchReply};
 
 /// Longest single blocking call: BullMQ caps it at 10 s so reconnects are noticed.
-pub(super) const MAX_BLOCK_MS: u64 = 10_000;
+const MAX_BLOCK_MS: u64 = 10_000;
 
 /// How [`ManualWorker::get_next_job`] waits.
 #[derive(Debug, Clone)]
@@ -128,6 +128,16 @@ impl ManualWorker {
         }
     }
 
+    /// How long one wait on the marker blocks: the drain delay, capped at [`MAX_BLOCK_MS`] and at
+    /// the next delayed job's due time `delay_until` (ms, 0: none).
+    pub(super) fn marker_block_ms(&self, delay_until: u64) -> u64 {
+        let block_ms = MAX_BLOCK_MS.min(self.inner.opts.drain_delay.as_millis() as u64);
+        if delay_until > 0 {
+            return block_ms.min(delay_until.saturating_sub(now_ms()).max(1));
+        }
+        block_ms
+    }
+
     /// Blocks on the marker until something may be ready, the next delayed job is due, or the
     /// deadline. Returns false once the deadline has passed.
     pub(crate) async fn wait_for_marker(&self, deadline: Instant, delay_until: u64) -> Result<bool> {
@@ -135,10 +145,7 @@ impl ManualWorker {
         if remaining == 0 {
             return Ok(false);
         }
-        let mut block_ms = remaining.min(MAX_BLOCK_MS).min(self.inner.opts.drain_delay.as_millis() as u64);
-        if delay_until > 0 {
-            block_ms = block_ms.min(delay_until.saturating_sub(now_ms()).max(1));
-        }
+        let block_ms = self.marker_block_ms(delay_until).min(remaining);
         let marker = self.inner.queue.keys().key("marker");
         let Ok(mut guard) = self.inner.blocking.try_lock() else {
             // Someone else is blocking on the marker already: wait for its wake-up (or our own
@@ -146,11 +153,9 @@ impl ManualWorker {
             let _ = tokio::time::timeout(Duration::from_millis(block_ms), self.inner.marker_woke.notified()).await;
             return Ok(Instant::now() < deadline);
         };
-        let conn = self.blocking_conn(&mut guard).await?;
-        let secs = (block_ms as f64 / 1000.0).max(0.001);
-        let mut cmd = redis::cmd("BZPOPMIN");
-        cmd.arg(&marker).arg(secs);
-        let call = cmd.query_async::<redis::Value>(conn);
+        let conn = &mut self.blocking_conn(&mut guard).await?.conn;
+        let wait = marker_wait(&marker, block_ms);
+        let call = wait.query_async::<redis::Value>(conn);
         // The client-side deadline catches a connection that hangs without an error.
         let outcome = tokio::time::timeout(Duration::from_millis(block_ms + 1000), call).await;
         self.inner.marker_woke.notify_waiters();
@@ -164,4 +169,11 @@ impl ManualWorker {
         }
         Ok(Instant::now() < deadline)
     }
+}
+
+/// `BZPOPMIN marker` for `block_ms` (Redis takes seconds, at least 1 ms).
+pub(super) fn marker_wait(marker: &str, block_ms: u64) -> redis::Cmd {
+    let mut cmd = redis::cmd("BZPOPMIN");
+    cmd.arg(marker).arg((block_ms as f64 / 1000.0).max(0.001));
+    cmd
 }

@@ -20,7 +20,7 @@ use super::ManualWorker;
 use crate::error::{Error, Result};
 use crate::scripts::worker::{self as sw, FetchReply};
 
-use super::fetch::MAX_BLOCK_MS;
+use super::fetch::marker_wait;
 
 /// How long one `CLIENT UNBLOCK` may take.
 const UNBLOCK_TIMEOUT: Duration = Duration::from_millis(500);
@@ -35,13 +35,15 @@ impl Drop for IdleTake {
     }
 }
 
+/// The dedicated blocking connection and its `CLIENT ID` (for `CLIENT UNBLOCK`).
+pub(crate) struct BlockingConn {
+    pub(crate) conn: MultiplexedConnection,
+    id: u64,
+}
+
 impl ManualWorker {
-    /// The blocking connection, opened (and its `CLIENT ID` noted, for `CLIENT UNBLOCK`) when
-    /// there is none.
-    pub(crate) async fn blocking_conn<'g>(
-        &self,
-        guard: &'g mut Option<MultiplexedConnection>,
-    ) -> Result<&'g mut MultiplexedConnection> {
+    /// The blocking connection, opened (its `CLIENT ID` read) when there is none.
+    pub(crate) async fn blocking_conn<'g>(&self, guard: &'g mut Option<BlockingConn>) -> Result<&'g mut BlockingConn> {
         if guard.is_none() {
             let mut conn = self.inner.opts.connection.connect_blocking(Some(&self.client_name())).await?;
             let id: u64 = redis::cmd("CLIENT")
@@ -49,8 +51,7 @@ impl ManualWorker {
                 .query_async(&mut conn)
                 .await
                 .map_err(|e| Error::redis("CLIENT ID", None, e))?;
-            self.inner.blocking_id.store(id, Ordering::SeqCst);
-            *guard = Some(conn);
+            *guard = Some(BlockingConn { conn, id });
         }
         Ok(guard.as_mut().expect("connection just set"))
     }
@@ -66,21 +67,18 @@ impl ManualWorker {
     /// wait, in one pipeline. `None`: nothing was taken and Redis lost the function library
     /// meanwhile; fetch the usual way (which loads it again).
     pub(crate) async fn block_and_take(&self, token: &str, delay_until: u64) -> Result<Option<FetchReply>> {
-        let mut block_ms = MAX_BLOCK_MS.min(self.inner.opts.drain_delay.as_millis() as u64);
-        if delay_until > 0 {
-            block_ms = block_ms.min(delay_until.saturating_sub(crate::queue::now_ms()).max(1));
-        }
+        let block_ms = self.marker_block_ms(delay_until);
         let marker = self.inner.queue.keys().key("marker");
         // The take runs when the wait ends, so it reads the time there (now 0).
         let mut pipe = redis::pipe();
-        pipe.cmd("BZPOPMIN").arg(&marker).arg((block_ms as f64 / 1000.0).max(0.001));
+        pipe.add_command(marker_wait(&marker, block_ms));
         pipe.add_command(sw::move_to_active_cmd(&self.inner.queue.keys().base, &self.fetch_opts(token, 0)));
         // Errors come back as values: the wait's (UNBLOCKED) must not hide the take's reply.
         pipe.ignore_errors();
         let (mut conn, id) = {
             let mut guard = self.inner.blocking.lock().await;
-            let conn = self.blocking_conn(&mut guard).await?.clone();
-            (conn, self.inner.blocking_id.load(Ordering::SeqCst))
+            let b = self.blocking_conn(&mut guard).await?;
+            (b.conn.clone(), b.id)
         };
         self.waiting_on(id, true);
         // The client-side deadline catches a connection that hangs without an error.

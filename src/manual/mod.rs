@@ -11,8 +11,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
-
 use crate::error::{Error, Result};
 use crate::queue::{now_ms, Queue, QueueOptions};
 use crate::scripts::worker as sw;
@@ -34,9 +32,7 @@ pub(crate) struct Inner {
     pub(crate) opts: WorkerOptions,
     /// The dedicated blocking connection; dropped (and recreated on next use) after any error,
     /// because a connection whose blocking call failed may be in an unknown state.
-    blocking: tokio::sync::Mutex<Option<MultiplexedConnection>>,
-    /// The `CLIENT ID` of the blocking connection last opened (see `idle_take`).
-    blocking_id: AtomicU64,
+    blocking: tokio::sync::Mutex<Option<idle_take::BlockingConn>>,
     /// The `CLIENT ID`s of the connections an idle take is waiting on (see `idle_take`): more
     /// than one only while a restarted fetcher's new connection and a take started on the old
     /// one overlap.
@@ -84,7 +80,6 @@ impl ManualWorker {
                 queue,
                 opts,
                 blocking: tokio::sync::Mutex::new(None),
-                blocking_id: AtomicU64::new(0),
                 waiting_on: Mutex::new(Vec::new()),
                 idle_takes: AtomicU64::new(0),
                 marker_woke: tokio::sync::Notify::new(),

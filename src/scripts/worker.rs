@@ -123,12 +123,16 @@ fn decode_finish(v: Value) -> RedisResult<FinishReply> {
     }
 }
 
-/// moveToActive as a command to pipeline (FCALL: only where scripts run as functions).
-pub(crate) fn move_to_active_cmd(base: &str, f: &FetchOpts<'_>) -> redis::Cmd {
+fn move_to_active_call(base: &str, f: &FetchOpts<'_>) -> super::Invocation {
     let mut inv = MOVE_TO_ACTIVE.invocation();
     inv.key(base);
     f.push(&mut inv);
-    inv.fcall()
+    inv
+}
+
+/// moveToActive as a command to pipeline (FCALL: only where scripts run as functions).
+pub(crate) fn move_to_active_cmd(base: &str, f: &FetchOpts<'_>) -> redis::Cmd {
+    move_to_active_call(base, f).fcall()
 }
 
 /// A moveToActive reply received in a pipeline.
@@ -141,10 +145,7 @@ pub(crate) async fn move_to_active<C: ConnectionLike>(
     base: &str,
     f: &FetchOpts<'_>,
 ) -> RedisResult<FetchReply> {
-    let mut inv = MOVE_TO_ACTIVE.invocation();
-    inv.key(base);
-    f.push(&mut inv);
-    decode_fetch(inv.invoke_async(conn).await?)
+    decode_fetch(move_to_active_call(base, f).invoke_async(conn).await?)
 }
 
 /// Arguments of moveToFinished besides the fetch options.
