@@ -45,8 +45,10 @@ for i = 0, n - 1 do
   end
 end
 
-local cap = eventsCap(B)
-local blocked = isBlocked(B)
+-- The events cap and what blocks waking workers, in one read of meta.
+local meta = rcall("HMGET", B .. "meta", "opts.maxLenEvents", "paused", "concurrency")
+local cap = eventsCap(B, meta[1] or nil)
+local blocked = blockedBy(B, meta[2], meta[3])
 -- One INCRBY for the whole call: job i gets the value the i-th of n INCRs would have given.
 local lastCounter = rcall("INCRBY", B .. "id", n)
 local batch = newBatch()

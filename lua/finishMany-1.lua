@@ -120,7 +120,7 @@ if take > 0 then
   fetchPrepare(B, o, meta, 1)
   if take > 1 and canTakeMany(o) then
     took = fetchMany(B, o, take, out, 3)
-    if took == 0 then due = nextDue(B) end
+    if took == 0 then due = nextDue(B, o) end
   else
     for t = 1, take do
       local reply = fetchOne(B, o, o.token .. ":" .. intText(t))
@@ -138,8 +138,10 @@ if take > 0 then
   if took > 0 and took == take then wakeWorkers(B, false) end
 end
 out[1], out[2] = ttl, due
-if took == 0 and ttl == 0 and not o.blocked and rcall("LLEN", B .. "wait") == 0
-    and rcall("LLEN", B .. "active") == 0 and rcall("ZCARD", B .. "prioritized") == 0 then
+-- A take of this call that found wait and prioritized empty (`o.dry`) spares looking again.
+if took == 0 and ttl == 0 and not o.blocked
+    and (o.dry or (rcall("LLEN", B .. "wait") == 0 and rcall("ZCARD", B .. "prioritized") == 0))
+    and rcall("LLEN", B .. "active") == 0 then
   emit(B, false, "event", "drained")
 end
 return cmsgpack.pack(out)

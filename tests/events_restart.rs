@@ -13,10 +13,6 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use bullmq::{ConnectionOptions, Error, QueueEvent, QueueEvents, QueueEventsOptions};
 use common::*;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 async fn xadd(url: &str, key: &str, fields: &[&str]) -> String {
     let mut c = redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap();
     let mut cmd = redis::cmd("XADD");

@@ -10,10 +10,6 @@ use bullmq::{processor, ConnectionOptions, JobOptions, JobOutcome, Queue, QueueO
 use common::*;
 use serde_json::json;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 async fn tree(url: &str, queue: &str) -> (Worker, Queue) {
     let conn = ConnectionOptions::from_url(url);
     let p = processor(|_job, _ctx| async move { Ok(JobOutcome::Completed(json!(1))) });

@@ -124,3 +124,38 @@ async fn a_marker_wait_that_fails_at_once_fails_the_fetcher_instead_of_spinning(
     assert!(waits <= 3, "one failed wait per fetcher life, not a loop: {waits}");
     println!("idle-bad-marker: fetcher_failed=1 waits_before_failing={waits}");
 }
+
+/// The next delayed job's due time comes back from a take that found nothing (from the idle
+/// take's moveToActive, and from the finishMany of the job before it), and the worker waits
+/// until then rather than for its 5 s drain delay. Both scripts take that time from their first
+/// look at the delayed set when nothing was due, and `drained` is still emitted by the finish
+/// that found wait and prioritized empty without looking at them again.
+#[tokio::test]
+async fn delayed_jobs_run_when_due_not_after_the_drain_delay() {
+    let q = queue("wi-due").await;
+    let (w, mut rx) = Worker::spawn(q.name(), noop(), opts()).await.unwrap();
+    wait_for(&mut rx, |e| matches!(e, WorkerEvent::Drained)).await;
+
+    // Idle: the marker wakes the take, which finds the job not yet due.
+    let t0 = Instant::now();
+    let d1 = q.add("d1", json!({}), JobOptions::default().delay(700)).await.unwrap();
+    wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobCompleted { id, .. } if *id == d1.id)).await;
+    let idle_wait = t0.elapsed();
+
+    // Behind a ready job: its finish takes nothing and hands back the delayed job's due time.
+    let t1 = Instant::now();
+    let d2 = q.add("d2", json!({}), JobOptions::default().delay(700)).await.unwrap();
+    let a = q.add("a", json!({}), JobOptions::default()).await.unwrap();
+    wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobCompleted { id, .. } if *id == d2.id)).await;
+    let behind_wait = t1.elapsed();
+    w.close(Duration::from_secs(1)).await;
+
+    for (what, took) in [("idle", idle_wait), ("behind a job", behind_wait)] {
+        assert!(took >= Duration::from_millis(650), "{what}: ran before its delay: {took:?}");
+        assert!(took < Duration::from_millis(3000), "{what}: waited for the drain delay: {took:?}");
+    }
+    let ev = events(&q).await;
+    let completed_a = ev.iter().position(|e| e.0 == "completed" && e.1.get("jobId") == Some(&a.id)).unwrap();
+    assert!(ev[completed_a..].iter().any(|e| e.0 == "drained"), "drained after the last ready job");
+    println!("delayed-due: idle_ms={} behind_job_ms={}", idle_wait.as_millis(), behind_wait.as_millis());
+}

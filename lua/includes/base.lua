@@ -47,11 +47,16 @@ local function emit(B, cap, ...)
 end
 
 -- True when workers must not be woken: the queue is paused or its global concurrency is used up.
+-- `paused` and `concurrency` as read from meta (false when missing).
+local function blockedBy(B, paused, concurrency)
+  if paused then return true end
+  if concurrency then return rcall("LLEN", B .. "active") >= tonumber(concurrency) end
+  return false
+end
+
 local function isBlocked(B)
   local m = rcall("HMGET", B .. "meta", "paused", "concurrency")
-  if m[1] then return true end
-  if m[2] then return rcall("LLEN", B .. "active") >= tonumber(m[2]) end
-  return false
+  return blockedBy(B, m[1], m[2])
 end
 
 local function wakeWorkers(B, blocked)

@@ -3,10 +3,17 @@
   fetch, finish, delay and retry scripts. Needs includes/base.lua.
 ]]
 
--- Move up to 1000 delayed jobs whose due time is <= now to wait or prioritized.
+-- Move up to 1000 delayed jobs whose due time is <= now to wait or prioritized. Returns the next
+-- delayed job's due time in ms (0: none) when nothing was due, so that a fetch which then finds
+-- nothing does not look again (nextDue); nil after promoting. One look at the first delayed job
+-- decides: a score is due when it is below (now + 1) * 4096, the bound ZRANGEBYSCORE used.
 local function promoteDue(B, now, blocked)
+  local first = rcall("ZRANGE", B .. "delayed", 0, 0, "WITHSCORES")
+  if not first[2] then return 0 end
+  local score = tonumber(first[2])
+  if score >= (now + 1) * 4096 then return math.floor(score / 4096) end
   local ids = rcall("ZRANGEBYSCORE", B .. "delayed", "0", int((now + 1) * 4096 - 1), "LIMIT", "0", "1000")
-  if #ids == 0 then return end
+  if #ids == 0 then return nil end
   rcall("ZREM", B .. "delayed", unpack(ids))
   for _, id in ipairs(ids) do
     local jobKey = B .. id
@@ -21,6 +28,7 @@ local function promoteDue(B, now, blocked)
     emit(B, false, "event", "waiting", "jobId", id, "prev", "delayed")
   end
   wakeWorkers(B, blocked)
+  return nil
 end
 
 -- Sets field `k` of a flat HGETALL reply `h` to `v`: at index `at` when it was there, else appended.
@@ -78,14 +86,16 @@ local function fetchPrepare(B, o, read, at)
     blocked = rcall("LLEN", B .. "active") >= o.concurrency
   end
   o.blocked = blocked
-  promoteDue(B, o.now, blocked)
+  o.due = promoteDue(B, o.now, blocked)
   -- The queue's global max wins over the worker's; the worker's window wins over the queue's.
   o.maxJobs = tonumber(meta[k + 3]) or o.limMax
   o.window = o.limDuration or tonumber(meta[k + 4])
 end
 
--- The next delayed job's due time in ms, 0 when there is none.
-local function nextDue(B)
+-- The next delayed job's due time in ms, 0 when there is none; known already when fetchPrepare
+-- promoted nothing (`o.due`).
+local function nextDue(B, o)
+  if o.due then return o.due end
   local next = rcall("ZRANGE", B .. "delayed", 0, 0, "WITHSCORES")
   if next[2] then return math.floor(tonumber(next[2]) / 4096) end
   return 0
@@ -139,6 +149,7 @@ local function fetchOne(B, o, token)
       rcall("LPUSH", B .. "active", id)
     else
       rcall("DEL", B .. "pc")
+      o.dry = true
     end
   end
 
@@ -152,7 +163,7 @@ local function fetchOne(B, o, token)
     return { activate(B, o, id, token), id, 0, 0 }
   end
 
-  return { 0, 0, 0, nextDue(B) }
+  return { 0, 0, 0, nextDue(B, o) }
 end
 
 -- Takes up to `want` jobs at once (after fetchPrepare) and appends each as hash, id to `out`
@@ -185,7 +196,7 @@ local function fetchMany(B, o, want, out, at)
     out[at + 2 * t - 1] = activate(B, o, ids[t], o.token .. ":" .. intText(t))
     out[at + 2 * t] = ids[t]
   end
-  if #ids > 0 then o.taken = true end
+  if #ids > 0 then o.taken = true else o.dry = true end
   return #ids
 end
 

@@ -27,6 +27,8 @@ impl Job {
     /// `events` first and only then checks, atomically, whether the job is already in
     /// `completed` or `failed`. A finish after that check is an event the subscription is
     /// bound to see, because `events` was running before the subscription started.
+    /// The check and the subscription race: whichever answers first decides, so a job that
+    /// finishes within a round trip of its add does not also wait for the check's reply.
     /// `events` must watch this job's queue and be running.
     ///
     /// A job whose hash no longer exists and that is in neither set is
@@ -54,38 +56,65 @@ impl Job {
         }
         let mut sub = events.subscribe();
         let outcome = tokio::time::timeout(timeout, async {
-            match self.finished_state().await? {
-                Finished::Completed(v) => return Ok(v),
-                Finished::Failed(reason) => return Err(self.failed(reason)),
-                Finished::Missing => {
-                    return Err(Error::JobNotFound { operation: "waitUntilFinished", job_id: self.id.clone() })
-                }
-                Finished::No => {}
-            }
-            while let Some(e) = sub.recv().await {
-                if e.job_id() != Some(self.id.as_str()) {
-                    continue;
-                }
-                match e {
-                    QueueEvent::Completed { returnvalue, .. } => return Ok(returnvalue),
-                    QueueEvent::Failed { failed_reason, .. } => return Err(self.failed(failed_reason)),
-                    // A return value that is not JSON (written by a foreign client): Node
-                    // would only log; hand it over as text rather than wait forever.
-                    QueueEvent::Other { event, mut fields, .. } if event == "completed" => {
-                        return Ok(Value::String(fields.remove("returnvalue").unwrap_or_default()))
+            // The check and the subscription race: a finish seen as an event needs no answer
+            // from the check, so the check's round trip is not waited for when the event comes
+            // first (a job that finishes within one round trip of the add, as a short job on
+            // an idle worker does).
+            let check = self.finished_state();
+            tokio::pin!(check);
+            let mut checked = false;
+            loop {
+                tokio::select! {
+                    biased;
+                    e = sub.recv() => match e {
+                        Some(e) => {
+                            if let Some(result) = self.result_in(e) {
+                                return result;
+                            }
+                        }
+                        None => return Err(Error::Closed("queue events")),
+                    },
+                    state = &mut check, if !checked => {
+                        checked = true;
+                        match state? {
+                            Finished::Completed(v) => return Ok(v),
+                            Finished::Failed(reason) => return Err(self.failed(reason)),
+                            Finished::Missing => {
+                                return Err(Error::JobNotFound {
+                                    operation: "waitUntilFinished",
+                                    job_id: self.id.clone(),
+                                })
+                            }
+                            Finished::No => {}
+                        }
                     }
-                    QueueEvent::Other { event, mut fields, .. } if event == "failed" => {
-                        return Err(self.failed(fields.remove("failedReason").unwrap_or_default()))
-                    }
-                    _ => {}
                 }
             }
-            Err(Error::Closed("queue events"))
         })
         .await;
         outcome.unwrap_or_else(|_| {
             Err(Error::Timeout { operation: "waitUntilFinished", job_id: Some(self.id.clone()), after: timeout })
         })
+    }
+
+    /// The job's result if `e` is this job's completion or failure.
+    fn result_in(&self, e: QueueEvent) -> Option<Result<Value>> {
+        if e.job_id() != Some(self.id.as_str()) {
+            return None;
+        }
+        match e {
+            QueueEvent::Completed { returnvalue, .. } => Some(Ok(returnvalue)),
+            QueueEvent::Failed { failed_reason, .. } => Some(Err(self.failed(failed_reason))),
+            // A return value that is not JSON (written by a foreign client): Node would only
+            // log; hand it over as text rather than wait forever.
+            QueueEvent::Other { event, mut fields, .. } if event == "completed" => {
+                Some(Ok(Value::String(fields.remove("returnvalue").unwrap_or_default())))
+            }
+            QueueEvent::Other { event, mut fields, .. } if event == "failed" => {
+                Some(Err(self.failed(fields.remove("failedReason").unwrap_or_default())))
+            }
+            _ => None,
+        }
     }
 
     fn failed(&self, reason: String) -> Error {

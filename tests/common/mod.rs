@@ -18,8 +18,20 @@ pub struct TestRedis {
 
 static REDIS: OnceLock<TestRedis> = OnceLock::new();
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// A port nothing listens on, never the same twice in this process: two tests asking at once
+/// (one starting the shared server, one its own) could otherwise be handed the same port
+/// before either server binds it, share one server, and one test's restart of "its" server
+/// then cut the other's connections.
+pub fn free_port() -> u16 {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// Starts (once) the private server, or uses `REDIS_URL` when it is set.
