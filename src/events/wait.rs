@@ -56,10 +56,7 @@ impl Job {
         }
         let mut sub = events.subscribe();
         let outcome = tokio::time::timeout(timeout, async {
-            // The check and the subscription race: a finish seen as an event needs no answer
-            // from the check, so the check's round trip is not waited for when the event comes
-            // first (a job that finishes within one round trip of the add, as a short job on
-            // an idle worker does).
+            // A finish seen as an event needs no answer from the check (see above).
             let check = self.finished_state();
             tokio::pin!(check);
             let mut checked = false;
