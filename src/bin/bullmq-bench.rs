@@ -175,7 +175,10 @@ async fn run() {
     if a.workload == "latency" {
         let opts = WorkerOptions { connection: ConnectionOptions::from_url(&a.url), ..Default::default() };
         let noop = processor(|_job, _ctx| async { Ok(JobOutcome::Completed(serde_json::Value::Null)) });
-        let (w, _events) = Worker::spawn(&a.queue, noop, opts).await.expect("worker tree");
+        // The lifecycle events are not read here (the Node client attaches no listener either):
+        // dropping the receiver stops the tree from queueing every event for nobody.
+        let (w, events) = Worker::spawn(&a.queue, noop, opts).await.expect("worker tree");
+        drop(events);
         let qe_opts = QueueEventsOptions { connection: ConnectionOptions::from_url(&a.url), ..Default::default() };
         let qe = QueueEvents::new(&a.queue, qe_opts).await.expect("queue events");
         tokio::time::sleep(Duration::from_millis(200)).await;
