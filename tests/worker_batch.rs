@@ -119,24 +119,33 @@ async fn a_lost_lock_refuses_only_that_job_in_its_batch() {
     println!("batched-lock-lost: jobs=12 completed=11 refused=1");
 }
 
-/// Jobs fetched ahead (prefetch) while jobs are short: locked and renewed like running jobs,
-/// handed back to wait at close, so none is left active and none is lost.
-#[tokio::test]
-async fn jobs_fetched_ahead_are_renewed_and_handed_back_at_close() {
-    let q = queue("wb-prefetch").await;
-    let n = 40u64;
+/// `n` jobs and a worker at concurrency 1 running them, once job 20 is running: the jobs before
+/// it are short (so the worker fetches ahead), job 20 blocks until cancelled.
+async fn running_job_20_of(tag: &str, n: u64, prefetch: usize, lock_ms: u64) -> (bullmq::Queue, Worker) {
+    let q = queue(tag).await;
     add_numbered(&q, "p", n).await;
-    // Short jobs first (so the worker fetches ahead), then job 20 blocks until cancelled.
-    let p = processor(|job, ctx| async move {
+    let o = WorkerOptions { concurrency: 1, prefetch, lock_duration: lock_ms, metrics: None, ..opts() };
+    let (w, mut rx) = Worker::spawn(q.name(), short_then_blocking_at_20(), o).await.unwrap();
+    wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobActive { id } if id == "20")).await;
+    (q, w)
+}
+
+fn short_then_blocking_at_20() -> bullmq::Processor {
+    processor(|job, ctx| async move {
         if job.id == "20" {
             ctx.cancel.cancelled().await;
             return Err(bullmq::JobError::new("stopped"));
         }
         Ok(JobOutcome::Completed(json!(null)))
-    });
-    let o = WorkerOptions { concurrency: 1, prefetch: 2, lock_duration: 1000, metrics: None, ..opts() };
-    let (w, mut rx) = Worker::spawn(q.name(), p, o).await.unwrap();
-    wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobActive { id } if id == "20")).await;
+    })
+}
+
+/// Jobs fetched ahead (prefetch) while jobs are short: locked and renewed like running jobs,
+/// handed back to wait at close, so none is left active and none is lost.
+#[tokio::test]
+async fn jobs_fetched_ahead_are_renewed_and_handed_back_at_close() {
+    let n = 40;
+    let (q, w) = running_job_20_of("wb-prefetch", n, 2, 1000).await;
     // Two jobs behind 20 are held here, active and locked; the renewer keeps them past the
     // lock duration.
     // Fetching ahead is on because these jobs average well under 2 ms of processor time (a
@@ -156,6 +165,26 @@ async fn jobs_fetched_ahead_are_renewed_and_handed_back_at_close() {
     let completed = q.get_completed_count().await.unwrap();
     assert_eq!(completed + 1 + waiting.len() as u64, n, "nothing lost");
     println!("prefetch: held_ahead=2 renewed=2 handed_back_at_close=2 orphans=1 lost=0");
+}
+
+/// `prefetch` is capped at four times the concurrency: asked for 10 ahead at concurrency 1, the
+/// worker holds 4 behind its running job, and no more however long that job runs.
+#[tokio::test]
+async fn jobs_fetched_ahead_are_capped_at_four_times_the_concurrency() {
+    let n = 40;
+    let (q, w) = running_job_20_of("wb-prefetch-cap", n, 10, 30_000).await;
+    eventually("four fetched ahead", Duration::from_secs(5), || async { q.get_active_count().await.unwrap() == 5 })
+        .await;
+    let until = std::time::Instant::now() + Duration::from_millis(500);
+    while std::time::Instant::now() < until {
+        assert_eq!(q.get_active_count().await.unwrap(), 5, "no more than 4 held ahead");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let orphans = w.close(Duration::from_millis(100)).await;
+    assert_eq!(orphans, vec!["20"]);
+    let waiting = q.get_waiting_count().await.unwrap();
+    assert_eq!(q.get_completed_count().await.unwrap() + 1 + waiting, n, "nothing lost");
+    println!("prefetch-cap: concurrency=1 prefetch=10 held_ahead=4 lost=0");
 }
 
 /// Jobs that take longer than 2 ms are not fetched ahead: a job locked here while it waits

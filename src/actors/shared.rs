@@ -159,12 +159,13 @@ impl Shared {
         b.len() != before
     }
 
-    /// The most jobs held ahead: `prefetch`, but never more than twice the concurrency, so a
-    /// worker holds at most three times its concurrency in jobs waiting or running here (and
-    /// those whose completion is on its way to Redis).
+    /// The most jobs held ahead: `prefetch`, but never more than four times the concurrency,
+    /// so a worker holds at most five times its concurrency in jobs waiting or running here
+    /// (and those whose completion is on its way to Redis). Jobs are held ahead only while they
+    /// average under 2 ms, so the last of them waits at most about 8 ms for a slot.
     pub(crate) fn prefetch_limit(&self) -> usize {
         let o = self.manual.options();
-        o.prefetch.min(2 * o.concurrency)
+        o.prefetch.min(4 * o.concurrency)
     }
 
     /// How many jobs a finishMany should take, with `parked` slots waiting for a job: one per
