@@ -46,14 +46,14 @@ local function emit(B, cap, ...)
   end
 end
 
--- True when workers must not be woken: the queue is paused or its global concurrency is used up.
--- `paused` and `concurrency` as read from meta (false when missing).
+-- isBlocked from `paused` and `concurrency` as already read from meta (false when missing).
 local function blockedBy(B, paused, concurrency)
   if paused then return true end
   if concurrency then return rcall("LLEN", B .. "active") >= tonumber(concurrency) end
   return false
 end
 
+-- True when workers must not be woken: the queue is paused or its global concurrency is used up.
 local function isBlocked(B)
   local m = rcall("HMGET", B .. "meta", "paused", "concurrency")
   return blockedBy(B, m[1], m[2])
