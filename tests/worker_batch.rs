@@ -175,11 +175,10 @@ async fn jobs_fetched_ahead_are_capped_at_four_times_the_concurrency() {
     let (q, w) = running_job_20_of("wb-prefetch-cap", n, 10, 30_000).await;
     eventually("four fetched ahead", Duration::from_secs(5), || async { q.get_active_count().await.unwrap() == 5 })
         .await;
-    let until = std::time::Instant::now() + Duration::from_millis(500);
-    while std::time::Instant::now() < until {
-        assert_eq!(q.get_active_count().await.unwrap(), 5, "no more than 4 held ahead");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    holds_for("no more than 4 held ahead", Duration::from_millis(500), || async {
+        q.get_active_count().await.unwrap() == 5
+    })
+    .await;
     let orphans = w.close(Duration::from_millis(100)).await;
     assert_eq!(orphans, vec!["20"]);
     let waiting = q.get_waiting_count().await.unwrap();

@@ -20,19 +20,6 @@ fn noop() -> bullmq::Processor {
     processor(|_job, _ctx| async move { Ok(JobOutcome::Completed(json!(null))) })
 }
 
-/// Until `cond` has held for every poll over `window` (a negative check: nothing happens).
-async fn holds_for<F, Fut>(what: &str, window: Duration, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let until = Instant::now() + window;
-    while Instant::now() < until {
-        assert!(cond().await, "no longer true: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test]
 async fn an_idle_worker_picks_up_a_later_job_and_closes_at_once() {
     let q = queue("wi-close").await;

@@ -3,14 +3,19 @@
   fetch, finish, delay and retry scripts. Needs includes/base.lua.
 ]]
 
+-- The score of the first delayed job (due ms * 4096 + sequence), false when there is none.
+local function firstDelayedScore(B)
+  local first = rcall("ZRANGE", B .. "delayed", 0, 0, "WITHSCORES")
+  return first[2] and tonumber(first[2])
+end
+
 -- Move up to 1000 delayed jobs whose due time is <= now to wait or prioritized. Returns the next
 -- delayed job's due time in ms (0: none) when nothing was due, so that a fetch which then finds
 -- nothing does not look again (nextDue); nil after promoting. One look at the first delayed job
 -- decides: a score is due when it is below (now + 1) * 4096, the bound ZRANGEBYSCORE used.
 local function promoteDue(B, now, blocked)
-  local first = rcall("ZRANGE", B .. "delayed", 0, 0, "WITHSCORES")
-  if not first[2] then return 0 end
-  local score = tonumber(first[2])
+  local score = firstDelayedScore(B)
+  if not score then return 0 end
   if score >= (now + 1) * 4096 then return math.floor(score / 4096) end
   local ids = rcall("ZRANGEBYSCORE", B .. "delayed", "0", int((now + 1) * 4096 - 1), "LIMIT", "0", "1000")
   if #ids == 0 then return nil end
@@ -96,9 +101,8 @@ end
 -- promoted nothing (`o.due`).
 local function nextDue(B, o)
   if o.due then return o.due end
-  local next = rcall("ZRANGE", B .. "delayed", 0, 0, "WITHSCORES")
-  if next[2] then return math.floor(tonumber(next[2]) / 4096) end
-  return 0
+  local score = firstDelayedScore(B)
+  return score and math.floor(score / 4096) or 0
 end
 
 -- A pre-v5 marker ("0:...") left in wait, to drop on the way (compared by byte: no substring).

@@ -218,19 +218,17 @@ async fn run() {
             let mut samples = Vec::with_capacity(a.n);
             // `BULLMQ_BENCH_SAMPLES=path` writes each sample (add done, finished; ms) for study.
             let dump = std::env::var("BULLMQ_BENCH_SAMPLES").ok();
-            let mut raw = Vec::new();
+            let mut adds = Vec::with_capacity(a.n);
             for i in 0..a.n {
                 let t = Instant::now();
                 let job = q.add("job", json!({ "i": i }), job_opts(&a)).await.expect("add");
                 let added = t.elapsed().as_secs_f64() * 1000.0;
                 job.wait_until_finished(&qe, Duration::from_secs(30)).await.expect("finished");
                 samples.push(t.elapsed().as_secs_f64() * 1000.0);
-                if dump.is_some() {
-                    raw.push((added, *samples.last().expect("pushed")));
-                }
+                adds.push(added);
             }
             if let Some(path) = dump {
-                let lines: Vec<String> = raw.iter().map(|(a, f)| format!("{a:.3} {f:.3}")).collect();
+                let lines: Vec<String> = adds.iter().zip(&samples).map(|(a, f)| format!("{a:.3} {f:.3}")).collect();
                 std::fs::write(path, lines.join("\n")).expect("write samples");
             }
             let elapsed = t0.elapsed().as_secs_f64();

@@ -134,6 +134,19 @@ pub async fn events(q: &Queue) -> Vec<(String, std::collections::HashMap<String,
     out
 }
 
+/// Until `cond` has held for every poll over `window` (a negative check: nothing happens).
+pub async fn holds_for<F, Fut>(what: &str, window: Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let until = Instant::now() + window;
+    while Instant::now() < until {
+        assert!(cond().await, "no longer true: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Polls `cond` until it holds or `timeout` passes; panics with `what` on timeout.
 pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut cond: F)
 where
