@@ -3,14 +3,10 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-
 use bullmq::{ConnectionOptions, Error, QueueEvent, QueueEvents, QueueEventsOptions};
+use common::proxy::Proxy;
 use common::*;
 
 async fn xadd(url: &str, key: &str, fields: &[&str]) -> String {
@@ -83,55 +79,6 @@ async fn unreachable_redis_at_start_is_a_typed_error() {
     )
     .await;
     assert!(matches!(r, Err(Error::Connection { operation: "QueueEvents::run", .. })), "{r:?}");
-}
-
-/// A TCP proxy to Redis whose existing connections can be frozen: bytes stop flowing both
-/// ways but the sockets stay open, as with a dead peer behind a NAT. Connections made after
-/// the freeze work.
-struct Proxy {
-    port: u16,
-    generation: Arc<AtomicU64>,
-}
-
-async fn pump(mut r: OwnedReadHalf, mut w: OwnedWriteHalf, gen: Arc<AtomicU64>, mine: u64) {
-    let mut buf = vec![0u8; 16384];
-    loop {
-        let n = match r.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        if gen.load(Ordering::SeqCst) != mine {
-            // Frozen: swallow everything and keep the socket open.
-            std::future::pending::<()>().await;
-        }
-        if w.write_all(&buf[..n]).await.is_err() {
-            return;
-        }
-    }
-}
-
-impl Proxy {
-    async fn start(target: u16) -> Proxy {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let generation = Arc::new(AtomicU64::new(0));
-        let gen = generation.clone();
-        tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                let mine = gen.load(Ordering::SeqCst);
-                let server = tokio::net::TcpStream::connect(("127.0.0.1", target)).await.unwrap();
-                let (cr, cw) = client.into_split();
-                let (sr, sw) = server.into_split();
-                tokio::spawn(pump(cr, sw, gen.clone(), mine));
-                tokio::spawn(pump(sr, cw, gen.clone(), mine));
-            }
-        });
-        Proxy { port, generation }
-    }
-
-    fn freeze_existing(&self) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
-    }
 }
 
 #[tokio::test]

@@ -6,7 +6,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use bullmq::{processor, ConnectionOptions, JobOptions, JobOutcome, Queue, QueueOptions, Worker, WorkerOptions};
+use bullmq::{
+    processor, ConnectionOptions, JobOptions, JobOutcome, Queue, QueueOptions, Worker, WorkerEvent, WorkerOptions,
+};
+use common::proxy::Proxy;
 use common::*;
 use serde_json::json;
 
@@ -154,4 +157,48 @@ async fn a_long_outage_costs_one_restart_not_a_meltdown() {
         "redis-outage: down_ms=3000 restarts={restarts} meltdowns=0 connection_lost={lost} restored={restored} added_after=10 completed=10 resumed_after_ms={}",
         resumed.as_millis()
     );
+}
+
+/// A marker wait whose connection goes silent (no reply, no error) ends at the client-side
+/// deadline, the block (the drain delay here) plus 1 s; the fetcher then restarts with a fresh
+/// connection and the worker goes on. The deadline timer is kept from one idle take to the next
+/// and pushed later each time, so this also checks that a reused timer neither fires at an old
+/// deadline (a restart while the worker is merely idle) nor fails to fire.
+#[tokio::test]
+async fn a_silent_marker_wait_ends_at_its_deadline() {
+    let proxy = Proxy::start(redis().port).await;
+    let name = qname("fault-silent-wait");
+    let p = processor(|_job, _ctx| async move { Ok(JobOutcome::Completed(json!(1))) });
+    let opts = WorkerOptions {
+        connection: ConnectionOptions::from_url(proxy.url()),
+        concurrency: 1,
+        drain_delay: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let (w, mut rx) = Worker::spawn(&name, p, opts).await.unwrap();
+    let q = Queue::new(&name, QueueOptions { connection: conn_opts(), ..Default::default() }).await.unwrap();
+    let fetcher_restarted =
+        |e: &WorkerEvent| matches!(e, WorkerEvent::ChildRestarted { child, .. } if child == "fetcher");
+    add_n(&q, "a", 3).await;
+    eventually("first jobs", Duration::from_secs(10), || async { completed(&q).await == 3 }).await;
+    // Idle for several times the deadline: takes end at the block time and the timer is reused.
+    let mut restarts_idle = 0;
+    holds_for("no fetcher restart while idle", Duration::from_millis(2500), || {
+        while let Ok(e) = rx.try_recv() {
+            restarts_idle += usize::from(fetcher_restarted(&e));
+        }
+        let ok = restarts_idle == 0;
+        async move { ok }
+    })
+    .await;
+    proxy.freeze_existing_waits();
+    let frozen = Instant::now();
+    wait_for(&mut rx, fetcher_restarted).await;
+    let took = frozen.elapsed();
+    add_n(&q, "b", 3).await;
+    eventually("jobs after the restart", Duration::from_secs(10), || async { completed(&q).await == 6 }).await;
+    w.close(Duration::from_secs(2)).await;
+    println!("silent-marker-wait: fetcher restarted {took:?} after the freeze (deadline 1.3 s), completed=6/6 lost=0");
+    // The frozen wait began at most one block (300 ms) before the freeze.
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(4), "{took:?}");
 }

@@ -41,6 +41,12 @@ pub(crate) struct BlockingConn {
     id: u64,
 }
 
+/// An idle take's client-side deadline, reused by the next take (see `take_deadline`).
+pub(crate) struct TakeDeadline {
+    runtime: tokio::runtime::Id,
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
 impl ManualWorker {
     /// The blocking connection, opened (its `CLIENT ID` read) when there is none.
     pub(crate) async fn blocking_conn<'g>(&self, guard: &'g mut Option<BlockingConn>) -> Result<&'g mut BlockingConn> {
@@ -83,7 +89,13 @@ impl ManualWorker {
         self.waiting_on(id, true);
         // The client-side deadline catches a connection that hangs without an error.
         let call = pipe.query_async::<Vec<redis::Value>>(&mut conn);
-        let outcome = tokio::time::timeout(Duration::from_millis(block_ms + 1000), call).await;
+        let mut deadline = self.take_deadline(Duration::from_millis(block_ms + 1000));
+        let outcome = tokio::select! {
+            biased;
+            r = call => Ok(r),
+            _ = deadline.sleep.as_mut() => Err(()),
+        };
+        self.keep_take_deadline(deadline);
         self.waiting_on(id, false);
         self.inner.marker_woke.notify_waiters();
         let replies = match outcome {
@@ -115,6 +127,30 @@ impl ManualWorker {
             // all the same is delivered first; the next wait meets the error again.
             (Err(e), FetchReply::Empty { .. }) => Err(Error::redis("BZPOPMIN", None, e)),
             (_, taken) => Ok(Some(taken)),
+        }
+    }
+
+    /// The idle take's deadline timer, `after` from now: the one kept from the previous take,
+    /// pushed later, or a new one the first time (or when the kept one belongs to another
+    /// runtime). Why kept: tokio wakes its driver (an eventfd write and one more poll) when a
+    /// new timer is the earliest it has, which the marker wait's deadline usually is on an idle
+    /// worker; that was a syscall per job. Pushing a registered timer later is a store.
+    fn take_deadline(&self, after: Duration) -> TakeDeadline {
+        let at = tokio::time::Instant::now() + after;
+        let runtime = tokio::runtime::Handle::current().id();
+        let kept = self.inner.take_deadline.lock().ok().and_then(|mut g| g.take());
+        match kept.filter(|d| d.runtime == runtime) {
+            Some(mut d) => {
+                d.sleep.as_mut().reset(at);
+                d
+            }
+            None => TakeDeadline { runtime, sleep: Box::pin(tokio::time::sleep_until(at)) },
+        }
+    }
+
+    fn keep_take_deadline(&self, d: TakeDeadline) {
+        if let Ok(mut g) = self.inner.take_deadline.lock() {
+            *g = Some(d);
         }
     }
 

@@ -2,6 +2,8 @@
 //! raw Redis access for asserting wire state, and `eventually` polling.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
