@@ -90,7 +90,7 @@ async fn a_silent_connection_is_replaced_after_the_client_side_deadline() {
     let qe = QueueEvents::new(
         &name,
         QueueEventsOptions {
-            connection: ConnectionOptions::from_url(format!("redis://127.0.0.1:{}", proxy.port)),
+            connection: ConnectionOptions::from_url(proxy.url()),
             blocking_timeout,
             ..Default::default()
         },

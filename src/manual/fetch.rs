@@ -157,15 +157,15 @@ impl ManualWorker {
         let wait = marker_wait(&marker, block_ms);
         let call = wait.query_async::<redis::Value>(conn);
         // The client-side deadline catches a connection that hangs without an error.
-        let outcome = tokio::time::timeout(Duration::from_millis(block_ms + 1000), call).await;
+        let outcome = self.within_wait_deadline(Duration::from_millis(block_ms + 1000), call).await;
         self.inner.marker_woke.notify_waiters();
         match outcome {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
                 *guard = None;
                 return Err(Error::redis("BZPOPMIN", None, e));
             }
-            Err(_) => *guard = None,
+            None => *guard = None,
         }
         Ok(Instant::now() < deadline)
     }

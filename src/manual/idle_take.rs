@@ -41,8 +41,8 @@ pub(crate) struct BlockingConn {
     id: u64,
 }
 
-/// An idle take's client-side deadline, reused by the next take (see `take_deadline`).
-pub(crate) struct TakeDeadline {
+/// The marker wait's client-side deadline, reused by the next wait (see `within_wait_deadline`).
+pub(crate) struct WaitDeadline {
     runtime: tokio::runtime::Id,
     sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
 }
@@ -89,22 +89,16 @@ impl ManualWorker {
         self.waiting_on(id, true);
         // The client-side deadline catches a connection that hangs without an error.
         let call = pipe.query_async::<Vec<redis::Value>>(&mut conn);
-        let mut deadline = self.take_deadline(Duration::from_millis(block_ms + 1000));
-        let outcome = tokio::select! {
-            biased;
-            r = call => Ok(r),
-            _ = deadline.sleep.as_mut() => Err(()),
-        };
-        self.keep_take_deadline(deadline);
+        let outcome = self.within_wait_deadline(Duration::from_millis(block_ms + 1000), call).await;
         self.waiting_on(id, false);
         self.inner.marker_woke.notify_waiters();
         let replies = match outcome {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => {
+            Some(Ok(r)) => r,
+            Some(Err(e)) => {
                 self.reset_blocking().await;
                 return Err(Error::redis("moveToActive", None, e));
             }
-            Err(_) => {
+            None => {
                 self.reset_blocking().await;
                 return Err(Error::Connection {
                     operation: "moveToActive",
@@ -130,28 +124,36 @@ impl ManualWorker {
         }
     }
 
-    /// The idle take's deadline timer, `after` from now: the one kept from the previous take,
+    /// Runs `wait` (a marker wait, with or without the take behind it) until `after` from now;
+    /// `None` when that deadline passed first. The timer is the one kept from the previous wait,
     /// pushed later, or a new one the first time (or when the kept one belongs to another
     /// runtime). Why kept: tokio wakes its driver (an eventfd write and one more poll) when a
     /// new timer is the earliest it has, which the marker wait's deadline usually is on an idle
     /// worker; that was a syscall per job. Pushing a registered timer later is a store.
-    fn take_deadline(&self, after: Duration) -> TakeDeadline {
+    pub(crate) async fn within_wait_deadline<F: std::future::Future>(
+        &self,
+        after: Duration,
+        wait: F,
+    ) -> Option<F::Output> {
         let at = tokio::time::Instant::now() + after;
         let runtime = tokio::runtime::Handle::current().id();
-        let kept = self.inner.take_deadline.lock().ok().and_then(|mut g| g.take());
-        match kept.filter(|d| d.runtime == runtime) {
+        let kept = self.inner.wait_deadline.lock().ok().and_then(|mut g| g.take());
+        let mut deadline = match kept.filter(|d| d.runtime == runtime) {
             Some(mut d) => {
                 d.sleep.as_mut().reset(at);
                 d
             }
-            None => TakeDeadline { runtime, sleep: Box::pin(tokio::time::sleep_until(at)) },
+            None => WaitDeadline { runtime, sleep: Box::pin(tokio::time::sleep_until(at)) },
+        };
+        let outcome = tokio::select! {
+            biased;
+            r = wait => Some(r),
+            _ = deadline.sleep.as_mut() => None,
+        };
+        if let Ok(mut g) = self.inner.wait_deadline.lock() {
+            *g = Some(deadline);
         }
-    }
-
-    fn keep_take_deadline(&self, d: TakeDeadline) {
-        if let Ok(mut g) = self.inner.take_deadline.lock() {
-            *g = Some(d);
-        }
+        outcome
     }
 
     /// Counts an idle take as in flight until the guard drops: held by the caller of

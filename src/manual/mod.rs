@@ -44,8 +44,8 @@ pub(crate) struct Inner {
     marker_woke: tokio::sync::Notify,
     /// Rate limited until this ms (0: not limited).
     rate_limited_until: AtomicU64,
-    /// The client-side deadline of idle takes, kept between takes (see `idle_take`).
-    take_deadline: Mutex<Option<idle_take::TakeDeadline>>,
+    /// The client-side deadline of marker waits, kept between waits (see `idle_take`).
+    wait_deadline: Mutex<Option<idle_take::WaitDeadline>>,
     stalled_timer: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -85,7 +85,7 @@ impl ManualWorker {
                 waiting_on: Mutex::new(Vec::new()),
                 idle_takes: AtomicU64::new(0),
                 marker_woke: tokio::sync::Notify::new(),
-                take_deadline: Mutex::new(None),
+                wait_deadline: Mutex::new(None),
                 rate_limited_until: AtomicU64::new(0),
                 stalled_timer: Mutex::new(None),
             }),
