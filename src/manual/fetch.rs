@@ -156,8 +156,7 @@ impl ManualWorker {
         let conn = &mut self.blocking_conn(&mut guard).await?.conn;
         let wait = marker_wait(&marker, block_ms);
         let call = wait.query_async::<redis::Value>(conn);
-        // The client-side deadline catches a connection that hangs without an error.
-        let outcome = self.within_wait_deadline(Duration::from_millis(block_ms + 1000), call).await;
+        let outcome = self.within_wait_deadline(block_ms, call).await;
         self.inner.marker_woke.notify_waiters();
         match outcome {
             Some(Ok(_)) => {}

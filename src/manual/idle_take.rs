@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::scripts::worker::{self as sw, FetchReply};
 
 use super::fetch::marker_wait;
+use super::wait_deadline::wait_deadline_ms;
 
 /// How long one `CLIENT UNBLOCK` may take.
 const UNBLOCK_TIMEOUT: Duration = Duration::from_millis(500);
@@ -39,12 +40,6 @@ impl Drop for IdleTake {
 pub(crate) struct BlockingConn {
     pub(crate) conn: MultiplexedConnection,
     id: u64,
-}
-
-/// The marker wait's client-side deadline, reused by the next wait (see `within_wait_deadline`).
-pub(crate) struct WaitDeadline {
-    runtime: tokio::runtime::Id,
-    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
 }
 
 impl ManualWorker {
@@ -87,9 +82,8 @@ impl ManualWorker {
             (b.conn.clone(), b.id)
         };
         self.waiting_on(id, true);
-        // The client-side deadline catches a connection that hangs without an error.
         let call = pipe.query_async::<Vec<redis::Value>>(&mut conn);
-        let outcome = self.within_wait_deadline(Duration::from_millis(block_ms + 1000), call).await;
+        let outcome = self.within_wait_deadline(block_ms, call).await;
         self.waiting_on(id, false);
         self.inner.marker_woke.notify_waiters();
         let replies = match outcome {
@@ -102,7 +96,7 @@ impl ManualWorker {
                 self.reset_blocking().await;
                 return Err(Error::Connection {
                     operation: "moveToActive",
-                    message: format!("no answer to the marker wait within {} ms", block_ms + 1000),
+                    message: format!("no answer to the marker wait within {} ms", wait_deadline_ms(block_ms)),
                 });
             }
         };
@@ -122,38 +116,6 @@ impl ManualWorker {
             (Err(e), FetchReply::Empty { .. }) => Err(Error::redis("BZPOPMIN", None, e)),
             (_, taken) => Ok(Some(taken)),
         }
-    }
-
-    /// Runs `wait` (a marker wait, with or without the take behind it) until `after` from now;
-    /// `None` when that deadline passed first. The timer is the one kept from the previous wait,
-    /// pushed later, or a new one the first time (or when the kept one belongs to another
-    /// runtime). Why kept: tokio wakes its driver (an eventfd write and one more poll) when a
-    /// new timer is the earliest it has, which the marker wait's deadline usually is on an idle
-    /// worker; that was a syscall per job. Pushing a registered timer later is a store.
-    pub(crate) async fn within_wait_deadline<F: std::future::Future>(
-        &self,
-        after: Duration,
-        wait: F,
-    ) -> Option<F::Output> {
-        let at = tokio::time::Instant::now() + after;
-        let runtime = tokio::runtime::Handle::current().id();
-        let kept = self.inner.wait_deadline.lock().ok().and_then(|mut g| g.take());
-        let mut deadline = match kept.filter(|d| d.runtime == runtime) {
-            Some(mut d) => {
-                d.sleep.as_mut().reset(at);
-                d
-            }
-            None => WaitDeadline { runtime, sleep: Box::pin(tokio::time::sleep_until(at)) },
-        };
-        let outcome = tokio::select! {
-            biased;
-            r = wait => Some(r),
-            _ = deadline.sleep.as_mut() => None,
-        };
-        if let Ok(mut g) = self.inner.wait_deadline.lock() {
-            *g = Some(deadline);
-        }
-        outcome
     }
 
     /// Counts an idle take as in flight until the guard drops: held by the caller of

@@ -6,6 +6,7 @@ mod batch;
 mod fetch;
 mod idle_take;
 mod moves;
+mod wait_deadline;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -44,8 +45,8 @@ pub(crate) struct Inner {
     marker_woke: tokio::sync::Notify,
     /// Rate limited until this ms (0: not limited).
     rate_limited_until: AtomicU64,
-    /// The client-side deadline of marker waits, kept between waits (see `idle_take`).
-    wait_deadline: Mutex<Option<idle_take::WaitDeadline>>,
+    /// The client-side deadline of marker waits, kept between waits (see `wait_deadline`).
+    wait_deadline: Mutex<Option<wait_deadline::WaitDeadline>>,
     stalled_timer: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
