@@ -16,9 +16,12 @@
   ARGV[9]  p, the number of retention profiles, then p profiles of 5: keep count, keep age,
            keep limit, attempts, metrics max data points (what jobs of a batch mostly share,
            sent once: every argument costs Redis a Lua string)
-  then per job j, 5 each: id, return value, lock token, atm + 1 as text when the job has no
+  then per job j, 6 each: id, return value, lock token, atm + 1 as text when the job has no
            parent link and no deduplication id ("" otherwise: read from the hash), profile
-           number (1..p)
+           number (1..p), the time the job finished (ms since the epoch, with a sub-ms fraction:
+           the score in the completed set; its whole ms are the hash's finishedOn). A batch's
+           jobs finished at different instants: one time for all would tie their scores, and
+           ties sort by id as text, so dashboards would list them out of order.
 
   Every job of the batch completes (failures go through moveToFinished one by one).
   Returns one array { ttl, dueMs, codes, hash 1, id 1, hash 2, id 2, ... }, packed with
@@ -27,7 +30,9 @@
   the next delayed job's due time when the queue ran dry (0: none). (Packed: Redis converts a
   reply of nested tables to RESP element by element, a handful of lookups each, and a batch's
   hashes hold about twenty strings per job; flat: the packer checks each table it meets.)
-  Events: those of moveToFinished per job and of moveToActive per take; drained once.
+  Events: those of moveToFinished per job and of moveToActive per take; drained once, when
+  wait, prioritized, active and delayed are all empty (BullMQ's finish writes no `drained`
+  while a delayed job is pending: its fetch of the next job answers with the due time).
 ]]
 --@include "includes/base.lua"
 --@include "includes/remove.lua"
@@ -59,14 +64,15 @@ for p = 1, np do
 end
 local first = 10 + np * 5
 for j = 1, n do
-  local i = first + (j - 1) * 5
+  local i = first + (j - 1) * 6
   local pr = profiles[ARGV[i + 4]]
   local atm = ARGV[i + 3]
   local id = ARGV[i]
   local jobKey = B .. id
   local a = { id = id, jobKey = jobKey, target = "completed", value = ARGV[i + 1], token = ARGV[i + 2],
     atm = atm ~= "" and atm or nil, keepCount = pr.keepCount, keepAge = pr.keepAge,
-    keepLimit = pr.keepLimit, attempts = pr.attempts, maxMetrics = pr.maxMetrics, stacktrace = "" }
+    keepLimit = pr.keepLimit, attempts = pr.attempts, maxMetrics = pr.maxMetrics, stacktrace = "",
+    finishedAt = ARGV[i + 5], finishedOn = string.match(ARGV[i + 5], "^%d+") }
   jobs[j] = a
   jobKeys[j] = jobKey
   childKeys[#childKeys + 1] = jobKey .. ":dependencies"
@@ -138,10 +144,12 @@ if take > 0 then
   if took > 0 and took == take then wakeWorkers(B, false) end
 end
 out[1], out[2] = ttl, due
--- A take of this call that found wait and prioritized empty (`o.dry`) spares looking again.
+-- A take of this call that found wait and prioritized empty (`o.dry`) spares looking again, and
+-- one that ran dry knows the next delayed due time (`due`).
 if took == 0 and ttl == 0 and not o.blocked
     and (o.dry or (rcall("LLEN", B .. "wait") == 0 and rcall("ZCARD", B .. "prioritized") == 0))
-    and rcall("LLEN", B .. "active") == 0 then
+    and rcall("LLEN", B .. "active") == 0
+    and (take > 0 and due == 0 or take == 0 and rcall("ZCARD", B .. "delayed") == 0) then
   emit(B, false, "event", "drained")
 end
 return cmsgpack.pack(out)

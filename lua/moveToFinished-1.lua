@@ -16,7 +16,8 @@
   Returns 0, a fetch reply {hash, id, ttl, delayUntil} (see moveToActive), or -1 (no job),
   -2 (no lock), -3 (not active), -4 (pending children), -6 (lock held by another), -9 (failed
   children).
-  Events: completed | failed (prev=active), retries-exhausted, drained; and those of parent
+  Events: completed | failed (prev=active), retries-exhausted, drained (when wait, active,
+  prioritized and delayed are empty); and those of parent
   release, dedup re-queue and fetch-next.
 ]]
 --@include "includes/base.lua"
@@ -45,8 +46,10 @@ if fetch then
   local reply = fetchNext(B, o)
   if reply[1] ~= 0 or reply[3] > 0 or reply[4] > 0 or o.blocked then return reply end
 end
+-- No `drained` while a delayed job is pending: BullMQ's fetch of the next job answers with its
+-- due time then, and the script returns before writing one.
 if rcall("LLEN", B .. "wait") == 0 and rcall("LLEN", B .. "active") == 0
-    and rcall("ZCARD", B .. "prioritized") == 0 then
+    and rcall("ZCARD", B .. "prioritized") == 0 and rcall("ZCARD", B .. "delayed") == 0 then
   emit(B, false, "event", "drained")
 end
 return 0

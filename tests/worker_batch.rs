@@ -424,3 +424,73 @@ async fn parked_slots_never_run_more_processors_than_the_concurrency() {
     assert!(peak <= 4, "{peak} processors ran at once");
     assert!(calls < n / 2, "{calls} script calls for {n} jobs: completions were not batched");
 }
+
+/// Defect (issue 14, 7.1): the batched finish wrote `drained` whenever wait, active and
+/// prioritized were empty, even with a retry or a delayed add still pending, where Node's finish
+/// writes none. Checked for the batched (completions) and the single finish (a final failure).
+#[tokio::test]
+async fn no_drained_event_while_a_delayed_job_is_pending() {
+    let q = queue("wb-drained").await;
+    q.add("later", json!({}), JobOptions::default().delay(1500)).await.unwrap();
+    add_numbered(&q, "now", 6).await;
+    q.add("bad", json!({}), JobOptions::default()).await.unwrap();
+    let p = processor(|job, _ctx| async move {
+        if job.name == "bad" {
+            return Err(bullmq::JobError::new("bad job"));
+        }
+        Ok(JobOutcome::Completed(json!(null)))
+    });
+    let (w, mut rx) = Worker::spawn(q.name(), p, WorkerOptions { concurrency: 3, ..opts() }).await.unwrap();
+    let mut seen = 0;
+    while seen < 7 {
+        if matches!(
+            wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobCompleted { .. } | WorkerEvent::JobFailed { .. })).await,
+            WorkerEvent::JobCompleted { .. } | WorkerEvent::JobFailed { .. }
+        ) {
+            seen += 1;
+        }
+    }
+    let drained = |q: bullmq::Queue| async move { events(&q).await.iter().filter(|(e, _)| e == "drained").count() };
+    holds_for("no drained while the delayed job is pending", Duration::from_millis(400), || async {
+        drained(q.clone()).await == 0
+    })
+    .await;
+    wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobCompleted { .. })).await;
+    eventually("one drained once the delayed job is done", Duration::from_secs(5), || async {
+        drained(q.clone()).await == 1
+    })
+    .await;
+    w.close(Duration::from_secs(2)).await;
+}
+
+/// Defect (issue 14, 7.5): a batch finish gave all its jobs the same `finishedOn`, and ties in
+/// the completed set sort by id as text, so dashboards listed the latest completions scrambled.
+/// Each job now carries its own finish time: the completed set lists jobs in the order they
+/// completed, and `finishedOn` never goes back along it.
+#[tokio::test]
+async fn completed_set_lists_a_batch_in_completion_order() {
+    let q = queue("wb-order").await;
+    add_numbered(&q, "o", 40).await;
+    let p = processor(|_job, _ctx| async move { Ok(JobOutcome::Completed(json!(null))) });
+    let (w, mut rx) = Worker::spawn(q.name(), p, WorkerOptions { concurrency: 10, ..opts() }).await.unwrap();
+    let mut order = Vec::new();
+    while order.len() < 40 {
+        if let WorkerEvent::JobCompleted { id, .. } =
+            wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobCompleted { .. })).await
+        {
+            order.push(id);
+        }
+    }
+    w.close(Duration::from_secs(2)).await;
+    let listed: Vec<String> = cmd(&["ZRANGE", &k(&q, "completed"), "0", "-1"]).await;
+    assert_eq!(listed, order, "the completed set in completion order");
+    let mut last = 0u64;
+    for id in &listed {
+        let on: String = cmd(&["HGET", &k(&q, id), "finishedOn"]).await;
+        let on: u64 = on.parse().unwrap();
+        let processed: String = cmd(&["HGET", &k(&q, id), "processedOn"]).await;
+        assert!(on >= processed.parse::<u64>().unwrap(), "job {id} finished before it started");
+        assert!(on >= last, "finishedOn went back at job {id}");
+        last = on;
+    }
+}

@@ -34,7 +34,9 @@ local activeBase, activeKey
 
 -- The rest of a finish, once the checks passed and the lock was released: returns 0 or -3 (not
 -- active). `cap` is the events cap (the caller trims the stream once per call); `nowText` is
--- `now` as sent (see fetchOptions). With `batch` ({zadd = {}, del = {}}), plain additions to a
+-- `now` as sent (see fetchOptions). The job's own finish time, when the caller sent one
+-- (`a.finishedAt`, ms with a sub-ms fraction, and `a.finishedOn`, its whole ms), is written in
+-- place of `now`: jobs finished in one batch keep the order and times they really finished in. With `batch` ({zadd = {}, del = {}}), plain additions to a
 -- finished set and plain key deletions are collected there for the caller to do in one call
 -- each (finishBatchWrites) once every job of the batch is through; `batch.noChildren` says no
 -- job of the batch has a dependencies or unsuccessful set.
@@ -93,7 +95,7 @@ local function finishReleased(B, a, now, cap, nowText, batch)
       -- Kept with no trimming: nothing below reads the set, so the batch adds it in one call.
       local z = batch.zadd[set] or {}
       batch.zadd[set] = z
-      z[#z + 1] = nowText
+      z[#z + 1] = a.finishedAt or nowText
       z[#z + 1] = id
     else
       -- Trimming reads the set: first add what the batch holds back for it, in order.
@@ -101,9 +103,9 @@ local function finishReleased(B, a, now, cap, nowText, batch)
         rcall("ZADD", set, unpack(batch.zadd[set]))
         batch.zadd[set] = nil
       end
-      rcall("ZADD", set, nowText, id)
+      rcall("ZADD", set, a.finishedAt or nowText, id)
     end
-    rcall("HSET", jobKey, prop, value, "finishedOn", nowText, "atm", atm)
+    rcall("HSET", jobKey, prop, value, "finishedOn", a.finishedOn or nowText, "atm", atm)
     if target == "failed" then rcall("HDEL", jobKey, "defa") end
     if keepAge then
       local old = rcall("ZRANGEBYSCORE", set, "-inf", int(now - keepAge * 1000), "LIMIT", "0", int(keepLimit))

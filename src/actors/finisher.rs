@@ -74,6 +74,10 @@ pub(crate) async fn run(shared: Arc<Shared>, worker: ActorCell, mut rx: Unbounde
     // with 5 per call 1.53x.
     let cap = ((shared.manual.options().concurrency + shared.prefetch_limit()) / 2).clamp(1, MAX_BATCH);
     let in_flight = Arc::new(Semaphore::new(max_in_flight(cap)));
+    // The finish times sent, kept in the order the completions are sent in: job actors on
+    // several threads stamp and send concurrently, and a completion sent after another must
+    // not carry an earlier time (the completed set would list them out of event order).
+    let mut last_us = 0;
     while let Some(first) = rx.recv().await {
         let Ok(slot) = in_flight.clone().acquire_owned().await else { return };
         let mut batch = vec![first];
@@ -94,6 +98,10 @@ pub(crate) async fn run(shared: Arc<Shared>, worker: ActorCell, mut rx: Unbounde
                 }
                 Err(_) => break,
             }
+        }
+        for r in &mut batch {
+            last_us = r.completion.finished_us.max(last_us);
+            r.completion.finished_us = last_us;
         }
         calls += 1;
         let call = finish_batch(shared.clone(), worker.clone(), batch, format!("{prefix}:{calls}"));

@@ -25,6 +25,20 @@ pub(crate) struct Completion {
     /// `atm + 1` when the job has no parent link nor deduplication id (see `Job::plain_atm`):
     /// the script then reads nothing back from the job's hash. Empty otherwise.
     atm_next: String,
+    /// When the job finished, µs since the epoch (see [`Completion::finished_at`]).
+    pub(crate) finished_us: u64,
+}
+
+impl Completion {
+    /// The finish time as finishMany takes it: ms with the µs as a fraction.
+    fn finished_at(&self) -> String {
+        format!("{}.{:03}", self.finished_us / 1000, self.finished_us % 1000)
+    }
+}
+
+/// µs since the Unix epoch.
+pub(crate) fn now_us() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }
 
 /// What a batch did: a result per completion (in order) and the jobs taken for the freed slots.
@@ -55,6 +69,7 @@ impl Job {
             keep: KeepJobs::as_triple(keep),
             attempts: self.opts.attempts.unwrap_or(0),
             atm_next: self.plain_atm.map(|n| (n + 1).to_string()).unwrap_or_default(),
+            finished_us: now_us(),
         })
     }
 }
@@ -71,15 +86,17 @@ impl ManualWorker {
     ) -> Result<BatchOutcome> {
         let metrics = self.inner.opts.metrics.map(|m| m.max_data_points);
         let mut profiles: Vec<sw::Profile> = Vec::new();
+        let times: Vec<String> = jobs.iter().map(|c| c.finished_at()).collect();
         let args: Vec<sw::ManyJob<'_>> = jobs
             .iter()
-            .map(|c| {
+            .zip(&times)
+            .map(|(c, finished_at)| {
                 let p = (c.keep, c.attempts, metrics);
                 let profile = profiles.iter().position(|q| *q == p).unwrap_or_else(|| {
                     profiles.push(p);
                     profiles.len() - 1
                 });
-                sw::ManyJob { id: &c.id, value: &c.value, token: &c.token, atm_next: &c.atm_next, profile }
+                sw::ManyJob { id: &c.id, value: &c.value, token: &c.token, atm_next: &c.atm_next, profile, finished_at }
             })
             .collect();
         let mut conn = self.inner.queue.conn()?;

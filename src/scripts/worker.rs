@@ -218,6 +218,8 @@ pub(crate) struct ManyJob<'a> {
     pub(crate) atm_next: &'a str,
     /// Its profile's index in `profiles`.
     pub(crate) profile: usize,
+    /// When it finished: ms since the epoch with a sub-ms fraction (`<ms>.<µs>`).
+    pub(crate) finished_at: &'a str,
 }
 
 /// Completes a batch of jobs (each with its own lock token) and takes up to `take` next jobs,
@@ -238,7 +240,7 @@ pub(crate) async fn finish_many<C: ConnectionLike>(
         inv.arg(keep.0).arg(opt_arg(keep.1)).arg(opt_arg(keep.2)).arg(*attempts).arg(opt_arg(*metrics));
     }
     for j in jobs {
-        inv.arg(j.id).arg(j.value).arg(j.token).arg(j.atm_next).arg(j.profile + 1);
+        inv.arg(j.id).arg(j.value).arg(j.token).arg(j.atm_next).arg(j.profile + 1).arg(j.finished_at);
     }
     let packed: Vec<u8> = inv.invoke_async(conn).await?;
     let bad = |why: String| redis::RedisError::from((redis::ErrorKind::UnexpectedReturnType, "finishMany", why));
