@@ -148,3 +148,50 @@ async fn sigkill_with_max_stalled_count_zero_fails_the_orphans() {
     }
     println!("sigkill max_stalled_count=0: jobs={n} stalled_and_failed={} lost=0", failed.len());
 }
+
+/// A worker SIGKILLed mid-run: its jobs come back (stalled) within `lock_duration +
+/// stalled_interval` of the kill, from a worker already running beside it (paused, so that only
+/// its stalled checker acts). That bound holds when a check runs every interval (issue 14,
+/// defect 7.3: with every other check skipped, recovery took up to three intervals).
+#[tokio::test]
+async fn a_killed_workers_jobs_return_within_lock_duration_plus_stalled_interval() {
+    let q = queue("fault-recover").await;
+    let (lock_ms, interval_ms) = (1000u64, 1000u64);
+    let p = processor(|_job, _ctx| async move { Ok(JobOutcome::Completed(json!("survivor"))) });
+    let opts = WorkerOptions {
+        connection: conn_opts(),
+        lock_duration: lock_ms,
+        stalled_interval: interval_ms,
+        drain_delay: Duration::from_millis(200),
+        autorun: false,
+        ..Default::default()
+    };
+    let (w, mut events) = Worker::spawn(q.name(), p, opts).await.unwrap();
+    let (orphaned, _) = kill_child_mid_run(&q, 20).await;
+    let killed = std::time::Instant::now();
+    let mut back = Vec::new();
+    while back.len() < orphaned.len() {
+        if let WorkerEvent::JobStalled { id } =
+            wait_for(&mut events, |e| matches!(e, WorkerEvent::JobStalled { .. })).await
+        {
+            back.push(id);
+        }
+    }
+    let recovered_after = killed.elapsed();
+    w.resume();
+    eventually("every job completed", Duration::from_secs(20), || async {
+        q.get_completed_count().await.unwrap() == 20
+    })
+    .await;
+    w.close(Duration::from_secs(2)).await;
+    println!(
+        "killed worker: orphans={} recovered_ms={} bound_ms={} lost=0",
+        orphaned.len(),
+        recovered_after.as_millis(),
+        lock_ms + interval_ms
+    );
+    assert!(
+        recovered_after <= Duration::from_millis(lock_ms + interval_ms + 300),
+        "recovered after {recovered_after:?}"
+    );
+}

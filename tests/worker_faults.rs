@@ -279,3 +279,31 @@ async fn a_job_hash_that_is_not_text_fails_alone() {
     assert!(!runs.contains_key("binary"), "never processed");
     println!("not-utf8: failed_at_pickup=1 good_completed={good} errors=1 reason={reason:?}");
 }
+
+/// Defect (issue 14, 7.3): the stalled checker ticked every `stalled_interval` on the dot and
+/// found the previous check's `stalled-check` key still alive (the tick came a moment early), so
+/// about every other check did nothing. The key holds the time of the check that set it: over an
+/// idle stretch, a new value must appear every interval.
+#[tokio::test]
+async fn the_stalled_check_runs_every_stalled_interval() {
+    let q = queue("wf-cadence").await;
+    let interval = 300u64;
+    let p = processor(|_job, _ctx| async move { Ok(JobOutcome::Completed(json!(null))) });
+    let (w, _rx) = Worker::spawn(q.name(), p, WorkerOptions { stalled_interval: interval, ..opts(&q) }).await.unwrap();
+    let mut checks: Vec<u64> = Vec::new();
+    let until = Instant::now() + Duration::from_millis(10 * interval);
+    while Instant::now() < until {
+        let at: Option<String> = cmd(&["GET", &k(&q, "stalled-check")]).await;
+        if let Some(at) = at.and_then(|a| a.parse().ok()) {
+            if checks.last() != Some(&at) {
+                checks.push(at);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    w.close(Duration::from_secs(1)).await;
+    let gaps: Vec<u64> = checks.windows(2).map(|p| p[1] - p[0]).collect();
+    println!("stalled check cadence: interval_ms={interval} checks={} gaps_ms={gaps:?}", checks.len());
+    assert!(checks.len() >= 9, "a check every {interval} ms over {} ms: {gaps:?}", 10 * interval);
+    assert!(gaps.iter().all(|g| *g < interval + interval / 2), "no check skipped: {gaps:?}");
+}

@@ -1,5 +1,5 @@
-//! An actor that runs one maintenance step at a fixed period (the lock renewer and the stalled
-//! checker). A connection error makes it wait for Redis and go on (the shared connection
+//! An actor that runs one maintenance step, at start and then `period` after each step ended
+//! (the lock renewer and the stalled checker). A connection error makes it wait for Redis and go on (the shared connection
 //! reconnects by itself, so there is nothing a restart would fix); any other failing step fails
 //! the actor, so its supervisor restarts it. The step keeps no state of its own, so a restart
 //! loses nothing.
@@ -43,10 +43,14 @@ impl Actor for Periodic {
         args: PeriodicArgs,
     ) -> Result<TaskGuard, ActorProcessingErr> {
         let task = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(args.period);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // The period counts from the end of the previous step, not on a fixed beat: the
+            // stalled check's key lives exactly one interval from when Redis ran the previous
+            // check, and a check that arrives a moment early finds it and does nothing.
+            let mut first = true;
             loop {
-                tick.tick().await;
+                if !std::mem::take(&mut first) {
+                    tokio::time::sleep(args.period).await;
+                }
                 match (args.step)().await {
                     Ok(()) => {}
                     Err(e) if e.is_connection_error() => wait_for_redis(&args.shared, args.name, &e).await,

@@ -91,7 +91,7 @@ async fn start_child(
         Role::StalledChecker => {
             let args = PeriodicArgs {
                 name: role.name(),
-                period: Duration::from_millis(o.stalled_interval),
+                period: stalled_checker::period(o.stalled_interval),
                 step: stalled_checker::step(shared.clone()),
                 shared: shared.clone(),
             };

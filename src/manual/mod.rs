@@ -141,11 +141,15 @@ impl ManualWorker {
     /// [`stop_stalled_check_timer`](Self::stop_stalled_check_timer) or the last clone is dropped.
     pub fn start_stalled_check_timer(&self) {
         let weak = Arc::downgrade(&self.inner);
-        let period = Duration::from_millis(self.inner.opts.stalled_interval);
+        // From the end of one check to the next, plus a millisecond: the `stalled-check` key of
+        // the previous check lives exactly one interval, and a check that meets it does nothing.
+        let period = Duration::from_millis(self.inner.opts.stalled_interval + 1);
         let handle = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(period);
+            let mut first = true;
             loop {
-                tick.tick().await;
+                if !std::mem::take(&mut first) {
+                    tokio::time::sleep(period).await;
+                }
                 let Some(inner) = weak.upgrade() else { return };
                 let w = ManualWorker { inner };
                 if let Err(e) = w.run_stalled_check().await {
