@@ -87,6 +87,10 @@ async fn outcomes_panic_and_failures() {
     w.close(Duration::from_secs(2)).await;
 }
 
+/// A user's cancel that the processor honours (it returns an error once its token is
+/// cancelled) is reported as a cancel, with its reason, not as an ordinary failure (issue 14,
+/// defect 7.6: it showed up only as `JobFailed`). The job fails in Redis with `job cancelled:
+/// <reason>`; what the processor said is kept in its stack trace.
 #[tokio::test]
 async fn cancel_through_the_job_actor() {
     let q = queue("w-cancel").await;
@@ -99,11 +103,105 @@ async fn cancel_through_the_job_actor() {
     wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobActive { .. })).await;
     let actor = w.job_actor("1").expect("a running job has an actor");
     actor.send_message(JobMsg::Cancel { reason: CancelReason::User("operator".into()) }).unwrap();
-    let e = wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobFailed { .. })).await;
-    assert_eq!(e, WorkerEvent::JobFailed { id: "1".into(), reason: "stopped on request".into(), retry: false });
+    let e = wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobFailed { .. } | WorkerEvent::JobCancelled { .. })).await;
+    assert_eq!(e, WorkerEvent::JobCancelled { id: "1".into(), reason: CancelReason::User("operator".into()) });
     assert_eq!(q.get_job_state("1").await.unwrap(), JobState::Failed);
+    let job = q.get_job("1").await.unwrap().unwrap();
+    assert_eq!(job.failed_reason.as_deref(), Some("job cancelled: operator"));
+    assert!(job.stacktrace[0].contains("stopped on request"), "{:?}", job.stacktrace);
     assert!(!w.cancel_job("nope", "x"));
     w.close(Duration::from_secs(2)).await;
+}
+
+/// A processor returning `RateLimit(ms)` puts its job back and the worker takes nothing for that
+/// window, as Node's worker waits out a `RateLimitError` (issue 14, defect 7.2: the job ran
+/// again about 1 ms later). Nor does another worker of the queue that has a limiter: the window
+/// is the queue's limiter key.
+#[tokio::test]
+async fn a_rate_limit_outcome_holds_the_worker_off_for_its_window() {
+    let q = queue("w-ratelimit").await;
+    q.add("limited", json!({}), JobOptions::default()).await.unwrap();
+    let runs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = runs.clone();
+    let p = processor(move |job, _ctx| {
+        let seen = seen.clone();
+        async move {
+            seen.lock().unwrap().push((job.name.clone(), std::time::Instant::now()));
+            if job.name == "limited" && job.attempts_started == 1 {
+                return Ok(JobOutcome::RateLimit(300));
+            }
+            Ok(JobOutcome::Completed(json!(null)))
+        }
+    });
+    let (w, mut rx) = Worker::spawn(q.name(), p.clone(), opts(&q)).await.unwrap();
+    wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobMoved { to, .. } if to == "waiting")).await;
+    // Another worker that honours the limiter key, and a job for it to take if it could.
+    let limited = WorkerOptions { limiter: Some(bullmq::RateLimiter { max: 100, duration: 1000 }), ..opts(&q) };
+    let (other, _orx) = Worker::spawn(q.name(), p, limited).await.unwrap();
+    q.add("other", json!({}), JobOptions::default()).await.unwrap();
+    wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobCompleted { id, .. } if id == "1")).await;
+    eventually("both jobs ran", Duration::from_secs(5), || async { runs.lock().unwrap().len() == 3 }).await;
+    let runs = runs.lock().unwrap().clone();
+    let first = runs[0].1;
+    for (name, at) in &runs[1..] {
+        let gap = at.duration_since(first);
+        assert!(gap >= Duration::from_millis(280), "{name} ran {gap:?} after the rate limit of 300 ms");
+    }
+    println!("rate limit 300 ms: next runs after {:?}", runs[1..].iter().map(|r| r.1 - first).collect::<Vec<_>>());
+    w.close(Duration::from_secs(2)).await;
+    other.close(Duration::from_secs(2)).await;
+}
+
+/// A failed job's stack trace says where it failed: the line that made the error (or the `?`
+/// that converted it) and its source chain (issue 14, defect 7.4: it held only the messages).
+#[tokio::test]
+async fn a_failure_records_where_it_happened() {
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+    impl std::fmt::Display for Outer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("could not fetch the invoice")
+        }
+    }
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+    let q = queue("w-stack").await;
+    q.add("made", json!({}), JobOptions::default()).await.unwrap();
+    q.add("converted", json!({}), JobOptions::default()).await.unwrap();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let at = lines.clone();
+    let p = processor(move |job, _ctx| {
+        let at = at.clone();
+        async move {
+            if job.name == "made" {
+                at.lock().unwrap().push(line!() + 1);
+                return Err(JobError::new("kaboom"));
+            }
+            let io = std::io::Error::new(std::io::ErrorKind::TimedOut, "upstream timed out");
+            at.lock().unwrap().push(line!() + 1);
+            Err::<(), _>(Outer(io))?;
+            Ok(JobOutcome::Completed(json!(null)))
+        }
+    });
+    let (w, mut rx) = Worker::spawn(q.name(), p, opts(&q)).await.unwrap();
+    for _ in 0..2 {
+        wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobFailed { .. })).await;
+    }
+    w.close(Duration::from_secs(2)).await;
+    let lines = lines.lock().unwrap().clone();
+    let made = q.get_job("1").await.unwrap().unwrap();
+    assert_eq!(made.failed_reason.as_deref(), Some("kaboom"));
+    let stack = &made.stacktrace[0];
+    assert!(stack.starts_with("kaboom\n"), "{stack}");
+    assert!(stack.contains(&format!("tests/worker.rs:{}:", lines[0])), "{stack}");
+    let converted = q.get_job("2").await.unwrap().unwrap();
+    assert_eq!(converted.failed_reason.as_deref(), Some("could not fetch the invoice"));
+    let stack = &converted.stacktrace[0];
+    assert!(stack.contains(&format!("tests/worker.rs:{}:", lines[1])), "{stack}");
+    assert!(stack.contains("caused by: upstream timed out"), "{stack}");
 }
 
 #[tokio::test]

@@ -86,6 +86,12 @@ async fn fetch_loop(shared: Arc<Shared>, worker: ActorCell, me: ActorRef<Fetcher
             p = shared.slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
             _ = run.changed() => continue,
         };
+        let held = shared.held_off();
+        if held > 0 {
+            drop(permit);
+            tokio::time::sleep(Duration::from_millis(held).min(MAX_RATE_LIMIT_SLEEP)).await;
+            continue;
+        }
         if let Some(job) = shared.take_buffered() {
             spawn_job(&shared, &worker, job, permit).await;
             continue;

@@ -180,7 +180,7 @@ fn arrived(shared: &Shared, take: usize) {
 /// Starts buffered jobs on parked slots while there are both and the worker runs (a paused
 /// worker starts nothing new; its buffer goes back to wait).
 async fn start_parked(shared: &Arc<Shared>, worker: &ActorCell) {
-    while *shared.run.borrow() == RunState::Running {
+    while *shared.run.borrow() == RunState::Running && shared.held_off() == 0 {
         let (job, slot) = {
             let Ok(mut parked) = shared.parked.lock() else { return };
             let Some(slot) = parked.pop() else { return };

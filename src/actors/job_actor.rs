@@ -209,6 +209,18 @@ impl Actor for JobActor {
                         // Not ours to finish any more.
                         state.shared.events.emit(WorkerEvent::JobCancelled { id: state.job.id.clone(), reason });
                     }
+                    // The processor honoured a user's cancel: it stopped with an error (or a
+                    // panic). That is the cancel, not an ordinary failure; what it said is kept
+                    // as the cause. (One that returned an outcome anyway, a completion say,
+                    // finished its work despite the cancel: that outcome stands.)
+                    Some(CancelReason::User(text)) if !matches!(result, Ok(Ok(_))) => {
+                        let err = match result {
+                            Ok(Err(e)) => e,
+                            Err(panic) => JobError::bare(panic),
+                            Ok(Ok(_)) => unreachable!("matched above"),
+                        };
+                        Box::pin(finish_cancelled_with(state, &text, err)).await;
+                    }
                     // Boxed: the finish future is large, and ractor moves each handler future into
                     // a box of its own per message; a small handler future keeps that copy cheap.
                     _ => Box::pin(finish(state, result)).await,
@@ -220,9 +232,20 @@ impl Actor for JobActor {
     }
 }
 
+/// Fails the job as cancelled by a user (`job cancelled: <text>`, retried per its attempts),
+/// `err` being what the processor returned, and reports the cancel.
+async fn finish_cancelled_with(state: &JobState, text: &str, err: JobError) {
+    let err = err.reworded(format!("job cancelled: {text}"));
+    let reason = CancelReason::User(text.to_owned());
+    match state.job.move_to_failed(&err, &state.token, false).await {
+        Ok(_) => state.shared.events.emit(WorkerEvent::JobCancelled { id: state.job.id.clone(), reason }),
+        Err(e) => report_error(state, e),
+    }
+}
+
 async fn finish_cancelled(state: &JobState, reason: &CancelReason) {
     if let CancelReason::User(text) = reason {
-        let err = JobError::new(format!("job cancelled: {text}"));
+        let err = JobError::bare(format!("job cancelled: {text}"));
         report_failure(state, state.job.move_to_failed(&err, &state.token, false).await, &err);
     }
     state.shared.events.emit(WorkerEvent::JobCancelled { id: state.job.id.clone(), reason: reason.clone() });
@@ -290,8 +313,13 @@ async fn finish(state: &mut JobState, result: Result<Result<JobOutcome, JobError
                 Ok(q) => q.rate_limit(ms.max(1)).await,
                 Err(e) => Err(e),
             };
-            match limited.and(job.move_to_wait(token).await.map(|_| ())) {
-                Ok(()) => state.shared.events.emit(WorkerEvent::JobMoved { id, to: "waiting".into() }),
+            match limited.and(job.move_to_wait(token).await) {
+                Ok(ttl) => {
+                    // The worker takes nothing for the window (Node's worker waits out a
+                    // RateLimitError): the limiter key holds only workers that have a limiter.
+                    state.shared.hold_off(ttl.max(ms));
+                    state.shared.events.emit(WorkerEvent::JobMoved { id, to: "waiting".into() })
+                }
                 Err(e) => report_error(state, e),
             }
         }
@@ -312,7 +340,7 @@ async fn finish(state: &mut JobState, result: Result<Result<JobOutcome, JobError
         },
         Ok(Err(err)) => report_failure(state, job.move_to_failed(&err, token, false).await, &err),
         Err(panic) => {
-            let err = JobError::new(panic);
+            let err = JobError::bare(panic);
             report_failure(state, job.move_to_failed(&err, token, false).await, &err);
         }
     }

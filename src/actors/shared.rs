@@ -131,7 +131,7 @@ impl Shared {
     /// Keeps a job fetched ahead, unless the worker stopped running meanwhile: then it goes
     /// back to wait.
     pub(crate) fn buffer_job(&self, job: Job) {
-        if *self.run.borrow() == RunState::Running {
+        if *self.run.borrow() == RunState::Running && self.held_off() == 0 {
             if let Ok(mut b) = self.buffer.lock() {
                 b.push_back(job);
                 return;
@@ -172,7 +172,7 @@ impl Shared {
     /// parked slot and, while jobs are short, enough to hold `prefetch_limit` ahead, less
     /// what is buffered and what the calls in flight bring. None unless the worker runs.
     pub(crate) fn jobs_wanted(&self, parked: usize) -> usize {
-        if *self.run.borrow() != RunState::Running {
+        if *self.run.borrow() != RunState::Running || self.held_off() > 0 {
             return 0;
         }
         let ahead = if self.job_micros.load(Ordering::Relaxed) < SHORT_JOB.as_micros() as u64 {
@@ -208,6 +208,19 @@ impl Shared {
         let sample = u64::try_from(took.as_micros()).unwrap_or(NO_JOB_YET - 1).min(NO_JOB_YET - 1);
         let _ =
             self.job_micros.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |avg| Some(next_average(avg, sample)));
+    }
+
+    /// A processor rate-limited the queue for `ms`: no job is taken (nor started from those
+    /// fetched ahead, which go back to wait) until the window is over.
+    pub(crate) fn hold_off(self: &Arc<Self>, ms: u64) {
+        self.manual.set_rate_limited(ms);
+        let shared = self.clone();
+        tokio::spawn(async move { shared.return_buffered().await });
+    }
+
+    /// Milliseconds the worker is still held off by a rate limit (0: none).
+    pub(crate) fn held_off(&self) -> u64 {
+        self.manual.rate_limit_ttl()
     }
 
     /// Hands the jobs fetched ahead back to wait (pause, close): nothing runs them here.

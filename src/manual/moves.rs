@@ -14,30 +14,132 @@ use crate::queue::{now_ms, Queue};
 use crate::scripts::worker::{self as sw, DelayArgs, FetchOpts, FinishArgs, FinishReply};
 use crate::telemetry::{record_job, JobMetric};
 
-/// Why a job failed.
+/// Why a job failed: the message stored as `failedReason`, and where it happened, stored in the
+/// job's `stacktrace` (what dashboards such as bull-board show in their error tab).
+///
+/// The stack entry is built from the place the error was made ([`new`](Self::new), or the `?`
+/// that converted another error through `From`), the error's source chain and a backtrace when
+/// one was captured: by the processor ([`with_backtrace`](Self::with_backtrace)), or here when
+/// `RUST_BACKTRACE` (or `RUST_LIB_BACKTRACE`) asks for it. [`with_stack`](Self::with_stack)
+/// replaces it with text of your own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobError {
     /// The failed reason stored in `failedReason`.
     pub message: String,
-    /// A stack trace or context appended to the job's `stacktrace`; the message when `None`.
+    /// A stack trace of your own, stored instead of the one built from the error.
     pub stack: Option<String>,
     /// No retry, whatever the attempts left (Node's `UnrecoverableError`).
     pub unrecoverable: bool,
+    location: Option<&'static std::panic::Location<'static>>,
+    causes: Vec<String>,
+    backtrace: Option<String>,
+}
+
+/// A backtrace as text, when one was captured (`RUST_BACKTRACE`/`RUST_LIB_BACKTRACE` set).
+fn captured(bt: &std::backtrace::Backtrace) -> Option<String> {
+    (bt.status() == std::backtrace::BacktraceStatus::Captured).then(|| bt.to_string())
 }
 
 impl JobError {
-    /// A failure that may be retried.
+    #[track_caller]
+    fn at(message: String, unrecoverable: bool) -> Self {
+        JobError {
+            message,
+            stack: None,
+            unrecoverable,
+            location: Some(std::panic::Location::caller()),
+            causes: Vec::new(),
+            backtrace: captured(&std::backtrace::Backtrace::capture()),
+        }
+    }
+
+    /// A failure that may be retried, recorded as happening where this is called.
+    #[track_caller]
     pub fn new(message: impl Into<String>) -> Self {
-        JobError { message: message.into(), stack: None, unrecoverable: false }
+        Self::at(message.into(), false)
     }
-    /// A failure that is never retried.
+
+    /// A failure that is never retried, recorded as happening where this is called.
+    #[track_caller]
     pub fn unrecoverable(message: impl Into<String>) -> Self {
-        JobError { message: message.into(), stack: None, unrecoverable: true }
+        Self::at(message.into(), true)
     }
-    /// Adds a stack trace.
+
+    /// A failure from any error: its message, its source chain, and where this is called.
+    #[track_caller]
+    pub fn from_error(err: &(dyn std::error::Error + 'static)) -> Self {
+        let mut e = Self::at(err.to_string(), false);
+        let mut source = err.source();
+        while let Some(s) = source {
+            e.causes.push(s.to_string());
+            source = s.source();
+        }
+        e
+    }
+
+    /// A failure with no place in the processor to point at: a panic (where it panicked is not
+    /// known here), a cancel whose grace ran out.
+    pub(crate) fn bare(message: String) -> Self {
+        JobError { message, stack: None, unrecoverable: false, location: None, causes: Vec::new(), backtrace: None }
+    }
+
+    /// Makes it unrecoverable (no retry).
+    pub fn into_unrecoverable(mut self) -> Self {
+        self.unrecoverable = true;
+        self
+    }
+
+    /// Replaces the stack trace with your own text.
     pub fn with_stack(mut self, stack: impl Into<String>) -> Self {
         self.stack = Some(stack.into());
         self
+    }
+
+    /// Adds a backtrace the processor captured (shown when it was captured).
+    pub fn with_backtrace(mut self, backtrace: &std::backtrace::Backtrace) -> Self {
+        self.backtrace = captured(backtrace).or(self.backtrace);
+        self
+    }
+
+    /// Where the error was made, if known.
+    pub fn location(&self) -> Option<&'static std::panic::Location<'static>> {
+        self.location
+    }
+
+    /// The entry appended to the job's `stacktrace`: the message, `at <file>:<line>:<column>`,
+    /// one `caused by:` line per source, then the backtrace if one was captured.
+    pub fn stack_text(&self) -> String {
+        if let Some(stack) = &self.stack {
+            return stack.clone();
+        }
+        let mut out = self.message.clone();
+        if let Some(at) = self.location {
+            out.push_str(&format!("\n    at {}:{}:{}", at.file(), at.line(), at.column()));
+        }
+        for cause in &self.causes {
+            out.push_str(&format!("\n    caused by: {cause}"));
+        }
+        if let Some(bt) = &self.backtrace {
+            out.push_str("\nstack backtrace:\n");
+            out.push_str(bt);
+        }
+        out
+    }
+
+    /// The same failure under another message, the original kept as its first cause (a
+    /// honoured cancel is stored as `job cancelled: <reason>`, caused by what the processor said).
+    pub(crate) fn reworded(mut self, message: String) -> Self {
+        let said = std::mem::replace(&mut self.message, message);
+        self.causes.insert(0, said);
+        self
+    }
+}
+
+impl<E: std::error::Error + 'static> From<E> for JobError {
+    /// Any error, with its source chain, recorded where the `?` (or `into`) converted it.
+    #[track_caller]
+    fn from(err: E) -> Self {
+        JobError::from_error(&err)
     }
 }
 
@@ -124,7 +226,7 @@ impl Job {
             }
         };
         let mut stack = self.stacktrace.clone();
-        stack.push(err.stack.clone().unwrap_or_else(|| err.message.clone()));
+        stack.push(err.stack_text());
         if let Some(limit) = self.opts.stack_trace_limit {
             let drop = stack.len().saturating_sub(limit as usize);
             stack.drain(..drop);
