@@ -91,6 +91,14 @@ pub enum Error {
         /// How long it waited.
         after: std::time::Duration,
     },
+    /// An actor (a worker tree, a supervisor, a child) could not be started.
+    #[error("{what} could not start: {message}")]
+    Spawn {
+        /// What was starting.
+        what: String,
+        /// Why it could not.
+        message: String,
+    },
     /// A component that needs its own connection could not start (Redis unreachable, refused
     /// `CLIENT SETNAME`...).
     #[error("{operation} could not start: {message}")]
@@ -286,16 +294,5 @@ impl ScriptError {
             command,
             detail: detail.to_owned(),
         })
-    }
-}
-
-/// Turns a negative script reply into an error (or an `UnexpectedReply` for an unknown code).
-pub(crate) fn check_code(code: i64, job_id: &str, command: &'static str, detail: &str) -> Result<i64> {
-    if code >= 0 {
-        return Ok(code);
-    }
-    match ScriptError::from_reply(code, job_id, command, detail) {
-        Some(e) => Err(Error::Script(e)),
-        None => Err(Error::unexpected(command, Some(job_id), format!("unknown code {code}"))),
     }
 }

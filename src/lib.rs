@@ -1,35 +1,44 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
-#![warn(unreachable_pub)]
+#![warn(unreachable_pub, missing_debug_implementations, rustdoc::broken_intra_doc_links)]
 #![forbid(unsafe_code)]
 
+// The layers, top to bottom; a module only uses those below it (docs/ARCHITECTURE.md).
 mod actors;
-mod backoff;
-mod connection;
-mod error;
-mod events;
-mod job;
-mod job_ops;
-mod keys;
-mod manual;
-mod options;
-mod queue;
-pub(crate) mod scripts;
-mod state;
-mod supervisor;
+mod engine;
+pub mod events;
+pub mod queue;
+mod scripts;
 pub mod telemetry;
-mod worker_options;
+pub mod connection;
+pub mod job;
+pub mod supervisor;
+mod keys;
+mod clock;
+mod error;
 
-pub use actors::{
-    processor, CancelReason, JobContext, JobMsg, JobOutcome, Processor, ProcessorFuture, Worker, WorkerCallbacks,
-    WorkerEvent, WorkerMsg,
+#[cfg(feature = "testing")]
+pub mod testing;
+
+/// Processing: the supervised worker tree, manual processing, and their options and events.
+pub mod worker {
+    #[doc(hidden)]
+    pub use crate::actors::Internal;
+    pub use crate::actors::{
+        processor, CancelReason, JobContext, JobMsg, Processor, ProcessorFuture, Worker, WorkerCallbacks, WorkerEvent,
+    };
+    pub use crate::engine::{
+        ActiveJob, FailOutcome, GetNextJobOptions, ManualWorker, MetricsOptions, RateLimiter, WorkerOptions,
+    };
+}
+
+pub use crate::actors::{processor, CancelReason, JobContext, JobMsg, Processor, Worker, WorkerEvent};
+pub use crate::connection::{Connection, ConnectionOptions};
+pub use crate::engine::{ActiveJob, ManualWorker, WorkerOptions};
+pub use crate::error::{Error, Result, ScriptError, ScriptErrorCode};
+pub use crate::events::{QueueEvent, QueueEvents, QueueEventsOptions};
+pub use crate::job::{
+    Backoff, BulkJob, Deduplication, Job, JobError, JobOptions, JobOutcome, JobState, KeepJobs, ParentFailurePolicy,
+    ParentOptions,
 };
-pub use connection::ConnectionOptions;
-pub use error::{Error, Result, ScriptError, ScriptErrorCode};
-pub use events::{QueueEvent, QueueEvents, QueueEventsHandler, QueueEventsOptions, Subscription};
-pub use job::{Job, ParentRef};
-pub use manual::{FailOutcome, GetNextJobOptions, JobError, ManualWorker};
-pub use options::{Backoff, Deduplication, JobOptions, KeepJobs, ParentOptions, Telemetry, MAX_PRIORITY};
-pub use queue::{BulkJob, Metrics, MetricsMeta, MetricsType, Queue, QueueOptions};
-pub use state::JobState;
-pub use worker_options::{BackoffStrategy, MetricsOptions, RateLimiter, WorkerOptions};
+pub use crate::queue::{Queue, QueueOptions};

@@ -8,11 +8,12 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use super::job_actor::CancelReason;
 
-/// What happened in a worker tree.
+/// What happened in a worker tree. `Display` prints it as a log line (`job 2 cancelled by
+/// user: demo`).
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq)]
 pub enum WorkerEvent {
-    /// A child actor (fetcher, lock-renewer, stalled-checker) started.
+    /// A child actor (lock-renewer, stalled-checker, acker, fetcher) started.
     ChildStarted {
         /// The child's role.
         child: String,
@@ -116,6 +117,34 @@ pub enum WorkerEvent {
         /// Jobs left active.
         orphans: Vec<String>,
     },
+}
+
+impl std::fmt::Display for WorkerEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use WorkerEvent::*;
+        match self {
+            ChildStarted { child } => write!(f, "{child} started"),
+            ChildFailed { child, reason } => write!(f, "{child} failed: {reason}"),
+            ChildRestarted { child, restarts } => write!(f, "{child} restarted ({restarts} in the window)"),
+            Meltdown { max_restarts } => write!(f, "meltdown: more than {max_restarts} restarts, the worker gives up"),
+            JobActive { id } => write!(f, "job {id} active"),
+            JobProgress { id, progress } => write!(f, "job {id} progress: {progress}"),
+            JobCompleted { id, returnvalue } => write!(f, "job {id} completed: {returnvalue}"),
+            JobFailed { id, reason, retry: true } => write!(f, "job {id} failed, will retry: {reason}"),
+            JobFailed { id, reason, retry: false } => write!(f, "job {id} failed: {reason}"),
+            JobMoved { id, to } => write!(f, "job {id} moved to {to}"),
+            JobCancelled { id, reason: CancelReason::User(text) } => write!(f, "job {id} cancelled by user: {text}"),
+            JobCancelled { id, reason } => write!(f, "job {id} cancelled: {reason}"),
+            JobStalled { id } => write!(f, "job {id} stalled, back to wait"),
+            LockLost { id } => write!(f, "job {id} lost its lock"),
+            ConnectionLost { child, error } => write!(f, "{child} lost Redis: {error}"),
+            ConnectionRestored { child, down_ms } => write!(f, "{child} reached Redis again after {down_ms} ms"),
+            Drained => f.write_str("queue drained"),
+            Error { message } => write!(f, "error: {message}"),
+            Closed { orphans } if orphans.is_empty() => f.write_str("closed"),
+            Closed { orphans } => write!(f, "closed, jobs left active: {}", orphans.join(", ")),
+        }
+    }
 }
 
 /// The subscriber list, shared by the worker and its children.

@@ -11,15 +11,16 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
+use super::core::Core;
 use super::reconnect::wait_for_redis;
-use super::shared::Shared;
 use super::task_guard::TaskGuard;
 
 pub(crate) type Step = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = crate::Result<()>> + Send>> + Send + Sync>;
 
 pub(crate) enum PeriodicMsg {
     Failed(String),
-    /// Fault injection (tests): panic inside the handler, as a bug in the step would.
+    /// Fault injection (feature `testing`): panic inside the handler, as a bug in the step would.
+    #[cfg(feature = "testing")]
     Panic,
 }
 
@@ -29,7 +30,7 @@ pub(crate) struct PeriodicArgs {
     pub(crate) name: &'static str,
     pub(crate) period: Duration,
     pub(crate) step: Step,
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) core: Arc<Core>,
 }
 
 impl Actor for Periodic {
@@ -53,7 +54,7 @@ impl Actor for Periodic {
                 }
                 match (args.step)().await {
                     Ok(()) => {}
-                    Err(e) if e.is_connection_error() => wait_for_redis(&args.shared, args.name, &e).await,
+                    Err(e) if e.is_connection_error() => wait_for_redis(&args.core, args.name, &e).await,
                     Err(e) => {
                         let _ = myself.send_message(PeriodicMsg::Failed(e.to_string()));
                         return;
@@ -77,6 +78,7 @@ impl Actor for Periodic {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             PeriodicMsg::Failed(e) => Err(e.into()),
+            #[cfg(feature = "testing")]
             PeriodicMsg::Panic => panic!("injected panic"),
         }
     }

@@ -262,6 +262,47 @@ impl QueueEvent {
     }
 }
 
+/// One line per event, as a log would show it: `job 3 completed: {"ok":true}`.
+impl std::fmt::Display for QueueEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use QueueEvent::*;
+        match self {
+            Added { job_id, name, .. } => write!(f, "job {job_id} added ({name})"),
+            Waiting { job_id, prev: Some(p), .. } => write!(f, "job {job_id} waiting (was {p})"),
+            Waiting { job_id, .. } => write!(f, "job {job_id} waiting"),
+            Active { job_id, .. } => write!(f, "job {job_id} active"),
+            Progress { job_id, data, .. } => write!(f, "job {job_id} progress: {data}"),
+            Completed { job_id, returnvalue, .. } => write!(f, "job {job_id} completed: {returnvalue}"),
+            Failed { job_id, failed_reason, .. } => write!(f, "job {job_id} failed: {failed_reason}"),
+            Delayed { job_id, delay, .. } => write!(f, "job {job_id} delayed until {delay} ms"),
+            Stalled { job_id, .. } => write!(f, "job {job_id} stalled"),
+            Removed { job_id, .. } => write!(f, "job {job_id} removed"),
+            Drained { .. } => f.write_str("queue drained"),
+            Paused { .. } => f.write_str("queue paused"),
+            Resumed { .. } => f.write_str("queue resumed"),
+            Duplicated { job_id, .. } => write!(f, "job {job_id} duplicated"),
+            Deduplicated { job_id, deduplication_id, deduplicated_job_id, .. } => {
+                write!(f, "job {deduplicated_job_id} deduplicated into {job_id} ({deduplication_id})")
+            }
+            RetriesExhausted { job_id, attempts_made, .. } => {
+                write!(f, "job {job_id} exhausted its retries after {attempts_made} attempts")
+            }
+            WaitingChildren { job_id, .. } => write!(f, "job {job_id} waiting for its children"),
+            Cleaned { count, .. } => write!(f, "{count} jobs cleaned"),
+            Debounced { job_id, debounce_id, .. } => write!(f, "job {job_id} debounced ({debounce_id})"),
+            Other { event, fields, .. } => {
+                write!(f, "{event}")?;
+                let mut keys: Vec<&String> = fields.keys().collect();
+                keys.sort();
+                for k in keys {
+                    write!(f, " {k}={}", fields[k])?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 /// Node reads `delay` with `Number()`: accept an integer or a finite non-negative float.
 fn number(s: &str) -> Option<u64> {
     let t = s.trim();

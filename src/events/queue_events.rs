@@ -4,31 +4,32 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ractor::{Actor, ActorCell, ActorRef};
+use ractor::{Actor, ActorCell, SpawnErr};
 
 use super::handler::QueueEventsHandler;
 use super::options::QueueEventsOptions;
 use super::reader::Reader;
 use super::shared::Shared;
 use super::subscription::Subscription;
+use crate::connection::Client;
 use crate::error::{Error, Result};
 use crate::keys::QueueKeys;
-use crate::supervisor::{
-    ChildSpec, Restart, RestartBackoff, RestartIntensity, Strategy, Supervisor, SupervisorArgs, SupervisorMsg,
-};
+use crate::supervisor::{ChildSpec, Restart, RestartBackoff, RestartIntensity, Strategy, Supervisor, SupervisorOptions};
 
 /// Watches one queue's events stream (PROTOCOL.md §10), for queues this process does not
 /// necessarily work on: dashboards, producers waiting for results
 /// ([`Job::wait_until_finished`](crate::Job::wait_until_finished)).
 ///
-/// A reader actor, supervised (permanent, one-for-one), reads the stream with `XREAD BLOCK` on
-/// its own connection and hands every entry, decoded as a [`QueueEvent`](crate::QueueEvent), to
-/// each subscriber in stream order. When the connection fails the reader is restarted with a
-/// fresh one and resumes after the last id it delivered: nothing is skipped or repeated.
-/// Like Node's `QueueEvents` it keeps retrying for as long as Redis is unreachable, with a
-/// backoff doubling from 20 ms to 5 s between attempts. That backoff keeps it below the
-/// restart intensity (30 restarts within a minute); should the tree give up anyway, every
-/// subscription ends (`recv` returns `None`) and [`is_running`](Self::is_running) turns false.
+/// A reader actor, supervised (permanent, one-for-one, by a [`Supervisor`]), reads the stream
+/// with `XREAD BLOCK` on its own connection and hands every entry, decoded as a
+/// [`QueueEvent`](crate::QueueEvent), to each subscriber in stream order. When the connection
+/// fails the reader is restarted with a fresh one and resumes after the last id it delivered:
+/// nothing is skipped or repeated. Like Node's `QueueEvents` it keeps retrying for as long as
+/// Redis is unreachable, with a backoff doubling from 20 ms to 5 s between attempts. That
+/// backoff keeps it below the restart intensity (30 restarts within a minute); should a tree
+/// started with [`run`](Self::run) give up anyway, every subscription ends (`recv` returns
+/// `None`) and [`is_running`](Self::is_running) turns false. Under a supervisor of yours
+/// ([`child_spec`](Self::child_spec)), that supervisor decides instead.
 ///
 /// Cheap to clone; clones share the reader, which stops with [`close`](Self::close) or when
 /// the last clone is dropped.
@@ -43,7 +44,7 @@ use crate::supervisor::{
 /// let queue = Queue::new("emails", QueueOptions::default()).await?;
 /// let job = queue.add("send", serde_json::json!({"to": "a@b.c"}), JobOptions::default()).await?;
 /// // Resolves even if a worker finished the job before this line ran.
-/// let result = job.wait_until_finished(&events, Duration::from_secs(30)).await?;
+/// let result = events.wait_until_finished(&job, Duration::from_secs(30)).await?;
 /// while let Some(e) = sub.recv().await {
 ///     if let QueueEvent::Failed { job_id, failed_reason, .. } = &e {
 ///         eprintln!("{job_id} failed: {failed_reason}");
@@ -63,9 +64,12 @@ struct Inner {
     keys: QueueKeys,
     opts: QueueEventsOptions,
     shared: Arc<Shared>,
-    supervisor: Mutex<Option<ActorRef<SupervisorMsg>>>,
+    supervisor: Mutex<Option<Supervisor>>,
     /// Serialises `run` and `close`.
     lifecycle: tokio::sync::Mutex<()>,
+    /// A command connection for [`wait_until_finished`](QueueEvents::wait_until_finished)'s
+    /// check, opened on first use.
+    client: tokio::sync::OnceCell<Client>,
 }
 
 impl std::fmt::Debug for QueueEvents {
@@ -81,7 +85,7 @@ impl QueueEvents {
     /// Validates the options and, with `autorun` (the default), starts reading before it
     /// returns: events written after `new` returns are guaranteed to be delivered.
     pub async fn new(queue_name: &str, opts: QueueEventsOptions) -> Result<QueueEvents> {
-        let keys = QueueKeys::new(&opts.prefix, queue_name)?;
+        let keys = QueueKeys::new(&opts.connection.prefix, queue_name)?;
         if opts.blocking_timeout.is_zero() {
             // XREAD BLOCK 0 waits forever, which would defeat the client-side deadline.
             return Err(Error::invalid("blocking_timeout", "must be above zero"));
@@ -107,6 +111,7 @@ impl QueueEvents {
                 shared,
                 supervisor: Mutex::new(None),
                 lifecycle: tokio::sync::Mutex::new(()),
+                client: tokio::sync::OnceCell::new(),
             }),
         };
         if qe.inner.opts.autorun {
@@ -125,9 +130,9 @@ impl QueueEvents {
         &self.inner.keys.prefix
     }
 
-    /// Starts reading (for `autorun: false`). It returns once the reader is connected and its
-    /// start point fixed. Calling it while running does nothing; after `close` it fails with
-    /// [`Error::Closed`].
+    /// Starts reading (for `autorun: false`), as the root of its own supervision tree. It
+    /// returns once the reader is connected and its start point fixed. Calling it while running
+    /// does nothing; after `close` it fails with [`Error::Closed`].
     pub async fn run(&self) -> Result<()> {
         let _g = self.inner.lifecycle.lock().await;
         if self.inner.shared.is_closed() {
@@ -136,31 +141,14 @@ impl QueueEvents {
         if self.supervisor().is_some() {
             return Ok(());
         }
-        let shared = self.inner.shared.clone();
-        let connection = self.inner.opts.connection.clone();
-        let blocking_timeout = self.inner.opts.blocking_timeout;
-        let spec = ChildSpec::new("reader", Restart::Permanent, move |sup: ActorCell| {
-            let reader = Reader { shared: shared.clone(), connection: connection.clone(), blocking_timeout };
-            async move {
-                let (r, _) = Actor::spawn_linked(None, reader, (), sup).await?;
-                Ok(r.get_cell())
-            }
-        });
-        let mut args = SupervisorArgs::new(
-            format!("queue-events:{}", self.inner.shared.stream_key),
-            Strategy::OneForOne,
-            vec![spec],
-        );
-        args.intensity = RestartIntensity { max_restarts: 30, within: Duration::from_secs(60) };
-        args.backoff = RestartBackoff { initial: Duration::from_millis(20), max: Duration::from_secs(5) };
-        let (sup, handle) = Actor::spawn(None, Supervisor, args)
+        let (sup, _) = Supervisor::spawn(self.tree_name(), Strategy::OneForOne, vec![self.reader_spec()], tree_options())
             .await
             .map_err(|e| Error::Connection { operation: "QueueEvents::run", message: e.to_string() })?;
-        *self.inner.supervisor.lock().unwrap_or_else(|p| p.into_inner()) = Some(sup);
+        *self.inner.supervisor.lock().unwrap_or_else(|p| p.into_inner()) = Some(sup.clone());
         // After a meltdown the tree is gone: end every subscription so waiters stop waiting.
         let shared = self.inner.shared.clone();
         tokio::spawn(async move {
-            let _ = handle.await;
+            sup.wait().await;
             if !shared.is_closed() {
                 tracing::error!(stream = %shared.stream_key, "queue events reader gave up after repeated failures");
                 shared.shutdown();
@@ -169,9 +157,56 @@ impl QueueEvents {
         Ok(())
     }
 
-    /// True between a successful `run` and `close` (or a give-up after repeated failures).
+    /// This `QueueEvents` as a child of a supervisor of yours (create it with `autorun: false`):
+    /// the child is its own supervisor over the reader, restarted by yours should it melt down
+    /// (the subscriptions then live on; events resume after the last one delivered).
+    pub fn child_spec(&self) -> ChildSpec {
+        let me = self.clone();
+        ChildSpec::new(self.tree_name(), Restart::Permanent, move |parent: ActorCell| {
+            let me = me.clone();
+            async move {
+                if me.inner.shared.is_closed() {
+                    return Err(SpawnErr::StartupFailed("queue events closed".into()));
+                }
+                let sup = Supervisor::start(
+                    me.tree_name(),
+                    Strategy::OneForOne,
+                    vec![me.reader_spec()],
+                    tree_options(),
+                    Some(parent),
+                    Vec::new(),
+                )
+                .await
+                .map_err(|e| SpawnErr::StartupFailed(e.to_string().into()))?;
+                let cell = sup.cell();
+                *me.inner.supervisor.lock().unwrap_or_else(|p| p.into_inner()) = Some(sup);
+                Ok(cell)
+            }
+        })
+        .shutdown(Duration::from_secs(5))
+    }
+
+    fn tree_name(&self) -> String {
+        format!("queue-events:{}", self.inner.shared.stream_key)
+    }
+
+    fn reader_spec(&self) -> ChildSpec {
+        let shared = self.inner.shared.clone();
+        let connection = self.inner.opts.connection.redis.clone();
+        let blocking_timeout = self.inner.opts.blocking_timeout;
+        ChildSpec::new("reader", Restart::Permanent, move |sup: ActorCell| {
+            let reader = Reader { shared: shared.clone(), connection: connection.clone(), blocking_timeout };
+            async move {
+                let (r, _) = Actor::spawn_linked(None, reader, (), sup).await?;
+                Ok(r.get_cell())
+            }
+        })
+    }
+
+    /// True between a successful start (`run`, or under a supervisor) and `close` (or a
+    /// give-up after repeated failures).
     pub fn is_running(&self) -> bool {
-        self.supervisor().is_some() && !self.inner.shared.is_closed()
+        self.supervisor().is_some_and(|s| s.is_running()) && !self.inner.shared.is_closed()
     }
 
     /// A new lossless subscription: every event read after this call, in stream order. After
@@ -224,13 +259,11 @@ impl QueueEvents {
         self.inner.shared.shutdown();
         let sup = self.inner.supervisor.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(sup) = sup {
-            if sup.stop_and_wait(Some("close".into()), Some(Duration::from_secs(5))).await.is_err() {
-                sup.kill();
-            }
+            sup.stop(Some(Duration::from_secs(5))).await;
         }
     }
 
-    fn supervisor(&self) -> Option<ActorRef<SupervisorMsg>> {
+    fn supervisor(&self) -> Option<Supervisor> {
         self.inner.supervisor.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
@@ -241,6 +274,22 @@ impl QueueEvents {
     pub(crate) fn is_closed(&self) -> bool {
         self.inner.shared.is_closed()
     }
+
+    /// The command connection for checks, opened on first use.
+    pub(crate) async fn client(&self) -> Result<&Client> {
+        self.inner
+            .client
+            .get_or_try_init(|| Client::connect(&self.inner.opts.connection, &self.inner.keys.name))
+            .await
+    }
+}
+
+/// The reader's supervision: it keeps retrying while Redis is away, 20 ms doubling to 5 s
+/// between attempts, which stays under 30 restarts a minute.
+fn tree_options() -> SupervisorOptions {
+    SupervisorOptions::default()
+        .intensity(RestartIntensity::new(30, Duration::from_secs(60)))
+        .backoff(RestartBackoff::new(Duration::from_millis(20), Duration::from_secs(5)))
 }
 
 impl Drop for Inner {
@@ -250,7 +299,7 @@ impl Drop for Inner {
         self.shared.shutdown();
         let sup = self.supervisor.get_mut().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(sup) = sup {
-            sup.stop(Some("dropped".into()));
+            sup.cell().stop(Some("dropped".into()));
         }
     }
 }

@@ -1,4 +1,4 @@
-//! [`Job::wait_until_finished`]: the result of a job, through a [`QueueEvents`].
+//! [`QueueEvents::wait_until_finished`]: the result of a job, as its events say.
 
 use std::time::Duration;
 
@@ -18,32 +18,32 @@ enum Finished {
     No,
 }
 
-impl Job {
-    /// Waits until this job completes (returning its return value) or fails (returning
+impl QueueEvents {
+    /// Waits until `job` completes (returning its return value) or fails (returning
     /// [`Error::JobFailed`] with the failed reason), at most `timeout`
     /// ([`Error::Timeout`] then).
     ///
-    /// It is correct whenever the job finishes, even before this call: it subscribes to
-    /// `events` first and only then checks, atomically, whether the job is already in
-    /// `completed` or `failed`. A finish after that check is an event the subscription is
-    /// bound to see, because `events` was running before the subscription started.
-    /// The check and the subscription race: whichever answers first decides, so a job that
-    /// finishes within a round trip of its add does not also wait for the check's reply.
-    /// `events` must watch this job's queue and be running.
+    /// It is correct whenever the job finishes, even before this call: it subscribes first and
+    /// only then checks, atomically, whether the job is already in `completed` or `failed`. A
+    /// finish after that check is an event the subscription is bound to see, because this
+    /// `QueueEvents` was running before the subscription started. The check and the
+    /// subscription race: whichever answers first decides, so a job that finishes within a
+    /// round trip of its add does not also wait for the check's reply. This `QueueEvents` must
+    /// watch the job's queue and be running (Node's `job.waitUntilFinished(queueEvents)`).
     ///
     /// A job whose hash no longer exists and that is in neither set is
     /// [`Error::JobNotFound`] at once, as in Node. So a job added with `remove_on_complete:
     /// true` that finished just before this call reports not found rather than its value,
     /// unless its event had not reached `events` yet.
-    pub async fn wait_until_finished(&self, events: &QueueEvents, timeout: Duration) -> Result<Value> {
-        let queue = self.queue()?;
-        if events.keys() != queue.keys() {
+    pub async fn wait_until_finished(&self, job: &Job, timeout: Duration) -> Result<Value> {
+        let events = self;
+        if events.keys() != job.queue_keys().as_ref() {
             return Err(Error::invalid(
                 "events",
                 format!(
                     "QueueEvents watches {}, the job belongs to {}",
                     events.keys().qualified(),
-                    queue.keys().qualified()
+                    job.queue_qualified_name()
                 ),
             ));
         }
@@ -57,7 +57,7 @@ impl Job {
         let mut sub = events.subscribe();
         let outcome = tokio::time::timeout(timeout, async {
             // A finish seen as an event needs no answer from the check (see above).
-            let check = self.finished_state();
+            let check = events.finished_state(&job.id);
             tokio::pin!(check);
             let mut checked = false;
             loop {
@@ -65,7 +65,7 @@ impl Job {
                     biased;
                     e = sub.recv() => match e {
                         Some(e) => {
-                            if let Some(result) = self.result_in(e) {
+                            if let Some(result) = result_in(&job.id, e) {
                                 return result;
                             }
                         }
@@ -75,11 +75,11 @@ impl Job {
                         checked = true;
                         match state? {
                             Finished::Completed(v) => return Ok(v),
-                            Finished::Failed(reason) => return Err(self.failed(reason)),
+                            Finished::Failed(reason) => return Err(failed(&job.id, reason)),
                             Finished::Missing => {
                                 return Err(Error::JobNotFound {
                                     operation: "waitUntilFinished",
-                                    job_id: self.id.clone(),
+                                    job_id: job.id.clone(),
                                 })
                             }
                             Finished::No => {}
@@ -90,58 +90,33 @@ impl Job {
         })
         .await;
         outcome.unwrap_or_else(|_| {
-            Err(Error::Timeout { operation: "waitUntilFinished", job_id: Some(self.id.clone()), after: timeout })
+            Err(Error::Timeout { operation: "waitUntilFinished", job_id: Some(job.id.clone()), after: timeout })
         })
-    }
-
-    /// The job's result if `e` is this job's completion or failure.
-    fn result_in(&self, e: QueueEvent) -> Option<Result<Value>> {
-        if e.job_id() != Some(self.id.as_str()) {
-            return None;
-        }
-        match e {
-            QueueEvent::Completed { returnvalue, .. } => Some(Ok(returnvalue)),
-            QueueEvent::Failed { failed_reason, .. } => Some(Err(self.failed(failed_reason))),
-            // A return value that is not JSON (written by a foreign client): Node would only
-            // log; hand it over as text rather than wait forever.
-            QueueEvent::Other { event, mut fields, .. } if event == "completed" => {
-                Some(Ok(Value::String(fields.remove("returnvalue").unwrap_or_default())))
-            }
-            QueueEvent::Other { event, mut fields, .. } if event == "failed" => {
-                Some(Err(self.failed(fields.remove("failedReason").unwrap_or_default())))
-            }
-            _ => None,
-        }
-    }
-
-    fn failed(&self, reason: String) -> Error {
-        Error::JobFailed { job_id: self.id.clone(), reason }
     }
 
     /// One MULTI: membership in `completed` and `failed`, the two result fields and whether
     /// the hash exists, so the answer describes a single instant.
-    async fn finished_state(&self) -> Result<Finished> {
-        let queue = self.queue()?;
-        let keys = queue.keys();
-        let mut conn = queue.conn()?;
+    async fn finished_state(&self, id: &str) -> Result<Finished> {
+        let keys = self.keys();
+        let mut conn = self.client().await?.conn();
         type Reply = (Option<f64>, Option<f64>, Vec<Option<String>>, bool);
         let (done, failed, fields, exists): Reply = redis::pipe()
             .atomic()
             .cmd("ZSCORE")
             .arg(keys.key("completed"))
-            .arg(&self.id)
+            .arg(id)
             .cmd("ZSCORE")
             .arg(keys.key("failed"))
-            .arg(&self.id)
+            .arg(id)
             .cmd("HMGET")
-            .arg(keys.job(&self.id))
+            .arg(keys.job(id))
             .arg("returnvalue")
             .arg("failedReason")
             .cmd("EXISTS")
-            .arg(keys.job(&self.id))
+            .arg(keys.job(id))
             .query_async(&mut conn)
             .await
-            .map_err(|e| Error::redis("waitUntilFinished", Some(&self.id), e))?;
+            .map_err(|e| Error::redis("waitUntilFinished", Some(id), e))?;
         let mut fields = fields.into_iter();
         let (rv, reason) = (fields.next().flatten(), fields.next().flatten());
         Ok(if done.is_some() {
@@ -156,4 +131,28 @@ impl Job {
             Finished::No
         })
     }
+}
+
+/// The job's result if `e` is the completion or failure of job `id`.
+fn result_in(id: &str, e: QueueEvent) -> Option<Result<Value>> {
+    if e.job_id() != Some(id) {
+        return None;
+    }
+    match e {
+        QueueEvent::Completed { returnvalue, .. } => Some(Ok(returnvalue)),
+        QueueEvent::Failed { failed_reason, .. } => Some(Err(failed(id, failed_reason))),
+        // A return value that is not JSON (written by a foreign client): Node would only log;
+        // hand it over as text rather than wait forever.
+        QueueEvent::Other { event, mut fields, .. } if event == "completed" => {
+            Some(Ok(Value::String(fields.remove("returnvalue").unwrap_or_default())))
+        }
+        QueueEvent::Other { event, mut fields, .. } if event == "failed" => {
+            Some(Err(failed(id, fields.remove("failedReason").unwrap_or_default())))
+        }
+        _ => None,
+    }
+}
+
+fn failed(id: &str, reason: String) -> Error {
+    Error::JobFailed { job_id: id.to_owned(), reason }
 }

@@ -1,10 +1,13 @@
 //! Queue administration: pause/resume, drain, obliterate, clean, removal, bulk retry and
 //! promotion, rate limits, global concurrency, deduplication keys.
 
-use super::{now_ms, Queue};
-use crate::error::{check_code, Error, Result};
-use crate::scripts::admin as sa;
-use crate::state::JobState;
+use std::time::Duration;
+
+use super::Queue;
+use crate::clock::now_ms;
+use crate::error::{Error, Result};
+use crate::job::{ms, JobState};
+use crate::scripts::{CleanJobsInSet, Drain, GetRateLimitTtl, MoveJobsToWait, Obliterate, ObliterateStep, Pause, Promote, RemoveJob};
 
 /// The largest batch one obliterate or bulk-move call handles: scripts unpack batches onto the
 /// Lua stack, which holds a few thousand values.
@@ -15,25 +18,19 @@ const MANUAL_LIMIT: &str = "9007199254740991";
 
 impl Queue {
     async fn cmd<T: redis::FromRedisValue>(&self, op: &'static str, cmd: &redis::Cmd) -> Result<T> {
-        let mut conn = self.conn()?;
-        cmd.query_async(&mut conn).await.map_err(|e| Error::redis(op, None, e))
+        cmd.query_async(&mut self.client()?.conn()).await.map_err(|e| Error::redis(op, None, e))
     }
 
     /// Pauses the queue: workers stop taking jobs; adds still land in wait.
     pub async fn pause(&self) -> Result<()> {
-        let mut conn = self.conn()?;
-        sa::pause(&mut conn, &self.keys().base, true, true).await.map_err(|e| Error::redis("pause", None, e))?;
-        Ok(())
+        Pause { pause: true, emit: true }.run(self.client()?).await.map(|_| ())
     }
 
     /// Resumes the queue, merging a legacy 5.x `paused` list into wait first.
     pub async fn resume(&self) -> Result<()> {
-        let mut conn = self.conn()?;
         let mut first = true;
         loop {
-            let left = sa::pause(&mut conn, &self.keys().base, false, first)
-                .await
-                .map_err(|e| Error::redis("resume", None, e))?;
+            let left = Pause { pause: false, emit: first }.run(self.client()?).await?;
             first = false;
             if left <= 0 {
                 return Ok(());
@@ -58,49 +55,27 @@ impl Queue {
     /// Removes every waiting job (and delayed ones with `include_delayed`), keeping the pending
     /// iterations of job schedulers. Returns how many were removed.
     pub async fn drain(&self, include_delayed: bool) -> Result<u64> {
-        let mut conn = self.conn()?;
-        let n = sa::drain(&mut conn, &self.keys().base, include_delayed)
-            .await
-            .map_err(|e| Error::redis("drain", None, e))?;
-        Ok(n.max(0) as u64)
+        Drain { delayed: include_delayed }.run(self.client()?).await
     }
 
     /// Deletes the queue and everything in it. The queue is paused first; with active jobs it
     /// refuses unless `force`.
     pub async fn obliterate(&self, force: bool) -> Result<()> {
         self.pause().await?;
-        let mut conn = self.conn()?;
-        loop {
-            let r = sa::obliterate(&mut conn, &self.keys().base, MAX_BATCH, force)
-                .await
-                .map_err(|e| Error::redis("obliterate", None, e))?;
-            match r {
-                0 => return Ok(()),
-                1 => continue,
-                -1 => return Err(Error::invalid("obliterate", "the queue must be paused")),
-                -2 => return Err(Error::invalid("obliterate", "the queue has active jobs; use force")),
-                other => return Err(Error::unexpected("obliterate", None, format!("reply {other}"))),
-            }
-        }
+        while (Obliterate { batch: MAX_BATCH, force }).run(self.client()?).await? == ObliterateStep::More {}
+        Ok(())
     }
 
     /// Removes a job (and its children with `remove_children`). Returns false when the job or
     /// one of its children is locked by a worker (nothing is removed then).
     pub async fn remove_job(&self, id: &str, remove_children: bool) -> Result<bool> {
-        let mut conn = self.conn()?;
-        let r = sa::remove_job(&mut conn, &self.keys().base, id, remove_children)
-            .await
-            .map_err(|e| Error::redis("removeJob", Some(id), e))?;
-        Ok(check_code(r, id, "removeJob", "")? == 1)
+        RemoveJob { id, children: remove_children }.run(self.client()?).await
     }
 
-    /// Removes up to `limit` jobs (0: no limit) of `state` older than `grace_ms`. Returns their ids.
-    pub async fn clean(&self, grace_ms: u64, limit: u64, state: JobState) -> Result<Vec<String>> {
+    /// Removes up to `limit` jobs (0: no limit) of `state` older than `grace`. Returns their ids.
+    pub async fn clean(&self, grace: Duration, limit: u64, state: JobState) -> Result<Vec<String>> {
         let key = state.key().ok_or_else(|| Error::invalid("state", "cannot clean unknown jobs"))?;
-        let mut conn = self.conn()?;
-        sa::clean(&mut conn, &self.keys().base, key, now_ms().saturating_sub(grace_ms), limit)
-            .await
-            .map_err(|e| Error::redis("cleanJobsInSet", None, e))
+        CleanJobsInSet { state: key, cutoff: now_ms().saturating_sub(ms(grace)), limit }.run(self.client()?).await
     }
 
     /// Moves failed or completed jobs finished before `timestamp_ms` (all of them when `None`)
@@ -122,21 +97,13 @@ impl Queue {
         if count == 0 {
             return Err(Error::invalid("count", "must be positive"));
         }
-        let mut conn = self.conn()?;
-        while sa::move_jobs_to_wait(&mut conn, &self.keys().base, state, count.min(MAX_BATCH), up_to)
-            .await
-            .map_err(|e| Error::redis("moveJobsToWait", None, e))?
-            == 1
-        {}
+        while (MoveJobsToWait { state, count: count.min(MAX_BATCH), up_to }).run(self.client()?).await? {}
         Ok(())
     }
 
     /// Makes one delayed job ready now.
     pub async fn promote_job(&self, id: &str) -> Result<()> {
-        let mut conn = self.conn()?;
-        let r =
-            sa::promote(&mut conn, &self.keys().base, id).await.map_err(|e| Error::redis("promote", Some(id), e))?;
-        check_code(r, id, "promote", "delayed").map(|_| ())
+        Promote { id }.run(self.client()?).await
     }
 
     /// The id of the job owning a deduplication id, if any.
@@ -152,23 +119,20 @@ impl Queue {
         Ok(n > 0)
     }
 
-    /// Holds every rate-limited worker of the queue back for `ms` (only workers that have a
-    /// limiter, or a queue with a global rate limit, are affected, as in BullMQ).
-    pub async fn rate_limit(&self, ms: u64) -> Result<()> {
-        if ms == 0 {
-            return Err(Error::invalid("rate_limit", "duration must be positive"));
+    /// Holds every rate-limited worker of the queue back for `window` (only workers that have
+    /// a limiter, or a queue with a global rate limit, are affected, as in BullMQ).
+    pub async fn rate_limit(&self, window: Duration) -> Result<()> {
+        if ms(window) == 0 {
+            return Err(Error::invalid("rate_limit", "duration must be at least 1 ms"));
         }
-        self.cmd("rateLimit", redis::cmd("SET").arg(self.keys().key("limiter")).arg(MANUAL_LIMIT).arg("PX").arg(ms))
-            .await
+        let key = self.keys().key("limiter");
+        self.cmd("rateLimit", redis::cmd("SET").arg(key).arg(MANUAL_LIMIT).arg("PX").arg(ms(window))).await
     }
 
     /// Remaining ms of the rate limit given `max_jobs` (or the queue's global max when `None`);
     /// 0 when not limited, -2 when there is no limiter key and no max anywhere.
     pub async fn get_rate_limit_ttl(&self, max_jobs: Option<u64>) -> Result<i64> {
-        let mut conn = self.conn()?;
-        sa::get_rate_limit_ttl(&mut conn, &self.keys().base, max_jobs.unwrap_or(0))
-            .await
-            .map_err(|e| Error::redis("getRateLimitTtl", None, e))
+        GetRateLimitTtl { max_jobs: max_jobs.unwrap_or(0) }.run(self.client()?).await
     }
 
     /// Deletes the limiter key, lifting a rate limit at once.
@@ -195,23 +159,23 @@ impl Queue {
         self.cmd("removeGlobalConcurrency", redis::cmd("HDEL").arg(self.keys().key("meta")).arg("concurrency")).await
     }
 
-    /// At most `max` jobs started per `duration_ms`, across all workers.
-    pub async fn set_global_rate_limit(&self, max: u64, duration_ms: u64) -> Result<()> {
-        if max == 0 || duration_ms == 0 {
-            return Err(Error::invalid("rate limit", "max and duration must be positive"));
+    /// At most `max` jobs started per `window`, across all workers.
+    pub async fn set_global_rate_limit(&self, max: u64, window: Duration) -> Result<()> {
+        if max == 0 || ms(window) == 0 {
+            return Err(Error::invalid("rate limit", "max and window must be positive"));
         }
         let mut c = redis::cmd("HSET");
-        c.arg(self.keys().key("meta")).arg("max").arg(max).arg("duration").arg(duration_ms);
+        c.arg(self.keys().key("meta")).arg("max").arg(max).arg("duration").arg(ms(window));
         self.cmd("setGlobalRateLimit", &c).await
     }
 
-    /// The global rate limit `(max, duration ms)`, if set.
-    pub async fn get_global_rate_limit(&self) -> Result<Option<(u64, u64)>> {
+    /// The global rate limit `(max, window)`, if set.
+    pub async fn get_global_rate_limit(&self) -> Result<Option<(u64, Duration)>> {
         let v: (Option<u64>, Option<u64>) = self
             .cmd("getGlobalRateLimit", redis::cmd("HMGET").arg(self.keys().key("meta")).arg("max").arg("duration"))
             .await?;
         Ok(match v {
-            (Some(m), Some(d)) => Some((m, d)),
+            (Some(m), Some(d)) => Some((m, Duration::from_millis(d))),
             _ => None,
         })
     }

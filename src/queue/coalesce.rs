@@ -3,43 +3,49 @@
 //! pays one script call as before; many concurrent callers pay one Redis round trip and one
 //! script run per batch instead of per job, which is where most of Redis' CPU per add goes.
 
-use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::scripts::add::{add_jobs, AddReply, NewJob};
+use crate::connection::Client;
+use crate::error::{Error, Result};
+use crate::scripts::{AddJobs, AddReply, NewJob};
 
 /// Largest batch sent in one call.
 const MAX_BATCH: usize = 1000;
 
-type Reply = Result<AddReply, redis::RedisError>;
+type Reply = Result<AddReply>;
 
 /// Handle to the background task that sends coalesced adds.
 #[derive(Clone)]
-pub(crate) struct Coalescer {
+pub(super) struct Coalescer {
     tx: mpsc::UnboundedSender<(NewJob, oneshot::Sender<Reply>)>,
 }
 
 impl Coalescer {
     /// Starts the task; it ends when the last handle is dropped.
-    pub(crate) fn start(conn: ConnectionManager, base: String) -> Self {
+    pub(super) fn start(client: Client) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(conn, base, rx));
+        tokio::spawn(run(client, rx));
         Coalescer { tx }
     }
 
     /// Adds one job through the next batch.
-    pub(crate) async fn add(&self, job: NewJob) -> Option<Reply> {
+    pub(super) async fn add(&self, job: NewJob) -> Option<Reply> {
         let (tx, rx) = oneshot::channel();
         self.tx.send((job, tx)).ok()?;
         rx.await.ok()
     }
 }
 
-async fn run(
-    mut conn: ConnectionManager,
-    base: String,
-    mut rx: mpsc::UnboundedReceiver<(NewJob, oneshot::Sender<Reply>)>,
-) {
+/// The same failure for each waiter of a batch (the error itself is not `Clone`).
+fn for_each(e: &Error, job: &NewJob) -> Error {
+    let job_id = Some(job.custom_id.as_str()).filter(|s| !s.is_empty());
+    match e {
+        Error::Redis { source, .. } => Error::redis("addJob", job_id, source.clone()),
+        other => Error::unexpected("addJob", job_id, other.to_string()),
+    }
+}
+
+async fn run(client: Client, mut rx: mpsc::UnboundedReceiver<(NewJob, oneshot::Sender<Reply>)>) {
     let mut jobs = Vec::new();
     let mut waiters = Vec::new();
     while let Some((job, reply)) = rx.recv().await {
@@ -54,25 +60,15 @@ async fn run(
                 Err(_) => break,
             }
         }
-        match add_jobs(&mut conn, &base, &jobs, false).await {
-            Ok(replies) if replies.len() == waiters.len() => {
+        match (AddJobs { jobs: &jobs, atomic: false }).run(&client).await {
+            Ok(replies) => {
                 for (w, r) in waiters.drain(..).zip(replies) {
                     let _ = w.send(Ok(r));
                 }
             }
-            Ok(replies) => {
-                let e = redis::RedisError::from((
-                    redis::ErrorKind::Client,
-                    "reply count mismatch",
-                    format!("{} replies", replies.len()),
-                ));
-                for w in waiters.drain(..) {
-                    let _ = w.send(Err(e.clone()));
-                }
-            }
             Err(e) => {
-                for w in waiters.drain(..) {
-                    let _ = w.send(Err(e.clone()));
+                for (w, job) in waiters.drain(..).zip(&jobs) {
+                    let _ = w.send(Err(for_each(&e, job)));
                 }
             }
         }

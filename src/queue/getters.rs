@@ -4,17 +4,13 @@ use std::collections::HashMap;
 
 use super::Queue;
 use crate::error::{Error, Result};
-use crate::job::{pairs_to_map, Job};
-use crate::scripts::admin as sa;
-use crate::state::JobState;
+use crate::job::{pairs_to_map, Job, JobState};
+use crate::scripts::GetState;
 
 impl Queue {
     /// The state of a job (`Unknown` when it does not exist).
     pub async fn get_job_state(&self, id: &str) -> Result<JobState> {
-        let mut conn = self.conn()?;
-        let s =
-            sa::get_state(&mut conn, &self.keys().base, id).await.map_err(|e| Error::redis("getState", Some(id), e))?;
-        s.parse()
+        GetState { id }.run(self.client()?).await
     }
 
     /// The number of jobs in each of `states`, read in one round trip.
@@ -28,7 +24,7 @@ impl Queue {
                 pipe.cmd("ZCARD").arg(key);
             }
         }
-        let mut conn = self.conn()?;
+        let mut conn = self.client()?.conn();
         let counts: Vec<u64> = pipe.query_async(&mut conn).await.map_err(|e| Error::redis("getCounts", None, e))?;
         Ok(states.iter().copied().zip(counts).collect())
     }
@@ -82,7 +78,7 @@ impl Queue {
                 pipe.cmd("ZCOUNT").arg(self.keys().key("prioritized")).arg(low).arg(low + (1u64 << 32) - 1);
             }
         }
-        let mut conn = self.conn()?;
+        let mut conn = self.client()?.conn();
         let counts: Vec<u64> =
             pipe.query_async(&mut conn).await.map_err(|e| Error::redis("getCountsPerPriority", None, e))?;
         Ok(priorities.iter().copied().zip(counts).collect())
@@ -107,7 +103,7 @@ impl Queue {
                 pipe.cmd("ZREVRANGE").arg(key).arg(start).arg(end);
             }
         }
-        let mut conn = self.conn()?;
+        let mut conn = self.client()?.conn();
         let lists: Vec<Vec<String>> =
             pipe.query_async(&mut conn).await.map_err(|e| Error::redis("getRanges", None, e))?;
         let mut out = Vec::new();
@@ -130,13 +126,13 @@ impl Queue {
         for id in &ids {
             pipe.cmd("HGETALL").arg(self.keys().job(id));
         }
-        let mut conn = self.conn()?;
+        let mut conn = self.client()?.conn();
         let hashes: Vec<Vec<String>> =
             pipe.query_async(&mut conn).await.map_err(|e| Error::redis("getJobs", None, e))?;
         let mut jobs = Vec::with_capacity(ids.len());
         for (id, flat) in ids.iter().zip(hashes) {
             if !flat.is_empty() {
-                jobs.push(Job::from_hash(id, pairs_to_map(flat), Some(self.clone()))?);
+                jobs.push(Job::from_hash(self.keys(), id, pairs_to_map(flat))?);
             }
         }
         Ok(jobs)
@@ -181,7 +177,7 @@ impl Queue {
             pipe.cmd("LRANGE").arg(&key).arg(-(end + 1)).arg(-(start + 1));
         }
         pipe.cmd("LLEN").arg(&key);
-        let mut conn = self.conn()?;
+        let mut conn = self.client()?.conn();
         let (mut lines, count): (Vec<String>, u64) =
             pipe.query_async(&mut conn).await.map_err(|e| Error::redis("getJobLogs", Some(id), e))?;
         if !asc {

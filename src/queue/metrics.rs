@@ -61,7 +61,7 @@ impl Queue {
     pub async fn get_metrics(&self, kind: MetricsType, start: i64, end: i64) -> Result<Metrics> {
         let key = self.keys().key(&format!("metrics:{}", kind.as_str()));
         let data_key = format!("{key}:data");
-        let mut conn = self.conn()?;
+        let mut conn = self.client()?.conn();
         let (meta, data, count): (Vec<Option<String>>, Vec<String>, u64) = redis::pipe()
             .atomic()
             .cmd("HMGET")
@@ -88,5 +88,20 @@ impl Queue {
             data: data.into_iter().map(|d| num(Some(d))).collect(),
             count,
         })
+    }
+}
+
+#[cfg(feature = "metrics")]
+impl Queue {
+    /// Reads the job counts of `states` (all of Node's defaults when empty) and records each as
+    /// the gauge `bullmq.queue.jobs`, labelled `bullmq.queue.name` and `bullmq.queue.jobs.state`
+    /// (Node's `recordJobCountsMetric`). Returns the counts.
+    pub async fn record_job_counts_metric(
+        &self,
+        states: &[crate::job::JobState],
+    ) -> Result<std::collections::HashMap<crate::job::JobState, u64>> {
+        let counts = if states.is_empty() { self.get_counts().await? } else { self.get_job_counts(states).await? };
+        crate::telemetry::record_queue_jobs(self.name(), &counts);
+        Ok(counts)
     }
 }

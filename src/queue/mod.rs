@@ -3,34 +3,33 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use redis::aio::ConnectionManager;
 use serde::Serialize;
 
 mod admin;
 mod coalesce;
 mod getters;
-
-use crate::connection::ConnectionOptions;
-use crate::error::{check_code, Error, Result};
-use crate::job::{pairs_to_map, Job};
-use crate::keys::QueueKeys;
-use crate::options::JobOptions;
-use crate::scripts::add::{add_jobs, AddReply, NewJob};
-
+mod jobs;
 mod metrics;
+
 pub use metrics::{Metrics, MetricsMeta, MetricsType};
+
+use crate::clock::now_ms;
+use crate::connection::{Client, Connection};
+use crate::error::{Error, Result};
+use crate::job::{epoch_ms, ms, pairs_to_map, BulkJob, Job, JobOptions};
+use crate::keys::QueueKeys;
+use crate::scripts::{AddJobs, AddReply, NewJob};
 
 /// The version string written to the queue's `meta` hash (informational; Node writes
 /// `bullmq:<version>` there).
-pub(crate) const META_VERSION: &str = concat!("bullmq-ractor:", env!("CARGO_PKG_VERSION"));
+const META_VERSION: &str = concat!("bullmq-ractor:", env!("CARGO_PKG_VERSION"));
 
-/// Options of a [`Queue`].
+/// Options of a [`Queue`], with BullMQ's defaults.
+#[non_exhaustive]
 #[derive(Debug, Clone)]
 pub struct QueueOptions {
-    /// How to reach Redis.
-    pub connection: ConnectionOptions,
-    /// Key prefix. Default `bull`. Use a braced prefix (`{app}`) for Redis Cluster.
-    pub prefix: String,
+    /// Where the queue lives. Default `127.0.0.1:6379`, prefix `bull`.
+    pub connection: Connection,
     /// Options merged under every added job's own options. Default none.
     pub default_job_options: JobOptions,
     /// Approximate cap of the events stream (`streams.events.maxLen`). Default 10000.
@@ -42,8 +41,7 @@ pub struct QueueOptions {
 impl Default for QueueOptions {
     fn default() -> Self {
         QueueOptions {
-            connection: ConnectionOptions::default(),
-            prefix: "bull".into(),
+            connection: Connection::default(),
             default_job_options: JobOptions::default(),
             max_len_events: 10_000,
             skip_meta_update: false,
@@ -51,88 +49,88 @@ impl Default for QueueOptions {
     }
 }
 
-/// One entry of [`Queue::add_bulk`].
-#[derive(Debug, Clone)]
-pub struct BulkJob {
-    /// Job name.
-    pub name: String,
-    /// Payload.
-    pub data: serde_json::Value,
-    /// Options.
-    pub opts: JobOptions,
-}
-
-impl BulkJob {
-    /// A bulk entry from any serialisable payload.
-    pub fn new(name: impl Into<String>, data: impl Serialize, opts: JobOptions) -> Result<Self> {
-        let data =
-            serde_json::to_value(data).map_err(|source| Error::Serialize { what: "data", job_id: None, source })?;
-        Ok(BulkJob { name: name.into(), data, opts })
+impl QueueOptions {
+    /// Defaults, on `connection`.
+    pub fn new(connection: Connection) -> Self {
+        QueueOptions { connection, ..Default::default() }
+    }
+    /// Builder: where the queue lives.
+    pub fn connection(mut self, connection: Connection) -> Self {
+        self.connection = connection;
+        self
+    }
+    /// Builder: options merged under every added job's own.
+    pub fn default_job_options(mut self, opts: JobOptions) -> Self {
+        self.default_job_options = opts;
+        self
+    }
+    /// Builder: approximate cap of the events stream.
+    pub fn max_len_events(mut self, n: u64) -> Self {
+        self.max_len_events = n;
+        self
+    }
+    /// Builder: do not write `meta` at start.
+    pub fn skip_meta_update(mut self, skip: bool) -> Self {
+        self.skip_meta_update = skip;
+        self
     }
 }
 
-/// A handle on one queue: add jobs, read them, administer the queue. Cheap to clone; clones
-/// share one multiplexed connection.
+/// A handle on one queue: add jobs, read them, act on them by id, administer the queue. Cheap
+/// to clone; clones share one multiplexed connection.
 #[derive(Clone)]
 pub struct Queue {
-    pub(crate) inner: Arc<QueueInner>,
+    inner: Arc<QueueInner>,
 }
 
-pub(crate) struct QueueInner {
-    pub(crate) keys: QueueKeys,
-    pub(crate) conn: ConnectionManager,
+struct QueueInner {
+    client: Client,
     adder: coalesce::Coalescer,
-    pub(crate) opts: QueueOptions,
+    opts: QueueOptions,
     closed: AtomicBool,
 }
 
 impl std::fmt::Debug for Queue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Queue").field("name", &self.inner.keys.name).field("prefix", &self.inner.keys.prefix).finish()
+        f.debug_struct("Queue").field("name", &self.name()).field("prefix", &self.prefix()).finish()
     }
-}
-
-/// Milliseconds since the Unix epoch, as Node's `Date.now()`.
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 impl Queue {
     /// Connects, loads the scripts and (unless `skip_meta_update`) records the events cap and
     /// version in `meta`, as a Node `Queue` does.
     pub async fn new(name: &str, opts: QueueOptions) -> Result<Queue> {
-        let keys = QueueKeys::new(&opts.prefix, name)?;
         opts.default_job_options.validate()?;
-        let mut conn = opts.connection.connect_shared().await?;
-        crate::scripts::load_all(&mut conn).await.map_err(|e| Error::redis("SCRIPT LOAD", None, e))?;
+        let client = Client::connect(&opts.connection, name).await?;
+        crate::scripts::load_all(&client).await?;
         if !opts.skip_meta_update {
             redis::cmd("HSET")
-                .arg(keys.key("meta"))
+                .arg(client.keys().key("meta"))
                 .arg("opts.maxLenEvents")
                 .arg(opts.max_len_events)
                 .arg("version")
                 .arg(META_VERSION)
-                .query_async::<()>(&mut conn)
+                .query_async::<()>(&mut client.conn())
                 .await
                 .map_err(|e| Error::redis("queue init", None, e))?;
         }
-        let adder = coalesce::Coalescer::start(conn.clone(), keys.base.clone());
-        Ok(Queue { inner: Arc::new(QueueInner { keys, conn, adder, opts, closed: AtomicBool::new(false) }) })
+        let adder = coalesce::Coalescer::start(client.clone());
+        Ok(Queue { inner: Arc::new(QueueInner { client, adder, opts, closed: AtomicBool::new(false) }) })
     }
 
     /// The queue name.
     pub fn name(&self) -> &str {
-        &self.inner.keys.name
+        &self.keys().name
     }
 
     /// The key prefix.
     pub fn prefix(&self) -> &str {
-        &self.inner.keys.prefix
+        &self.keys().prefix
     }
 
     /// `prefix:name`, the form flows and parents use.
     pub fn qualified_name(&self) -> String {
-        self.inner.keys.qualified()
+        self.keys().qualified()
     }
 
     /// The options this queue was opened with.
@@ -140,15 +138,16 @@ impl Queue {
         &self.inner.opts
     }
 
-    pub(crate) fn keys(&self) -> &QueueKeys {
-        &self.inner.keys
+    pub(crate) fn keys(&self) -> &Arc<QueueKeys> {
+        self.inner.client.keys()
     }
 
-    pub(crate) fn conn(&self) -> Result<ConnectionManager> {
+    /// The queue's client, unless the handle was closed.
+    pub(crate) fn client(&self) -> Result<&Client> {
         if self.inner.closed.load(Ordering::Relaxed) {
             return Err(Error::Closed("queue"));
         }
-        Ok(self.inner.conn.clone())
+        Ok(&self.inner.client)
     }
 
     /// Adds one job. Returns it with its id: a new id, the existing job's id when `job_id`
@@ -166,19 +165,15 @@ impl Queue {
             serde_json::to_value(data).map_err(|source| Error::Serialize { what: "data", job_id: None, source })?;
         let opts = opts.merged_over(&self.inner.opts.default_job_options);
         let new = self.prepare(name, &data, &opts, now_ms())?;
-        self.conn()?;
-        let (custom_id, parent_key, timestamp) = (new.custom_id.clone(), new.parent_key.clone(), new.timestamp);
-        let reply = self.inner.adder.add(new).await.ok_or(Error::Closed("queue"))?;
-        let job_id = Some(custom_id.as_str()).filter(|s| !s.is_empty());
-        let id = match reply.map_err(|e| Error::redis("addJob", job_id, e))? {
+        self.client()?;
+        let timestamp = new.timestamp;
+        let id = match self.inner.adder.add(new).await.ok_or(Error::Closed("queue"))?? {
             AddReply::Id(id) => id,
-            AddReply::Code(code) => {
-                check_code(code, &custom_id, "addJob", &parent_key)?;
-                return Err(Error::unexpected("addJob", job_id, format!("reply {code}")));
-            }
+            AddReply::Refused(e) => return Err(e),
+            AddReply::NotAttempted => return Err(Error::unexpected("addJob", None, "not attempted")),
         };
         let data = if data.is_null() { serde_json::Value::Object(Default::default()) } else { data };
-        Ok(Job::created(id, name.to_owned(), data, opts, timestamp, self.clone()))
+        Ok(Job::created(self.keys(), id, name.to_owned(), data, opts, timestamp))
     }
 
     /// Adds many jobs in one atomic script call: every job is validated first, and if one is
@@ -199,27 +194,14 @@ impl Queue {
             prepared.push(self.prepare(&j.name, &j.data, &opts, now)?);
             merged.push(opts);
         }
-        let mut conn = self.conn()?;
-        let replies = add_jobs(&mut conn, &self.inner.keys.base, &prepared, true).await.map_err(|e| {
-            Error::redis("addJob", prepared.first().map(|p| p.custom_id.as_str()).filter(|s| !s.is_empty()), e)
-        })?;
-        if replies.len() != jobs.len() {
-            return Err(Error::unexpected(
-                "addJob",
-                None,
-                format!("{} replies for {} jobs", replies.len(), jobs.len()),
-            ));
-        }
+        let replies = AddJobs { jobs: &prepared, atomic: true }.run(self.client()?).await?;
         let mut out = Vec::with_capacity(jobs.len());
         for ((reply, job), (new, opts)) in replies.into_iter().zip(jobs).zip(prepared.into_iter().zip(merged)) {
-            let id = match reply {
-                AddReply::Id(id) => id,
-                AddReply::Code(code) => {
-                    check_code(code, &new.custom_id, "addJob", &new.parent_key)?;
-                    continue;
-                }
-            };
-            out.push(Job::created(id, job.name, job.data, opts, new.timestamp, self.clone()));
+            match reply {
+                AddReply::Id(id) => out.push(Job::created(self.keys(), id, job.name, job.data, opts, new.timestamp)),
+                AddReply::Refused(e) => return Err(e),
+                AddReply::NotAttempted => {}
+            }
         }
         Ok(out)
     }
@@ -240,19 +222,12 @@ impl Queue {
                 ));
             }
         }
-        let timestamp = opts.timestamp.unwrap_or(now);
+        let timestamp = opts.timestamp.map(epoch_ms).unwrap_or(now);
         let (parent_key, parent_json) = match &opts.parent {
             Some(p) => {
                 let mut pj = serde_json::json!({"id": p.id, "queueKey": p.queue});
-                for (flag, v) in [
-                    ("fpof", opts.fail_parent_on_failure),
-                    ("cpof", opts.continue_parent_on_failure),
-                    ("idof", opts.ignore_dependency_on_failure),
-                    ("rdof", opts.remove_dependency_on_failure),
-                ] {
-                    if v == Some(true) {
-                        pj[flag] = true.into();
-                    }
+                if let Some(policy) = opts.parent_failure {
+                    pj[policy.flag()] = true.into();
                 }
                 (p.key(), pj.to_string())
             }
@@ -264,7 +239,7 @@ impl Queue {
             timestamp,
             data: data_json,
             opts: opts.to_stored().to_string(),
-            delay: opts.delay.unwrap_or(0),
+            delay: opts.delay.map(ms).unwrap_or(0),
             priority: opts.priority.unwrap_or(0),
             lifo: opts.lifo,
             dedup: opts.deduplication.as_ref().map(|d| d.to_json().to_string()).unwrap_or_default(),
@@ -277,16 +252,15 @@ impl Queue {
     /// Reads a job, or `None` when it does not exist. A job whose hash cannot be decoded is an
     /// [`Error::CorruptJob`].
     pub async fn get_job(&self, id: &str) -> Result<Option<Job>> {
-        let mut conn = self.conn()?;
         let flat: Vec<String> = redis::cmd("HGETALL")
-            .arg(self.inner.keys.job(id))
-            .query_async(&mut conn)
+            .arg(self.keys().job(id))
+            .query_async(&mut self.client()?.conn())
             .await
             .map_err(|e| Error::redis("getJob", Some(id), e))?;
         if flat.is_empty() {
             return Ok(None);
         }
-        Job::from_hash(id, pairs_to_map(flat), Some(self.clone())).map(Some)
+        Job::from_hash(self.keys(), id, pairs_to_map(flat)).map(Some)
     }
 
     /// Stops using this handle; later calls fail with [`Error::Closed`]. The connection closes

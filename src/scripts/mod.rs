@@ -1,5 +1,7 @@
-//! The only layer that knows Lua. Each script in `lua/` has one typed function here that packs
-//! KEYS/ARGV and decodes the reply; negative replies become [`crate::ScriptError`]s.
+//! The only layer that knows Lua. Each script in `lua/` has one item here, in a file of its
+//! own named after it: its arguments as a struct, the KEYS/ARGV packing, the call, the reply
+//! decoding and the mapping of its error codes, returning [`crate::Result`]. Callers see typed
+//! arguments and replies, never a raw code or a `RedisError`.
 //!
 //! Conventions shared by all our scripts: `KEYS[1]` is the queue base `prefix:name:` and every
 //! other key of the queue is derived from it inside Lua (all keys of a queue share one hash tag,
@@ -11,10 +13,61 @@ use std::sync::OnceLock;
 use redis::aio::ConnectionLike;
 use redis::{FromRedisValue, RedisResult, ToRedisArgs};
 
-pub(crate) mod add;
-pub(crate) mod admin;
-pub(crate) mod msgpack;
-pub(crate) mod worker;
+use crate::connection::Client;
+use crate::error::{Error, Result, ScriptError};
+
+mod add_jobs;
+mod change_delay;
+mod change_priority;
+mod clean_jobs_in_set;
+mod drain;
+mod extend_locks;
+mod fetch;
+mod finish_many;
+mod get_rate_limit_ttl;
+mod get_state;
+mod move_job_from_active_to_wait;
+mod move_jobs_to_wait;
+mod move_stalled_jobs_to_wait;
+mod move_to_active;
+mod move_to_delayed;
+mod move_to_finished;
+mod move_to_waiting_children;
+mod msgpack;
+mod obliterate;
+mod pause;
+mod promote;
+mod remove_deduplication_key;
+mod remove_job;
+mod reprocess_job;
+mod retry_job;
+mod update_job;
+
+pub(crate) use add_jobs::{AddJobs, AddReply, NewJob};
+pub(crate) use change_delay::ChangeDelay;
+pub(crate) use change_priority::ChangePriority;
+pub(crate) use clean_jobs_in_set::CleanJobsInSet;
+pub(crate) use drain::Drain;
+pub(crate) use extend_locks::ExtendLocks;
+pub(crate) use fetch::{FetchArgs, FetchReply};
+pub(crate) use finish_many::{FinishMany, ManyJob, Profile};
+pub(crate) use get_rate_limit_ttl::GetRateLimitTtl;
+pub(crate) use get_state::GetState;
+pub(crate) use move_job_from_active_to_wait::MoveJobFromActiveToWait;
+pub(crate) use move_jobs_to_wait::MoveJobsToWait;
+pub(crate) use move_stalled_jobs_to_wait::MoveStalledJobsToWait;
+pub(crate) use move_to_active::MoveToActive;
+pub(crate) use move_to_delayed::MoveToDelayed;
+pub(crate) use move_to_finished::{FinishTarget, MoveToFinished};
+pub(crate) use move_to_waiting_children::MoveToWaitingChildren;
+pub(crate) use obliterate::{Obliterate, ObliterateStep};
+pub(crate) use pause::Pause;
+pub(crate) use promote::Promote;
+pub(crate) use remove_deduplication_key::RemoveDeduplicationKey;
+pub(crate) use remove_job::RemoveJob;
+pub(crate) use reprocess_job::ReprocessJob;
+pub(crate) use retry_job::RetryJob;
+pub(crate) use update_job::{JobField, UpdateJob};
 
 /// Every script as one function library (see build.rs): `FCALL` runs a script without
 /// re-running the includes' top level, which an EVALSHA of a stitched script does on every call.
@@ -75,9 +128,12 @@ impl ScriptDef {
         self.function.get_or_init(|| format!("{LIBRARY_NAME}_{}", self.name.replace('-', "_")))
     }
 
-    /// A call of this script, to fill with keys and arguments.
-    pub(crate) fn invocation(&'static self) -> Invocation {
-        Invocation { def: self, keys: Vec::new(), args: Vec::new() }
+    /// A call of this script on the queue whose base key is `base` (its only key), to fill with
+    /// arguments.
+    pub(crate) fn call(&'static self, base: &str) -> Invocation {
+        let mut inv = Invocation { def: self, keys: Vec::new(), args: Vec::new() };
+        inv.key(base);
+        inv
     }
 }
 
@@ -108,7 +164,18 @@ impl Invocation {
         cmd
     }
 
-    pub(crate) async fn invoke_async<T: FromRedisValue, C: ConnectionLike>(&self, conn: &mut C) -> RedisResult<T> {
+    /// Runs the call on `client`'s connection; a Redis error names `operation` and `job_id`.
+    pub(crate) async fn run<T: FromRedisValue>(
+        &self,
+        client: &Client,
+        operation: &'static str,
+        job_id: Option<&str>,
+    ) -> Result<T> {
+        let mut conn = client.conn();
+        self.invoke_async(&mut conn).await.map_err(|e| Error::redis(operation, job_id, e))
+    }
+
+    async fn invoke_async<T: FromRedisValue, C: ConnectionLike>(&self, conn: &mut C) -> RedisResult<T> {
         if functions_state() != NO {
             let cmd = self.fcall();
             match cmd.query_async::<redis::Value>(conn).await {
@@ -156,34 +223,92 @@ async fn load_library<C: ConnectionLike>(conn: &mut C) -> RedisResult<bool> {
     }
 }
 
-/// Declares a `ScriptDef` static for `lua/<file>.lua` (stitched by build.rs).
+/// A reply code of a script that returns BullMQ's codes: `Ok` for 0 and above, the matching
+/// [`ScriptError`] (or an `UnexpectedReply` for an unknown code) below. `detail` is the expected
+/// state (for -3 and -6) or the parent key (for -5 and -7).
+pub(crate) fn code(reply: i64, job_id: &str, command: &'static str, detail: &str) -> Result<i64> {
+    if reply >= 0 {
+        return Ok(reply);
+    }
+    match ScriptError::from_reply(reply, job_id, command, detail) {
+        Some(e) => Err(Error::Script(e)),
+        None => Err(Error::unexpected(command, Some(job_id), format!("unknown code {reply}"))),
+    }
+}
+
+/// `"1"` or `"0"`, as the scripts take flags.
+pub(crate) fn flag(on: bool) -> &'static str {
+    if on {
+        "1"
+    } else {
+        "0"
+    }
+}
+
+/// An optional number as the scripts take it: the decimal text, or "" for none.
+pub(crate) fn opt_arg(v: Option<u64>) -> String {
+    v.map(|n| n.to_string()).unwrap_or_default()
+}
+
+/// Declares the `ScriptDef` static `DEF` for `lua/<file>.lua` (stitched by build.rs).
 macro_rules! script_def {
-    ($ident:ident, $file:literal) => {
-        pub(crate) static $ident: $crate::scripts::ScriptDef =
+    ($file:literal) => {
+        pub(super) static DEF: $crate::scripts::ScriptDef =
             $crate::scripts::ScriptDef::new($file, include_str!(concat!(env!("OUT_DIR"), "/lua/", $file, ".lua")));
     };
 }
-pub(crate) use script_def;
+use script_def;
 
 /// Every script, for loading at connect.
-pub(crate) fn all() -> impl Iterator<Item = &'static ScriptDef> {
-    add::SCRIPTS.iter().chain(admin::SCRIPTS.iter()).chain(worker::SCRIPTS.iter()).copied()
+fn all() -> impl Iterator<Item = &'static ScriptDef> {
+    [
+        &add_jobs::DEF,
+        &change_delay::DEF,
+        &change_priority::DEF,
+        &clean_jobs_in_set::DEF,
+        &drain::DEF,
+        &extend_locks::DEF,
+        &finish_many::DEF,
+        &get_rate_limit_ttl::DEF,
+        &get_state::DEF,
+        &move_job_from_active_to_wait::DEF,
+        &move_jobs_to_wait::DEF,
+        &move_stalled_jobs_to_wait::DEF,
+        &move_to_active::DEF,
+        &move_to_delayed::DEF,
+        &move_to_finished::DEF,
+        &move_to_waiting_children::DEF,
+        &obliterate::DEF,
+        &pause::DEF,
+        &promote::DEF,
+        &remove_deduplication_key::DEF,
+        &remove_job::DEF,
+        &reprocess_job::DEF,
+        &retry_job::DEF,
+        &update_job::DEF,
+    ]
+    .into_iter()
 }
 
 /// Loads the function library (Redis >= 7.0), or else `SCRIPT LOAD`s every script, so that
 /// the first call of each finds it. (Should FCALL be refused later, EVALSHA still loads a
 /// script Redis lacks on its first NOSCRIPT; no script is sent in a pipeline.)
-pub(crate) async fn load_all<C: ConnectionLike>(conn: &mut C) -> redis::RedisResult<()> {
-    if functions_state() != NO {
-        tracing::trace!(library = LIBRARY_NAME, "FUNCTION LOAD");
-        if load_library(conn).await? {
-            return Ok(());
+pub(crate) async fn load_all(client: &Client) -> Result<()> {
+    let mut conn = client.conn();
+    let loaded: RedisResult<()> = async {
+        if functions_state() != NO {
+            tracing::trace!(library = LIBRARY_NAME, "FUNCTION LOAD");
+            if load_library(&mut conn).await? {
+                return Ok(());
+            }
         }
+        let mut pipe = redis::pipe();
+        for def in all() {
+            tracing::trace!(script = def.name, "SCRIPT LOAD");
+            pipe.cmd("SCRIPT").arg("LOAD").arg(def.source);
+        }
+        pipe.query_async::<()>(&mut conn).await
     }
-    let mut pipe = redis::pipe();
-    for def in all() {
-        tracing::trace!(script = def.name, "SCRIPT LOAD");
-        pipe.cmd("SCRIPT").arg("LOAD").arg(def.source);
-    }
-    pipe.query_async::<()>(conn).await
+    .await;
+    loaded.map_err(|e| Error::redis("SCRIPT LOAD", None, e))
 }

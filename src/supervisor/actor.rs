@@ -1,53 +1,72 @@
 //! The supervisor actor: starts its children in order, restarts them by strategy within the
 //! restart intensity, escalates a meltdown to its own parent by failing, and stops its children
-//! in reverse start order when it stops (so a child started first, such as a lock renewer that
-//! must outlive the jobs, stops last).
+//! when it stops: temporary children first (all at once), then the others in reverse start
+//! order (so a child started first, such as a lock renewer that must outlive the jobs, stops
+//! last).
 
-use std::collections::HashSet;
-use std::time::Instant;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
-use tokio::sync::mpsc::UnboundedSender;
 
-use super::events::SupervisorEvent;
+use super::events::{Observer, SupervisorEvent};
 use super::intensity::{RestartIntensity, RestartLog};
 use super::spec::{ChildSpec, Restart, RestartBackoff, Strategy};
 
-/// Messages a supervisor understands.
+/// Messages of the supervisor actor (reached through [`Supervisor`](super::Supervisor)).
 pub(crate) enum SupervisorMsg {
-    /// Start and supervise another child (for example a job actor).
-    StartChild(ChildSpec, Option<RpcReplyPort<Result<ActorCell, String>>>),
+    /// Start and supervise another child.
+    StartChild(ChildSpec, RpcReplyPort<Result<ActorCell, String>>),
     /// Stop a child for good (it is not restarted). Replies whether it existed.
     TerminateChild(String, RpcReplyPort<bool>),
-    /// The running children, in start order.
+    /// The running children: the others in start order, then the temporary ones.
     WhichChildren(RpcReplyPort<Vec<(String, ActorCell)>>),
-    /// Deliver lifecycle events to this channel (lossless: unbounded).
-    Subscribe(UnboundedSender<SupervisorEvent>),
-    /// Internal: start a child again after its backoff delay.
+    /// Start a child again after its backoff delay.
     Restart(String),
+}
+
+/// A temporary child: never restarted, so only what its exit and the shutdown need.
+pub(crate) struct Temporary {
+    pub(crate) id: String,
+    pub(crate) shutdown: Duration,
+    pub(crate) cell: ActorCell,
+}
+
+/// What the supervisor shares with its handles: its observers, and its temporary children,
+/// which a handle may start without a message through the mailbox (see
+/// [`Supervisor::start_temporary`](super::Supervisor)).
+pub(crate) struct Shared {
+    pub(crate) name: String,
+    observers: Mutex<Vec<Observer>>,
+    pub(crate) temporary: Mutex<HashMap<ActorId, Temporary>>,
+}
+
+impl Shared {
+    pub(crate) fn new(name: String, observers: Vec<Observer>) -> Self {
+        Shared { name, observers: Mutex::new(observers), temporary: Mutex::new(HashMap::new()) }
+    }
+
+    pub(crate) fn observe(&self, o: Observer) {
+        self.observers.lock().unwrap_or_else(|p| p.into_inner()).push(o);
+    }
+
+    pub(crate) fn emit(&self, event: SupervisorEvent) {
+        self.observers.lock().unwrap_or_else(|p| p.into_inner()).retain(|o| o(&event));
+    }
+
+    fn forget_temporary(&self, id: ActorId) -> Option<Temporary> {
+        self.temporary.lock().unwrap_or_else(|p| p.into_inner()).remove(&id)
+    }
 }
 
 /// How to build a supervisor.
 pub(crate) struct SupervisorArgs {
-    pub(crate) name: String,
     pub(crate) strategy: Strategy,
     pub(crate) intensity: RestartIntensity,
     pub(crate) backoff: RestartBackoff,
     pub(crate) children: Vec<ChildSpec>,
-    pub(crate) subscribers: Vec<UnboundedSender<SupervisorEvent>>,
-}
-
-impl SupervisorArgs {
-    pub(crate) fn new(name: impl Into<String>, strategy: Strategy, children: Vec<ChildSpec>) -> Self {
-        SupervisorArgs {
-            name: name.into(),
-            strategy,
-            intensity: RestartIntensity::default(),
-            backoff: RestartBackoff::default(),
-            children,
-            subscribers: Vec::new(),
-        }
-    }
+    pub(crate) shared: Arc<Shared>,
 }
 
 struct Child {
@@ -58,20 +77,19 @@ struct Child {
 }
 
 pub(crate) struct SupervisorState {
-    name: String,
+    shared: Arc<Shared>,
     strategy: Strategy,
     intensity: RestartIntensity,
     backoff: RestartBackoff,
     children: Vec<Child>,
     log: RestartLog,
-    subscribers: Vec<UnboundedSender<SupervisorEvent>>,
     /// Children this supervisor is stopping on purpose: their exit is not a failure.
     stopping: HashSet<ActorId>,
 }
 
 impl SupervisorState {
-    fn emit(&mut self, event: SupervisorEvent) {
-        self.subscribers.retain(|s| s.send(event.clone()).is_ok());
+    fn name(&self) -> String {
+        self.shared.name.clone()
     }
 
     fn index_of_cell(&self, id: ActorId) -> Option<usize> {
@@ -81,20 +99,39 @@ impl SupervisorState {
     async fn stop_child(&mut self, idx: usize) {
         if let Some(cell) = self.children[idx].cell.take() {
             self.stopping.insert(cell.get_id());
-            let grace = self.children[idx].spec.shutdown;
-            if cell.stop_and_wait(Some("supervisor".into()), Some(grace)).await.is_err() {
-                cell.kill();
-            }
+            stop_cell(&cell, self.children[idx].spec.shutdown).await;
             let child = self.children[idx].spec.id.clone();
-            self.emit(SupervisorEvent::ChildStopped { supervisor: self.name.clone(), child });
+            self.shared.emit(SupervisorEvent::ChildStopped { supervisor: self.name(), child });
+        }
+    }
+
+    /// Stops every temporary child at once, each within its own grace.
+    async fn stop_temporaries(&mut self) {
+        let temps: Vec<Temporary> = {
+            let mut t = self.shared.temporary.lock().unwrap_or_else(|p| p.into_inner());
+            t.drain().map(|(_, v)| v).collect()
+        };
+        for t in &temps {
+            self.stopping.insert(t.cell.get_id());
+        }
+        futures_util::future::join_all(temps.iter().map(|t| stop_cell(&t.cell, t.shutdown))).await;
+        for t in temps {
+            self.shared.emit(SupervisorEvent::ChildStopped { supervisor: self.name(), child: t.id });
         }
     }
 }
 
-/// A supervisor (see the module docs). Stateless handler; all state is in [`SupervisorState`].
-pub(crate) struct Supervisor;
+/// Stops `cell` within `grace`, else kills it.
+async fn stop_cell(cell: &ActorCell, grace: Duration) {
+    if cell.stop_and_wait(Some("supervisor".into()), Some(grace)).await.is_err() {
+        cell.kill();
+    }
+}
 
-impl Actor for Supervisor {
+/// The supervisor actor. Stateless handler; all state is in [`SupervisorState`].
+pub(crate) struct SupervisorActor;
+
+impl Actor for SupervisorActor {
     type Msg = SupervisorMsg;
     type State = SupervisorState;
     type Arguments = SupervisorArgs;
@@ -105,13 +142,12 @@ impl Actor for Supervisor {
         args: SupervisorArgs,
     ) -> Result<SupervisorState, ActorProcessingErr> {
         let mut state = SupervisorState {
-            name: args.name,
+            shared: args.shared,
             strategy: args.strategy,
             intensity: args.intensity,
             backoff: args.backoff,
             children: Vec::new(),
             log: RestartLog::default(),
-            subscribers: args.subscribers,
             stopping: HashSet::new(),
         };
         for spec in args.children {
@@ -121,7 +157,7 @@ impl Actor for Supervisor {
                 Ok(cell) => {
                     let child = spec.id.clone();
                     state.children.push(Child { spec, cell: Some(cell), started_at: Instant::now(), consecutive: 0 });
-                    state.emit(SupervisorEvent::ChildStarted { supervisor: state.name.clone(), child });
+                    state.shared.emit(SupervisorEvent::ChildStarted { supervisor: state.name(), child });
                 }
                 Err(e) => {
                     for i in (0..state.children.len()).rev() {
@@ -139,6 +175,7 @@ impl Actor for Supervisor {
         _myself: ActorRef<Self::Msg>,
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
+        state.stop_temporaries().await;
         for i in (0..state.children.len()).rev() {
             state.stop_child(i).await;
         }
@@ -153,42 +190,62 @@ impl Actor for Supervisor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             SupervisorMsg::StartChild(spec, reply) => {
-                let res = (spec.start)(myself.get_cell()).await;
-                let out = match res {
+                let out = match (spec.start)(myself.get_cell()).await {
                     Ok(cell) => {
                         let child = spec.id.clone();
-                        state.children.push(Child {
-                            spec,
-                            cell: Some(cell.clone()),
-                            started_at: Instant::now(),
-                            consecutive: 0,
-                        });
-                        state.emit(SupervisorEvent::ChildStarted { supervisor: state.name.clone(), child });
+                        if spec.restart == Restart::Temporary {
+                            let t = Temporary { id: spec.id.clone(), shutdown: spec.shutdown, cell: cell.clone() };
+                            state.shared.temporary.lock().unwrap_or_else(|p| p.into_inner()).insert(cell.get_id(), t);
+                        } else {
+                            state.children.push(Child {
+                                spec,
+                                cell: Some(cell.clone()),
+                                started_at: Instant::now(),
+                                consecutive: 0,
+                            });
+                        }
+                        state.shared.emit(SupervisorEvent::ChildStarted { supervisor: state.name(), child });
                         Ok(cell)
                     }
                     Err(e) => Err(format!("child {} failed to start: {e}", spec.id)),
                 };
-                if let Some(r) = reply {
-                    let _ = r.send(out);
-                }
+                let _ = reply.send(out);
             }
             SupervisorMsg::TerminateChild(id, reply) => {
                 let found = state.children.iter().position(|c| c.spec.id == id);
                 if let Some(i) = found {
                     state.stop_child(i).await;
                     state.children.remove(i);
+                    let _ = reply.send(true);
+                    return Ok(());
                 }
-                let _ = reply.send(found.is_some());
+                let temp = {
+                    let t = state.shared.temporary.lock().unwrap_or_else(|p| p.into_inner());
+                    t.iter().find(|(_, t)| t.id == id).map(|(k, _)| *k)
+                };
+                match temp.and_then(|k| state.shared.forget_temporary(k)) {
+                    Some(t) => {
+                        state.stopping.insert(t.cell.get_id());
+                        stop_cell(&t.cell, t.shutdown).await;
+                        state.shared.emit(SupervisorEvent::ChildStopped { supervisor: state.name(), child: t.id });
+                        let _ = reply.send(true);
+                    }
+                    None => {
+                        let _ = reply.send(false);
+                    }
+                }
             }
             SupervisorMsg::WhichChildren(reply) => {
-                let list = state
+                let mut list: Vec<(String, ActorCell)> = state
                     .children
                     .iter()
                     .filter_map(|c| c.cell.clone().map(|cell| (c.spec.id.clone(), cell)))
                     .collect();
+                let t = state.shared.temporary.lock().unwrap_or_else(|p| p.into_inner());
+                list.extend(t.values().map(|t| (t.id.clone(), t.cell.clone())));
+                drop(t);
                 let _ = reply.send(list);
             }
-            SupervisorMsg::Subscribe(tx) => state.subscribers.push(tx),
             SupervisorMsg::Restart(id) => {
                 let Some(i) = state.children.iter().position(|c| c.spec.id == id && c.cell.is_none()) else {
                     return Ok(());
@@ -199,12 +256,9 @@ impl Actor for Supervisor {
                         c.cell = Some(cell);
                         c.started_at = Instant::now();
                         c.consecutive += 1;
-                        let event = SupervisorEvent::ChildRestarted {
-                            supervisor: state.name.clone(),
-                            child: id,
-                            restarts: state.log.count(),
-                        };
-                        state.emit(event);
+                        let event =
+                            SupervisorEvent::ChildRestarted { supervisor: state.name(), child: id, restarts: state.log.count() };
+                        state.shared.emit(event);
                     }
                     Err(e) => {
                         // A failed restart counts like a crash: retry later, within the intensity,
@@ -212,11 +266,7 @@ impl Actor for Supervisor {
                         // be retried at the initial delay until the intensity melts down.
                         state.children[i].consecutive += 1;
                         let reason = format!("restart failed: {e}");
-                        state.emit(SupervisorEvent::ChildFailed {
-                            supervisor: state.name.clone(),
-                            child: id.clone(),
-                            reason,
-                        });
+                        state.shared.emit(SupervisorEvent::ChildFailed { supervisor: state.name(), child: id, reason });
                         schedule_restart(&myself, state, i)?;
                     }
                 }
@@ -240,17 +290,25 @@ impl Actor for Supervisor {
             return Ok(());
         }
         let Some(i) = state.index_of_cell(cell.get_id()) else {
+            // A temporary child: reported, never restarted.
+            if let Some(t) = state.shared.forget_temporary(cell.get_id()) {
+                let supervisor = state.name();
+                state.shared.emit(match failure {
+                    Some(reason) => SupervisorEvent::ChildFailed { supervisor, child: t.id, reason },
+                    None => SupervisorEvent::ChildStopped { supervisor, child: t.id },
+                });
+            }
             return Ok(());
         };
         let child = state.children[i].spec.id.clone();
         state.children[i].cell = None;
         match &failure {
-            Some(reason) => state.emit(SupervisorEvent::ChildFailed {
-                supervisor: state.name.clone(),
+            Some(reason) => state.shared.emit(SupervisorEvent::ChildFailed {
+                supervisor: state.name(),
                 child: child.clone(),
                 reason: reason.clone(),
             }),
-            None => state.emit(SupervisorEvent::ChildStopped { supervisor: state.name.clone(), child: child.clone() }),
+            None => state.shared.emit(SupervisorEvent::ChildStopped { supervisor: state.name(), child: child.clone() }),
         }
         let restart = match state.children[i].spec.restart {
             Restart::Permanent => true,
@@ -276,11 +334,9 @@ impl Actor for Supervisor {
         }
         schedule_restart(&myself, state, i)?;
         for j in siblings {
-            if j > i || state.strategy == Strategy::OneForAll {
-                let id = state.children[j].spec.id.clone();
-                // Siblings restart right after the failed child, in start order.
-                myself.send_message(SupervisorMsg::Restart(id))?;
-            }
+            let id = state.children[j].spec.id.clone();
+            // Siblings restart right after the failed child, in start order.
+            myself.send_message(SupervisorMsg::Restart(id))?;
         }
         Ok(())
     }
@@ -295,10 +351,12 @@ fn schedule_restart(
 ) -> Result<(), ActorProcessingErr> {
     if !state.log.allow(state.intensity, Instant::now()) {
         let (restarts, within) = (state.intensity.max_restarts, state.intensity.within);
-        state.emit(SupervisorEvent::Meltdown { supervisor: state.name.clone(), restarts, within });
-        return Err(
-            format!("supervisor {} meltdown: more than {restarts} restarts within {within:?}", state.name).into()
-        );
+        state.shared.emit(SupervisorEvent::Meltdown { supervisor: state.name(), restarts, within });
+        return Err(format!(
+            "supervisor {} meltdown: more than {restarts} restarts within {within:?}",
+            state.shared.name
+        )
+        .into());
     }
     let id = state.children[i].spec.id.clone();
     let delay = state.backoff.delay(state.children[i].consecutive);

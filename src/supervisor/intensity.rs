@@ -5,17 +5,27 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-/// At most `max_restarts` restarts within `within`.
+/// At most `max_restarts` restarts within `within`; one more is a meltdown. Default 5 in 10 s.
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct RestartIntensity {
-    pub(crate) max_restarts: u32,
-    pub(crate) within: Duration,
+pub struct RestartIntensity {
+    /// Restarts allowed inside the window.
+    pub max_restarts: u32,
+    /// The window.
+    pub within: Duration,
 }
 
 impl Default for RestartIntensity {
     /// 5 restarts in 10 s (DESIGN.md §5).
     fn default() -> Self {
         RestartIntensity { max_restarts: 5, within: Duration::from_secs(10) }
+    }
+}
+
+impl RestartIntensity {
+    /// At most `max_restarts` restarts within `within`.
+    pub fn new(max_restarts: u32, within: Duration) -> Self {
+        RestartIntensity { max_restarts, within }
     }
 }
 

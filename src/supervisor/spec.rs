@@ -9,8 +9,9 @@ use std::time::Duration;
 use ractor::{ActorCell, SpawnErr};
 
 /// When a child is restarted (OTP's restart types).
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Restart {
+pub enum Restart {
     /// Always restarted, whether it failed or stopped.
     Permanent,
     /// Restarted only when it failed (panic or error), not when it stopped normally.
@@ -23,26 +24,31 @@ pub(crate) enum Restart {
 pub(crate) type StartFn =
     Arc<dyn Fn(ActorCell) -> Pin<Box<dyn Future<Output = Result<ActorCell, SpawnErr>> + Send>> + Send + Sync>;
 
-/// One child of a supervisor.
+/// One child of a [`Supervisor`](super::Supervisor): its id, when to restart it, how to start it
+/// (linked under the supervisor's cell, which the start function receives) and how long an
+/// orderly stop may take before it is killed.
 #[derive(Clone)]
-pub(crate) struct ChildSpec {
-    /// Unique among the supervisor's children; events name children by it.
+pub struct ChildSpec {
     pub(crate) id: String,
     pub(crate) restart: Restart,
     pub(crate) start: StartFn,
-    /// How long an orderly stop may take before the child is killed.
     pub(crate) shutdown: Duration,
 }
 
 impl fmt::Debug for ChildSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChildSpec").field("id", &self.id).field("restart", &self.restart).finish()
+        f.debug_struct("ChildSpec")
+            .field("id", &self.id)
+            .field("restart", &self.restart)
+            .field("shutdown", &self.shutdown)
+            .finish_non_exhaustive()
     }
 }
 
 impl ChildSpec {
-    /// A child started by `start`, stopped with a 5 s grace.
-    pub(crate) fn new<F, Fut>(id: impl Into<String>, restart: Restart, start: F) -> Self
+    /// A child started by `start`, which spawns it linked under the supervisor cell it is
+    /// given (`Actor::spawn_linked(None, actor, args, supervisor)`). Stopped with a 5 s grace.
+    pub fn new<F, Fut>(id: impl Into<String>, restart: Restart, start: F) -> Self
     where
         F: Fn(ActorCell) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<ActorCell, SpawnErr>> + Send + 'static,
@@ -54,11 +60,34 @@ impl ChildSpec {
             shutdown: Duration::from_secs(5),
         }
     }
+
+    /// Builder: how long an orderly stop may take before the child is killed.
+    pub fn shutdown(mut self, grace: Duration) -> Self {
+        self.shutdown = grace;
+        self
+    }
+
+    /// Builder: another restart type.
+    pub fn restart(mut self, restart: Restart) -> Self {
+        self.restart = restart;
+        self
+    }
+
+    /// The child's id: unique among its supervisor's children; events name it.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// When it is restarted.
+    pub fn restart_type(&self) -> Restart {
+        self.restart
+    }
 }
 
 /// How a failure of one child affects its siblings.
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Strategy {
+pub enum Strategy {
     /// Restart only the child that failed.
     OneForOne,
     /// Restart every child when one fails.
@@ -68,11 +97,15 @@ pub(crate) enum Strategy {
 }
 
 /// Delay before a restart: `initial`, doubling per consecutive restart of the same child, capped
-/// at `max`. It keeps a child whose dependency (Redis) is down from hammering it.
+/// at `max`. It keeps a child whose dependency (Redis) is down from hammering it. Default 10 ms
+/// doubling to at most 2 s.
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct RestartBackoff {
-    pub(crate) initial: Duration,
-    pub(crate) max: Duration,
+pub struct RestartBackoff {
+    /// The first restart's delay.
+    pub initial: Duration,
+    /// The longest delay.
+    pub max: Duration,
 }
 
 impl Default for RestartBackoff {
@@ -82,6 +115,11 @@ impl Default for RestartBackoff {
 }
 
 impl RestartBackoff {
+    /// `initial` doubling up to `max`.
+    pub fn new(initial: Duration, max: Duration) -> Self {
+        RestartBackoff { initial, max }
+    }
+
     pub(crate) fn delay(&self, consecutive: u32) -> Duration {
         let factor = 1u32.checked_shl(consecutive.min(16)).unwrap_or(u32::MAX);
         self.initial.saturating_mul(factor).min(self.max)

@@ -30,7 +30,7 @@ pub(crate) fn record_job(job: &Job, state: JobMetric) {
         JobMetric::Retried => (names::JOBS_RETRIED, "retried"),
         JobMetric::Waiting => (names::JOBS_WAITING, "waiting"),
     };
-    let queue = job.queue().map(|q| q.name().to_owned()).unwrap_or_default();
+    let queue = job.queue_name().to_owned();
     let labels = [
         (super::attr::QUEUE_NAME, queue),
         (super::attr::JOB_NAME, job.name.clone()),
@@ -38,7 +38,7 @@ pub(crate) fn record_job(job: &Job, state: JobMetric) {
     ];
     metrics::counter!(counter, &labels).increment(1);
     if let Some(processed_on) = job.processed_on {
-        let ms = crate::queue::now_ms().saturating_sub(processed_on);
+        let ms = crate::clock::now_ms().saturating_sub(processed_on);
         metrics::histogram!(names::JOB_DURATION, &labels).record(ms as f64);
     }
 }
@@ -69,21 +69,12 @@ pub mod names {
     pub const QUEUE_JOBS: &str = "bullmq.queue.jobs";
 }
 
+/// Records `counts` of queue `queue` as the gauge `bullmq.queue.jobs`, labelled
+/// `bullmq.queue.name` and `bullmq.queue.jobs.state` (Node's `recordJobCountsMetric`).
 #[cfg(feature = "metrics")]
-impl crate::Queue {
-    /// Reads the job counts of `states` (all of Node's defaults when empty) and records each as
-    /// the gauge `bullmq.queue.jobs`, labelled `bullmq.queue.name` and `bullmq.queue.jobs.state`
-    /// (Node's `recordJobCountsMetric`). Returns the counts.
-    pub async fn record_job_counts_metric(
-        &self,
-        states: &[crate::JobState],
-    ) -> crate::Result<std::collections::HashMap<crate::JobState, u64>> {
-        let counts = if states.is_empty() { self.get_counts().await? } else { self.get_job_counts(states).await? };
-        for (state, n) in &counts {
-            let labels =
-                [("bullmq.queue.name", self.name().to_owned()), ("bullmq.queue.jobs.state", state.as_str().to_owned())];
-            metrics::gauge!(names::QUEUE_JOBS, &labels).set(*n as f64);
-        }
-        Ok(counts)
+pub(crate) fn record_queue_jobs(queue: &str, counts: &std::collections::HashMap<crate::job::JobState, u64>) {
+    for (state, n) in counts {
+        let labels = [("bullmq.queue.name", queue.to_owned()), ("bullmq.queue.jobs.state", state.as_str().to_owned())];
+        metrics::gauge!(names::QUEUE_JOBS, &labels).set(*n as f64);
     }
 }

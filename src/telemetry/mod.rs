@@ -32,6 +32,8 @@ mod spans;
 
 #[cfg(feature = "metrics")]
 pub use self::metrics::names as metric_names;
+#[cfg(feature = "metrics")]
+pub(crate) use self::metrics::record_queue_jobs;
 pub(crate) use self::metrics::{record_job, JobMetric};
 pub use spans::process_span;
 pub(crate) use spans::{instrument_job, stalled_check, traced_add, traced_add_bulk, traced_extend_locks};

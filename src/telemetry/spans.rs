@@ -7,12 +7,9 @@ use tracing::field::{debug, Empty};
 use tracing::{Instrument, Span};
 
 use super::propagate::{adopt_parent, metadata_of};
-use crate::actors::JobOutcome;
+use crate::clock::now_ms;
 use crate::error::Result;
-use crate::job::Job;
-use crate::manual::{JobError, ManualWorker};
-use crate::options::{JobOptions, Telemetry};
-use crate::queue::{now_ms, BulkJob};
+use crate::job::{BulkJob, Job, JobError, JobOptions, JobOutcome, Telemetry};
 
 /// Marks `span` failed with `error` (OpenTelemetry status `ERROR`), as Node's `trace` does
 /// when the traced call throws.
@@ -90,13 +87,12 @@ where
     result
 }
 
-/// The consumer span of one run of `job`, `process <queue>`, parented (feature `otel`) on the
-/// producer's context carried in the job's `tm`. For manual processing: run your handling of a
-/// fetched job inside it (`.instrument(process_span(&job))`). A [`Worker`](crate::Worker)
-/// does this for every job.
-pub fn process_span(job: &Job) -> Span {
-    let queue = job.queue().map(|q| q.name()).unwrap_or_default();
-    let worker = job.worker.as_ref().and_then(|w| w.options().name.as_deref());
+/// The consumer span of one run of `job` by the worker named `worker` (if it has a name),
+/// `process <queue>`, parented (feature `otel`) on the producer's context carried in the job's
+/// `tm`. For manual processing: run your handling of a fetched job inside it
+/// (`.instrument(process_span(&job, None))`). A [`Worker`](crate::Worker) does this for every job.
+pub fn process_span(job: &Job, worker: Option<&str>) -> Span {
+    let queue = job.queue_name();
     let span = tracing::info_span!(
         parent: None,
         "process",
@@ -118,11 +114,15 @@ pub fn process_span(job: &Job) -> Span {
 /// Runs a worker's processor future for `job` inside the job's consumer span, and records its
 /// outcome there as Node does: a `job completed` event with the result or a `job failed` event
 /// with the reason, then the attempts made and the finish time.
-pub(crate) fn instrument_job<F>(job: &Job, run: F) -> impl Future<Output = F::Output> + Send + 'static
+pub(crate) fn instrument_job<F>(
+    job: &Job,
+    worker: Option<&str>,
+    run: F,
+) -> impl Future<Output = F::Output> + Send + 'static
 where
     F: Future<Output = std::result::Result<JobOutcome, JobError>> + Send + 'static,
 {
-    let span = process_span(job);
+    let span = process_span(job, worker);
     let attempts_made = job.attempts_made;
     let outer = span.clone();
     async move {
@@ -147,14 +147,15 @@ where
     .instrument(outer)
 }
 
-/// Runs one lock renewal call inside an `extendLocks <queue>` span naming the jobs.
+/// Runs one lock renewal call of the worker named `worker` inside an `extendLocks <queue>` span
+/// naming the jobs.
 pub(crate) async fn traced_extend_locks<Fut: Future>(
-    worker: &ManualWorker,
+    queue: &str,
+    worker: Option<&str>,
     jobs: &[(String, String)],
     call: Fut,
 ) -> Fut::Output {
     let ids: Vec<&str> = jobs.iter().map(|(id, _)| id.as_str()).collect();
-    let queue = worker.queue().name();
     let span = tracing::debug_span!(
         parent: None,
         "extendLocks",
@@ -162,20 +163,23 @@ pub(crate) async fn traced_extend_locks<Fut: Future>(
         otel.kind = "internal",
         bullmq.queue.name = queue,
         bullmq.queue.operation = "extendLocks",
-        bullmq.worker.name = worker.options().name.as_deref(),
+        bullmq.worker.name = worker,
         bullmq.worker.jobs.to.extend.locks = debug(&ids),
     );
     call.instrument(span).await
 }
 
-/// Runs one stalled check inside a `moveStalledJobsToWait <queue>` span, recording the ids it
-/// moved and a `job stalled` event for each.
-pub(crate) async fn stalled_check<Fut, E>(worker: &ManualWorker, call: Fut) -> std::result::Result<Vec<String>, E>
+/// Runs one stalled check of the worker named `worker` inside a `moveStalledJobsToWait <queue>`
+/// span, recording the ids it moved and a `job stalled` event for each.
+pub(crate) async fn stalled_check<Fut, E>(
+    queue: &str,
+    worker: Option<&str>,
+    call: Fut,
+) -> std::result::Result<Vec<String>, E>
 where
     Fut: Future<Output = std::result::Result<Vec<String>, E>>,
     E: std::fmt::Display,
 {
-    let queue = worker.queue().name();
     let span = tracing::debug_span!(
         parent: None,
         "moveStalledJobsToWait",
@@ -185,7 +189,7 @@ where
         otel.status_description = Empty,
         bullmq.queue.name = queue,
         bullmq.queue.operation = "moveStalledJobsToWait",
-        bullmq.worker.name = worker.options().name.as_deref(),
+        bullmq.worker.name = worker,
         bullmq.worker.stalled.jobs = Empty,
     );
     let result = call.instrument(span.clone()).await;

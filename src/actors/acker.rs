@@ -1,0 +1,287 @@
+//! The acker: the one path by which a job's outcome reaches Redis. Job actors send it their
+//! outcome ([`Ack`]); it completes jobs in batches through `finishMany` calls (two, or three
+//! for batches of one, in flight), taking new jobs for the slots they free in the same call,
+//! and makes every other move (fail with the retry decision, cancel, delay, rate limit, back to
+//! wait, wait for children) as one call each, beside the batches. It reports every outcome as a
+//! [`WorkerEvent`] and answers the job actor.
+//!
+//! A permanent child of the worker: the queue of acknowledgements lives in the worker's core,
+//! so a restarted acker takes over what its predecessor left; every request carries its own
+//! reply channel, and one dropped by a crash is reported by the job actor (the job then stays
+//! active for the stalled check, exactly as a failed call would leave it).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use serde_json::Value;
+use tokio::sync::{oneshot, Semaphore};
+use tokio::task::JoinSet;
+
+use super::core::Core;
+use super::events::WorkerEvent;
+use super::flow::Slot;
+use super::job_actor::CancelReason;
+use super::task_guard::TaskGuard;
+use crate::engine::{Completion, FailOutcome, Taken};
+use crate::error::{Error, Result};
+use crate::job::JobError;
+use crate::telemetry::{record_job, JobMetric};
+
+/// What a job actor asks the acker to do with its job.
+pub(crate) enum AckKind {
+    Complete { value: Value, finished_us: u64 },
+    Fail(JobError),
+    /// A user's cancel: the job fails with `job cancelled: <text>`, `err` kept as the cause.
+    Cancelled { text: String, err: JobError },
+    Delay(Duration),
+    RateLimit(Duration),
+    Wait,
+    WaitingChildren,
+}
+
+/// One job's acknowledgement.
+pub(crate) struct Ack {
+    pub(crate) taken: Box<Taken>,
+    pub(crate) kind: AckKind,
+    /// The job's slot: refilled by the completion call when it takes a job for it, else freed.
+    pub(crate) slot: Option<Slot>,
+    /// Answered once the outcome is in Redis (or failed to get there).
+    pub(crate) reply: oneshot::Sender<Result<()>>,
+}
+
+/// Turns of the runtime the acker gives running job actors to join a batch before sending it
+/// short: the jobs a call just started complete within a few turns, so waiting costs
+/// microseconds, where sending at once sends a call of a job or two.
+const WAIT_TURNS: usize = 4;
+
+/// Completion calls in flight at once. One would leave Redis idle while the client handles a
+/// reply and the client idle while Redis runs a batch; two keep Redis busy once a batch holds a
+/// few jobs, and while Redis is the bottleneck fewer calls make larger batches. Batches of one
+/// or two need a third (docs/BENCH.md).
+fn max_in_flight(cap: usize) -> usize {
+    if cap <= 2 {
+        3
+    } else {
+        2
+    }
+}
+
+pub(crate) enum AckerMsg {
+    Failed(String),
+    /// Fault injection (feature `testing`): panic inside the handler.
+    #[cfg(feature = "testing")]
+    Panic,
+}
+
+pub(crate) struct Acker;
+
+impl Actor for Acker {
+    type Msg = AckerMsg;
+    type State = TaskGuard;
+    type Arguments = Arc<Core>;
+
+    async fn pre_start(&self, myself: ActorRef<AckerMsg>, core: Arc<Core>) -> Result<TaskGuard, ActorProcessingErr> {
+        let task = tokio::spawn(async move {
+            run(core).await;
+            // The queue closed: nothing more will come. Not a failure to restart.
+            let _ = myself.send_message(AckerMsg::Failed("acknowledgement queue closed".into()));
+        });
+        Ok(TaskGuard::new(task.abort_handle()))
+    }
+
+    async fn post_stop(&self, _: ActorRef<AckerMsg>, task: &mut TaskGuard) -> Result<(), ActorProcessingErr> {
+        task.abort();
+        Ok(())
+    }
+
+    async fn handle(&self, _: ActorRef<AckerMsg>, msg: AckerMsg, _: &mut TaskGuard) -> Result<(), ActorProcessingErr> {
+        match msg {
+            AckerMsg::Failed(e) => Err(e.into()),
+            #[cfg(feature = "testing")]
+            AckerMsg::Panic => panic!("injected panic"),
+        }
+    }
+}
+
+async fn run(core: Arc<Core>) {
+    let mut queue = core.ack_queue.lock().await;
+    let prefix = uuid::Uuid::new_v4().to_string();
+    let mut calls: u64 = 0;
+    let mut tasks = JoinSet::new();
+    let cap = core.flow.batch_cap();
+    let in_flight = Arc::new(Semaphore::new(max_in_flight(cap)));
+    // The finish times sent, kept in the order completions are sent in: job actors on several
+    // threads stamp and send concurrently, and a completion sent after another must not carry
+    // an earlier time (the completed set would list them out of event order).
+    let mut last_us = 0;
+    while let Some(first) = queue.recv().await {
+        if !matches!(first.kind, AckKind::Complete { .. }) {
+            tasks.spawn(ack_one(core.clone(), first));
+            continue;
+        }
+        let Ok(permit) = in_flight.clone().acquire_owned().await else { return };
+        let mut batch = vec![first];
+        let mut turns = 0;
+        while batch.len() < cap {
+            match queue.try_recv() {
+                Ok(a) if matches!(a.kind, AckKind::Complete { .. }) => {
+                    batch.push(a);
+                    turns = 0;
+                }
+                Ok(a) => {
+                    tasks.spawn(ack_one(core.clone(), a));
+                }
+                Err(_) if turns < WAIT_TURNS && core.flow.unfinished() > 0 => {
+                    turns += 1;
+                    tokio::task::yield_now().await;
+                }
+                Err(_) => break,
+            }
+        }
+        let mut completions = Vec::with_capacity(batch.len());
+        let mut requests = Vec::with_capacity(batch.len());
+        for a in batch {
+            let AckKind::Complete { value, finished_us } = &a.kind else { unreachable!("only completions batch") };
+            last_us = (*finished_us).max(last_us);
+            match core.engine.completion(&a.taken.job, &a.taken.lease, value, last_us) {
+                Ok(c) => {
+                    completions.push(c);
+                    requests.push(a);
+                }
+                Err(e) => finish(&core, a, Err(e)),
+            }
+        }
+        if requests.is_empty() {
+            continue;
+        }
+        calls += 1;
+        let call = complete_batch(core.clone(), requests, completions, format!("{prefix}:{calls}"));
+        tasks.spawn(async move {
+            call.await;
+            drop(permit);
+        });
+        // Reap finished calls so the set does not grow.
+        while tasks.try_join_next().is_some() {}
+    }
+}
+
+/// Answers a job actor, reporting an error that kept its outcome from Redis.
+fn finish(core: &Core, ack: Ack, result: Result<()>) {
+    if let Err(e) = &result {
+        report_error(core, &ack.taken.job.id, e);
+    }
+    let _ = ack.reply.send(result);
+}
+
+fn report_error(core: &Core, id: &str, e: &Error) {
+    if e.is_lock_lost() {
+        core.events.emit(WorkerEvent::LockLost { id: id.to_owned() });
+    } else {
+        core.events.emit(WorkerEvent::Error { message: e.to_string() });
+    }
+}
+
+/// One finishMany call for a batch of completions; answers every request and starts the jobs
+/// taken on the parked slots.
+async fn complete_batch(core: Arc<Core>, mut requests: Vec<Ack>, completions: Vec<Completion>, tokens: String) {
+    let take = core.flow.plan_takes(requests.iter_mut().filter_map(|r| r.slot.take()));
+    let refs: Vec<&Completion> = completions.iter().collect();
+    let wakes = core.flow.marker_wakes();
+    let result = core.engine.complete_many(&refs, take, &tokens).await;
+    match result {
+        Ok(outcome) => {
+            for (req, done) in requests.into_iter().zip(outcome.finished) {
+                if done.is_ok() {
+                    let id = req.taken.job.id.clone();
+                    let AckKind::Complete { value, .. } = &req.kind else { unreachable!("a completion") };
+                    // Before the jobs taken for the freed slots start: subscribers see
+                    // "completed" before the next "active", as with Node.
+                    core.events.emit(WorkerEvent::JobCompleted { id, returnvalue: value.clone() });
+                    record_job(&req.taken.job, JobMetric::Completed);
+                }
+                finish(&core, req, done);
+            }
+            // Into the queue of jobs held ahead behind the older ones, then the parked slots
+            // take from its front: jobs start in the order they were taken, whichever call
+            // took them.
+            for job in outcome.taken {
+                match job {
+                    Ok(taken) => {
+                        if let Some(back) = core.flow.keep(taken) {
+                            core.hand_back(back).await;
+                        }
+                    }
+                    // Failed at pickup already; the worker goes on.
+                    Err(e) => core.events.emit(WorkerEvent::Error { message: e.to_string() }),
+                }
+            }
+            core.flow.arrived(take, wakes, outcome.ran_dry);
+            for (taken, slot) in core.flow.start_parked() {
+                core.start_job(taken, slot).await;
+            }
+        }
+        Err(e) => {
+            core.flow.arrived(take, wakes, None);
+            let message = e.to_string();
+            let connection = e.is_connection_error();
+            for req in requests {
+                let err = if connection {
+                    Error::Connection { operation: "finishMany", message: message.clone() }
+                } else {
+                    Error::unexpected("finishMany", Some(&req.taken.job.id), message.clone())
+                };
+                finish(&core, req, Err(err));
+            }
+        }
+    }
+    core.flow.release_parked();
+}
+
+/// Every acknowledgement but a completion: one call, then the event.
+async fn ack_one(core: Arc<Core>, mut ack: Ack) {
+    // The slot is free once the outcome is decided: this job runs no more.
+    drop(ack.slot.take());
+    let (engine, job, lease) = (&core.engine, &ack.taken.job, &ack.taken.lease);
+    let id = job.id.clone();
+    let moved = |to: &str| WorkerEvent::JobMoved { id: id.clone(), to: to.into() };
+    let result = match &ack.kind {
+        AckKind::Complete { .. } => unreachable!("completions go in batches"),
+        AckKind::Fail(err) => engine.fail(job, lease, err, false).await.map(|outcome| {
+            let retry = matches!(outcome, FailOutcome::Retried { .. });
+            core.events.emit(WorkerEvent::JobFailed { id: id.clone(), reason: err.message.clone(), retry });
+        }),
+        AckKind::Cancelled { text, err } => {
+            let err = err.clone().reworded(format!("job cancelled: {text}"));
+            engine.fail(job, lease, &err, false).await.map(|_| {
+                let reason = CancelReason::User(text.clone());
+                core.events.emit(WorkerEvent::JobCancelled { id: id.clone(), reason });
+            })
+        }
+        AckKind::Delay(d) => engine.delay(job, lease, *d).await.map(|()| core.events.emit(moved("delayed"))),
+        AckKind::RateLimit(window) => rate_limit(&core, &ack.taken, *window).await.map(|()| core.events.emit(moved("waiting"))),
+        AckKind::Wait => engine.move_to_wait(job, lease).await.map(|_| core.events.emit(moved("waiting"))),
+        AckKind::WaitingChildren => {
+            let to = match engine.move_to_waiting_children(job, lease, None).await {
+                Ok(true) => Ok("waiting-children"),
+                Ok(false) => engine.move_to_wait(job, lease).await.map(|_| "waiting"),
+                Err(e) => Err(e),
+            };
+            to.map(|to| core.events.emit(moved(to)))
+        }
+    };
+    finish(&core, ack, result);
+}
+
+/// A processor's rate limit: the queue's limiter key for the window (other workers that have a
+/// limiter honour it), the job back in front, and this worker holding off for what is left of
+/// the window (it honours the window whether or not it has a limiter, as Node's worker waits out
+/// a `RateLimitError`). The jobs it held ahead go back to wait.
+async fn rate_limit(core: &Core, taken: &Taken, window: Duration) -> Result<()> {
+    core.engine.queue().rate_limit(window.max(Duration::from_millis(1))).await?;
+    let left = core.engine.move_to_wait(&taken.job, &taken.lease).await?;
+    for back in core.flow.hold_off(left.max(window)) {
+        core.hand_back(back).await;
+    }
+    Ok(())
+}

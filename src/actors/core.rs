@@ -1,0 +1,94 @@
+//! What a worker's children share, outliving any one of them (a child's restart loses
+//! nothing): the engine, the processor, flow control, the running jobs, the event subscribers,
+//! the acknowledgement channel and the current tree. Each child uses the parts it needs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::Actor;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::sync::watch;
+
+use super::acker::Ack;
+use super::events::{EventBus, WorkerEvent};
+use super::flow::{RunState, Slot};
+use super::job_actor::{JobActor, JobArgs};
+use super::processor::Processor;
+use super::registry::Registry;
+use crate::engine::{Engine, Taken};
+use crate::supervisor::Supervisor;
+
+/// How long a cancelled processor may run on before it is aborted.
+pub(crate) const CANCEL_GRACE: Duration = Duration::from_secs(5);
+
+pub(crate) struct Core {
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) processor: Processor,
+    pub(crate) flow: super::flow::Flow,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) events: EventBus,
+    /// Where job actors send their acknowledgements (see `acker`).
+    pub(crate) acks: UnboundedSender<Ack>,
+    /// The acker's end: held by the running acker, taken over by the next after a restart.
+    pub(crate) ack_queue: tokio::sync::Mutex<UnboundedReceiver<Ack>>,
+    /// The running tree (none before the first start): job actors start under it.
+    pub(crate) tree: watch::Sender<Option<Supervisor>>,
+    /// How long a cancelled processor may run on before it is aborted.
+    pub(crate) grace: Duration,
+}
+
+impl Core {
+    pub(crate) fn new(engine: Arc<Engine>, processor: Processor, flow: super::flow::Flow) -> Arc<Core> {
+        let (acks, ack_queue) = unbounded_channel();
+        let (tree, _) = watch::channel(None);
+        Arc::new(Core {
+            engine,
+            processor,
+            flow,
+            registry: Registry::new(),
+            events: EventBus::default(),
+            acks,
+            ack_queue: tokio::sync::Mutex::new(ack_queue),
+            tree,
+            grace: CANCEL_GRACE,
+        })
+    }
+
+    /// The running tree, once there is one.
+    async fn tree(&self) -> Option<Supervisor> {
+        let mut rx = self.tree.subscribe();
+        rx.wait_for(Option::is_some).await.ok().and_then(|t| t.clone())
+    }
+
+    /// Starts the actor for a job just taken, as a temporary child of the tree, from whichever
+    /// task took the job (no mailbox in between, so job starts do not queue behind each other).
+    /// A job taken while the worker began closing goes back to wait: nothing starts after close.
+    pub(crate) async fn start_job(self: &Arc<Self>, taken: Taken, slot: Slot) {
+        if self.flow.run_state() == RunState::Closing {
+            return self.hand_back(taken).await;
+        }
+        let Some(tree) = self.tree().await else { return self.hand_back(taken).await };
+        let id = taken.job.id.clone();
+        let args = JobArgs { taken: Box::new(taken), core: self.clone(), slot };
+        let started = tree
+            .start_temporary(format!("job:{id}"), self.grace + Duration::from_secs(1), |sup| async move {
+                Actor::spawn_linked(None, JobActor, args, sup).await.map(|(a, _)| a.get_cell())
+            })
+            .await;
+        if let Err(e) = started {
+            self.events.emit(WorkerEvent::Error { message: format!("job {id}: {e}") });
+        }
+    }
+
+    /// Puts a job taken but not run back at the front of the line (no attempt counted).
+    pub(crate) async fn hand_back(&self, taken: Taken) {
+        let _ = self.engine.move_to_wait(&taken.job, &taken.lease).await;
+    }
+
+    /// Hands every job held ahead back to wait (pause, close): nothing runs them here.
+    pub(crate) async fn hand_back_held(&self) {
+        for taken in self.flow.drain_held() {
+            self.hand_back(taken).await;
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! The running jobs of a worker: by job id, with the lease each runs under and its actor. A job
+//! actor registers when it starts; its [`Registration`] removes it when the actor's state is
+//! dropped (however the actor ended: a stop, an error, a panic), so no entry outlives its
+//! actor. A watch of the count tells `close` when the last job ended, without polling.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ractor::{ActorId, ActorRef};
+use tokio::sync::watch;
+
+use super::job_actor::JobMsg;
+use crate::engine::Lease;
+
+/// A running job: the lease it runs under and its actor.
+#[derive(Clone)]
+pub(crate) struct RunningJob {
+    pub(crate) lease: Lease,
+    pub(crate) actor: ActorRef<JobMsg>,
+}
+
+pub(crate) struct Registry {
+    jobs: Mutex<HashMap<String, RunningJob>>,
+    count: watch::Sender<usize>,
+}
+
+/// Keeps a job in the registry until dropped.
+pub(crate) struct Registration {
+    registry: Arc<Registry>,
+    id: String,
+    actor: ActorId,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut jobs = self.registry.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        // The same job may run here again already (stalled, taken again): keep that entry.
+        if jobs.get(&self.id).is_some_and(|j| j.actor.get_id() == self.actor) {
+            jobs.remove(&self.id);
+            self.registry.count.send_replace(jobs.len());
+        }
+    }
+}
+
+impl Registry {
+    pub(crate) fn new() -> Arc<Registry> {
+        let (count, _) = watch::channel(0);
+        Arc::new(Registry { jobs: Mutex::new(HashMap::new()), count })
+    }
+
+    /// Registers job `id` run by `job.actor`, until the returned guard is dropped.
+    pub(crate) fn register(self: &Arc<Self>, id: &str, job: RunningJob) -> Registration {
+        let actor = job.actor.get_id();
+        let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        jobs.insert(id.to_owned(), job);
+        self.count.send_replace(jobs.len());
+        Registration { registry: self.clone(), id: id.to_owned(), actor }
+    }
+
+    /// The running jobs, by id.
+    pub(crate) fn running(&self) -> Vec<(String, RunningJob)> {
+        let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        jobs.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
+    pub(crate) fn ids(&self) -> Vec<String> {
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect()
+    }
+
+    pub(crate) fn job(&self, id: &str) -> Option<RunningJob> {
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
+    }
+
+    /// Waits until no job runs, at most `timeout`. True when none runs.
+    pub(crate) async fn wait_empty(&self, timeout: Duration) -> bool {
+        let mut rx = self.count.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|n| *n == 0)).await.is_ok_and(|r| r.is_ok())
+    }
+}

@@ -1,0 +1,78 @@
+//! Keeping jobs owned and recovering the lost: lock renewal and the stalled check (PROTOCOL.md
+//! §11).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Engine;
+use crate::clock::now_ms;
+use crate::error::Result;
+use crate::scripts::{ExtendLocks, MoveStalledJobsToWait};
+
+impl Engine {
+    /// Renews the locks of many active jobs, `(job id, token)`, in one call. Returns the ids
+    /// whose lock was lost (missing or held by another token).
+    pub(crate) async fn extend_locks(&self, jobs: &[(String, String)], duration: Duration) -> Result<Vec<String>> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let client = self.queue.client()?;
+        let extend = ExtendLocks { duration, jobs };
+        let call = extend.run(client);
+        crate::telemetry::traced_extend_locks(self.queue.name(), self.opts.name.as_deref(), jobs, call).await
+    }
+
+    /// Runs the stalled check once (at most once per `stalled_interval` across all workers of
+    /// the queue). Returns the ids put back to wait.
+    pub(crate) async fn stalled_check(&self) -> Result<Vec<String>> {
+        let o = &self.opts;
+        let check = MoveStalledJobsToWait {
+            max_stalled_count: o.max_stalled_count,
+            now: now_ms(),
+            interval: o.stalled_interval,
+        };
+        let client = self.queue.client()?;
+        crate::telemetry::stalled_check(self.queue.name(), o.name.as_deref(), check.run(client)).await
+    }
+
+    /// The pause between the end of one stalled check and the next: the interval, plus a
+    /// millisecond, so that the `stalled-check` key the previous check set (for exactly the
+    /// interval, by Redis's clock) has expired when the next one runs; a check that meets the
+    /// key does nothing.
+    pub(crate) fn stalled_check_pause(&self) -> Duration {
+        self.opts.stalled_interval + Duration::from_millis(1)
+    }
+
+    /// Runs the stalled check now and then after every [`stalled_check_pause`], in the
+    /// background, until stopped or the engine is dropped.
+    ///
+    /// [`stalled_check_pause`]: Self::stalled_check_pause
+    pub(crate) fn start_stalled_check_timer(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        let pause = self.stalled_check_pause();
+        let handle = tokio::spawn(async move {
+            let mut first = true;
+            loop {
+                if !std::mem::take(&mut first) {
+                    tokio::time::sleep(pause).await;
+                }
+                let Some(engine) = weak.upgrade() else { return };
+                if let Err(e) = engine.stalled_check().await {
+                    tracing::warn!(error = %e, "stalled check failed");
+                }
+            }
+        });
+        if let Ok(mut g) = self.stalled_timer.lock() {
+            if let Some(old) = g.replace(handle) {
+                old.abort();
+            }
+        }
+    }
+
+    /// Stops the background stalled check.
+    pub(crate) fn stop_stalled_check_timer(&self) {
+        if let Some(h) = self.stalled_timer.lock().ok().and_then(|mut g| g.take()) {
+            h.abort();
+        }
+    }
+}
