@@ -10,7 +10,7 @@ mod support;
 use std::time::Duration;
 
 use bullmq::{
-    processor, CancelReason, ConnectionOptions, JobError, JobMsg, JobOptions, JobOutcome, Queue, QueueOptions, Worker,
+    processor, CancelReason, Connection, JobError, JobMsg, JobOptions, JobOutcome, Queue, QueueOptions, Worker,
     WorkerEvent, WorkerOptions,
 };
 use serde_json::json;
@@ -18,7 +18,7 @@ use serde_json::json;
 #[tokio::main]
 async fn main() -> bullmq::Result<()> {
     let redis = support::find_or_start_redis();
-    let connection = ConnectionOptions::from_url(&redis.url);
+    let connection = Connection::from_url(&redis.url);
     let name = format!("example-{}", std::process::id());
 
     // The processor: a few steps with progress; it checks its cancellation token between steps.
@@ -26,26 +26,20 @@ async fn main() -> bullmq::Result<()> {
         let steps = job.data["steps"].as_u64().unwrap_or(3);
         for step in 1..=steps {
             tokio::select! {
-                _ = ctx.cancel.cancelled() => return Err(JobError::new("cancelled between steps")),
+                _ = ctx.cancel.cancelled() => return Err(JobError::new("stopped between steps")),
                 _ = tokio::time::sleep(Duration::from_millis(150)) => {}
             }
-            ctx.progress(&mut job, json!({"step": step, "of": steps}))
-                .await
-                .map_err(|e| JobError::new(e.to_string()))?;
+            ctx.progress(&mut job, json!({"step": step, "of": steps})).await?;
         }
         Ok(JobOutcome::Completed(json!({"steps": steps})))
     });
 
-    // Spawn the tree from main: worker -> lock-renewer, stalled-checker, fetcher, job actors.
-    let opts = WorkerOptions {
-        connection: connection.clone(),
-        concurrency: 2,
-        name: Some("example".into()),
-        ..Default::default()
-    };
+    // Spawn the tree from main: worker -> lock-renewer, stalled-checker, acker, fetcher, and one
+    // actor per running job.
+    let opts = WorkerOptions::new(connection.clone()).concurrency(2).name("example");
     let (worker, mut events) = Worker::spawn(&name, work, opts).await?;
 
-    let queue = Queue::new(&name, QueueOptions { connection, ..Default::default() }).await?;
+    let queue = Queue::new(&name, QueueOptions::new(connection)).await?;
     queue.add("short", json!({"steps": 2}), JobOptions::default()).await?;
     let long = queue.add("long", json!({"steps": 40}), JobOptions::default()).await?;
     queue.add("medium", json!({"steps": 4}), JobOptions::default()).await?;
@@ -53,7 +47,7 @@ async fn main() -> bullmq::Result<()> {
     let mut finished = 0;
     while finished < 3 {
         let Some(event) = events.recv().await else { break };
-        println!("event: {event:?}");
+        println!("{event}");
         match &event {
             WorkerEvent::JobActive { id } if *id == long.id => {
                 // Let it run a little, then cancel it through its actor.
@@ -61,7 +55,7 @@ async fn main() -> bullmq::Result<()> {
                 let id = id.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(Duration::from_millis(400)).await;
-                    println!("sending Cancel to the job actor of job {id}");
+                    println!("sending Cancel to the actor of job {id}");
                     let _ = actor.send_message(JobMsg::Cancel { reason: CancelReason::User("demo".into()) });
                 });
             }
@@ -74,9 +68,12 @@ async fn main() -> bullmq::Result<()> {
 
     let orphans = worker.close(Duration::from_secs(5)).await;
     while let Ok(event) = events.try_recv() {
-        println!("event: {event:?}");
+        println!("{event}");
     }
-    println!("closed; orphans: {orphans:?}; counts: {:?}", queue.get_counts().await?);
+    let counts = queue.get_counts().await?;
+    let mut counts: Vec<String> = counts.iter().filter(|(_, n)| **n > 0).map(|(s, n)| format!("{s} {n}")).collect();
+    counts.sort();
+    println!("closed with {} orphans; jobs: {}", orphans.len(), counts.join(", "));
     queue.obliterate(true).await?;
     Ok(())
 }

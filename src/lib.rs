@@ -5,17 +5,17 @@
 
 // The layers, top to bottom; a module only uses those below it (docs/ARCHITECTURE.md).
 mod actors;
+mod clock;
+pub mod connection;
 mod engine;
+mod error;
 pub mod events;
+pub mod job;
+mod keys;
 pub mod queue;
 mod scripts;
-pub mod telemetry;
-pub mod connection;
-pub mod job;
 pub mod supervisor;
-mod keys;
-mod clock;
-mod error;
+pub mod telemetry;
 
 #[cfg(feature = "testing")]
 pub mod testing;

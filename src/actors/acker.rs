@@ -14,41 +14,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use serde_json::Value;
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use super::ack::{Ack, AckKind};
 use super::core::Core;
 use super::events::WorkerEvent;
-use super::flow::Slot;
-use super::job_actor::CancelReason;
+use super::job_actor;
+use super::job_msg::CancelReason;
 use super::task_guard::TaskGuard;
 use crate::engine::{Completion, FailOutcome, Taken};
 use crate::error::{Error, Result};
-use crate::job::JobError;
 use crate::telemetry::{record_job, JobMetric};
-
-/// What a job actor asks the acker to do with its job.
-pub(crate) enum AckKind {
-    Complete { value: Value, finished_us: u64 },
-    Fail(JobError),
-    /// A user's cancel: the job fails with `job cancelled: <text>`, `err` kept as the cause.
-    Cancelled { text: String, err: JobError },
-    Delay(Duration),
-    RateLimit(Duration),
-    Wait,
-    WaitingChildren,
-}
-
-/// One job's acknowledgement.
-pub(crate) struct Ack {
-    pub(crate) taken: Box<Taken>,
-    pub(crate) kind: AckKind,
-    /// The job's slot: refilled by the completion call when it takes a job for it, else freed.
-    pub(crate) slot: Option<Slot>,
-    /// Answered once the outcome is in Redis (or failed to get there).
-    pub(crate) reply: oneshot::Sender<Result<()>>,
-}
 
 /// Turns of the runtime the acker gives running job actors to join a batch before sending it
 /// short: the jobs a call just started complete within a few turns, so waiting costs
@@ -218,7 +195,7 @@ async fn complete_batch(core: Arc<Core>, mut requests: Vec<Ack>, completions: Ve
             }
             core.flow.arrived(take, wakes, outcome.ran_dry);
             for (taken, slot) in core.flow.start_parked() {
-                core.start_job(taken, slot).await;
+                job_actor::start(&core, taken, slot).await;
             }
         }
         Err(e) => {
@@ -259,7 +236,9 @@ async fn ack_one(core: Arc<Core>, mut ack: Ack) {
             })
         }
         AckKind::Delay(d) => engine.delay(job, lease, *d).await.map(|()| core.events.emit(moved("delayed"))),
-        AckKind::RateLimit(window) => rate_limit(&core, &ack.taken, *window).await.map(|()| core.events.emit(moved("waiting"))),
+        AckKind::RateLimit(window) => {
+            rate_limit(&core, &ack.taken, *window).await.map(|()| core.events.emit(moved("waiting")))
+        }
         AckKind::Wait => engine.move_to_wait(job, lease).await.map(|_| core.events.emit(moved("waiting"))),
         AckKind::WaitingChildren => {
             let to = match engine.move_to_waiting_children(job, lease, None).await {

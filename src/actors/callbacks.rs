@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use super::events::WorkerEvent;
-use super::job_actor::CancelReason;
+use super::job_msg::CancelReason;
 
 /// Callbacks named as Node's worker events. Every method has an empty default; implement the
 /// ones you need. They receive job ids (the job itself is one `Queue::get_job` away).

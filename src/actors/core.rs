@@ -5,14 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ractor::Actor;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::sync::watch;
 
-use super::acker::Ack;
-use super::events::{EventBus, WorkerEvent};
-use super::flow::{RunState, Slot};
-use super::job_actor::{JobActor, JobArgs};
+use super::ack::Ack;
+use super::events::EventBus;
 use super::processor::Processor;
 use super::registry::Registry;
 use crate::engine::{Engine, Taken};
@@ -55,29 +52,9 @@ impl Core {
     }
 
     /// The running tree, once there is one.
-    async fn tree(&self) -> Option<Supervisor> {
+    pub(crate) async fn tree(&self) -> Option<Supervisor> {
         let mut rx = self.tree.subscribe();
         rx.wait_for(Option::is_some).await.ok().and_then(|t| t.clone())
-    }
-
-    /// Starts the actor for a job just taken, as a temporary child of the tree, from whichever
-    /// task took the job (no mailbox in between, so job starts do not queue behind each other).
-    /// A job taken while the worker began closing goes back to wait: nothing starts after close.
-    pub(crate) async fn start_job(self: &Arc<Self>, taken: Taken, slot: Slot) {
-        if self.flow.run_state() == RunState::Closing {
-            return self.hand_back(taken).await;
-        }
-        let Some(tree) = self.tree().await else { return self.hand_back(taken).await };
-        let id = taken.job.id.clone();
-        let args = JobArgs { taken: Box::new(taken), core: self.clone(), slot };
-        let started = tree
-            .start_temporary(format!("job:{id}"), self.grace + Duration::from_secs(1), |sup| async move {
-                Actor::spawn_linked(None, JobActor, args, sup).await.map(|(a, _)| a.get_cell())
-            })
-            .await;
-        if let Err(e) = started {
-            self.events.emit(WorkerEvent::Error { message: format!("job {id}: {e}") });
-        }
     }
 
     /// Puts a job taken but not run back at the front of the line (no attempt counted).

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
-use super::job_actor::CancelReason;
+use super::job_msg::CancelReason;
 
 /// What happened in a worker tree. `Display` prints it as a log line (`job 2 cancelled by
 /// user: demo`).

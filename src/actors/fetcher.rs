@@ -11,6 +11,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use super::core::Core;
 use super::events::WorkerEvent;
 use super::flow::{RunState, Slot};
+use super::job_actor;
 use super::reconnect::wait_for_redis;
 use super::task_guard::TaskGuard;
 use crate::engine::Accepted;
@@ -44,7 +45,12 @@ impl Actor for Fetcher {
         Ok(())
     }
 
-    async fn handle(&self, _: ActorRef<FetcherMsg>, msg: FetcherMsg, _: &mut TaskGuard) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _: ActorRef<FetcherMsg>,
+        msg: FetcherMsg,
+        _: &mut TaskGuard,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             FetcherMsg::Failed(e) => Err(e.into()),
             #[cfg(feature = "testing")]
@@ -77,7 +83,7 @@ async fn fetch_loop(core: Arc<Core>, me: ActorRef<FetcherMsg>) {
             continue;
         }
         if let Some(taken) = core.flow.next_ready() {
-            core.start_job(taken, slot).await;
+            job_actor::start(&core, taken, slot).await;
             continue;
         }
         // The call that freed this slot may have looked for a job already (see take_ran_dry).
@@ -188,7 +194,7 @@ async fn block_and_deliver(core: Arc<Core>, token: String, slot: Slot, delay_unt
     };
     Ok(match core.engine.accept(reply, &token).await? {
         Accepted::Job(taken) if core.flow.is_running() => {
-            core.start_job(*taken, slot).await;
+            job_actor::start(&core, *taken, slot).await;
             Taken::Delivered
         }
         Accepted::Job(taken) => {
@@ -203,7 +209,7 @@ async fn block_and_deliver(core: Arc<Core>, token: String, slot: Slot, delay_unt
 async fn take_and_deliver(core: Arc<Core>, token: String, slot: Slot) -> crate::Result<Taken> {
     Ok(match core.engine.take(&token).await? {
         Accepted::Job(taken) => {
-            core.start_job(*taken, slot).await;
+            job_actor::start(&core, *taken, slot).await;
             Taken::Delivered
         }
         other => nothing_taken(other),

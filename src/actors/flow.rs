@@ -332,7 +332,8 @@ impl Flow {
     /// Records how long a processor ran (the fetch-ahead policy follows the average).
     pub(crate) fn job_ran(&self, took: Duration) {
         let sample = u64::try_from(took.as_micros()).unwrap_or(NO_JOB_YET - 1).min(NO_JOB_YET - 1);
-        let _ = self.average_us.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |avg| Some(next_average(avg, sample)));
+        let _ =
+            self.average_us.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |avg| Some(next_average(avg, sample)));
     }
 
     /// Counts a started job until its acknowledgement is sent (see [`Unfinished`]).

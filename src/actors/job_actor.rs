@@ -12,87 +12,19 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::{oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 
-use super::acker::{Ack, AckKind};
+use ractor::ActorCell;
+
+use super::ack::{Ack, AckKind};
 use super::core::Core;
 use super::events::WorkerEvent;
-use super::flow::{Slot, Unfinished};
+use super::flow::{RunState, Slot, Unfinished};
+use super::job_msg::{CancelReason, Internal, InternalMsg, JobMsg};
 use super::processor::JobContext;
 use super::registry::{Registration, RunningJob};
 use super::task_guard::TaskGuard;
 use crate::clock::now_us;
 use crate::engine::Taken;
 use crate::job::{JobError, JobOutcome};
-
-/// Why a job is cancelled.
-#[non_exhaustive]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CancelReason {
-    /// Asked for by a user; the job fails with `job cancelled: <text>` (and may be retried).
-    User(String),
-    /// The lock could not be renewed: another worker may run the job, so this one must not
-    /// finish it.
-    LockLost,
-    /// The worker is shutting down; the job is left for the stalled check to recover.
-    Shutdown,
-}
-
-impl std::fmt::Display for CancelReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CancelReason::User(s) => write!(f, "{s}"),
-            CancelReason::LockLost => f.write_str("lock lost"),
-            CancelReason::Shutdown => f.write_str("worker shutting down"),
-        }
-    }
-}
-
-/// Messages of a job actor. Users send `Cancel`; the rest is the actor's own business.
-pub enum JobMsg {
-    /// Cancel the job: its processor sees its token cancelled and is aborted if it has not
-    /// stopped within the grace period.
-    Cancel {
-        /// Why.
-        reason: CancelReason,
-    },
-    /// The actor's own messages (no value of this can be built outside the crate).
-    #[doc(hidden)]
-    Internal(Internal),
-}
-
-impl std::fmt::Debug for JobMsg {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            JobMsg::Cancel { reason } => f.debug_struct("Cancel").field("reason", reason).finish(),
-            JobMsg::Internal(_) => f.write_str("Internal"),
-        }
-    }
-}
-
-/// A message of the job actor to itself: sealed (its field is private).
-#[doc(hidden)]
-pub struct Internal(InternalMsg);
-
-impl std::fmt::Debug for Internal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Internal")
-    }
-}
-
-enum InternalMsg {
-    /// The processor returned (or panicked, with the panic's message) at `finished_us`.
-    Done { result: Result<Result<JobOutcome, JobError>, String>, finished_us: u64 },
-    /// The grace after a cancel ran out.
-    GraceExpired,
-    /// Fault injection (feature `testing`): panic in the actor itself.
-    #[cfg(feature = "testing")]
-    Panic,
-}
-
-/// The job actor's message that makes it panic (fault injection).
-#[cfg(feature = "testing")]
-pub(crate) fn panic_message() -> JobMsg {
-    JobMsg::Internal(Internal(InternalMsg::Panic))
-}
 
 pub(crate) struct JobArgs {
     pub(crate) taken: Box<Taken>,
@@ -119,6 +51,27 @@ pub(crate) struct JobState {
 }
 
 pub(crate) struct JobActor;
+
+/// Starts the actor for a job just taken, as a temporary child of the tree, from whichever task
+/// took the job (no mailbox in between, so job starts do not queue behind each other). A job
+/// taken while the worker began closing goes back to wait: nothing starts after close.
+pub(crate) async fn start(core: &Arc<Core>, taken: Taken, slot: Slot) {
+    if core.flow.run_state() == RunState::Closing {
+        return core.hand_back(taken).await;
+    }
+    let Some(tree) = core.tree().await else { return core.hand_back(taken).await };
+    let id = taken.job.id.clone();
+    let args = JobArgs { taken: Box::new(taken), core: core.clone(), slot };
+    let grace = core.grace + std::time::Duration::from_secs(1);
+    let started = tree
+        .start_temporary(format!("job:{id}"), grace, |sup: ActorCell| async move {
+            Actor::spawn_linked(None, JobActor, args, sup).await.map(|(a, _)| a.get_cell())
+        })
+        .await;
+    if let Err(e) = started {
+        core.events.emit(WorkerEvent::Error { message: format!("job {id}: {e}") });
+    }
+}
 
 fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
     if let Some(s) = p.downcast_ref::<&str>() {
@@ -156,7 +109,8 @@ impl Actor for JobActor {
                 let began = Instant::now();
                 let result = run.await.map_err(panic_text);
                 flow_core.flow.job_ran(began.elapsed());
-                let _ = me.send_message(JobMsg::Internal(Internal(InternalMsg::Done { result, finished_us: now_us() })));
+                let _ =
+                    me.send_message(JobMsg::Internal(Internal(InternalMsg::Done { result, finished_us: now_us() })));
                 signal.notify_one();
             })
             .abort_handle(),
@@ -273,7 +227,7 @@ async fn acknowledge(state: &mut JobState, kind: AckKind) {
     if matches!(kind, AckKind::Complete { .. }) {
         if let Some(next) = slot.is_some().then(|| state.core.flow.next_ready()).flatten() {
             let s = slot.take().expect("checked");
-            state.core.start_job(next, s).await;
+            start(&state.core, next, s).await;
         }
     }
     let Some(taken) = state.taken.take() else { return };
@@ -288,4 +242,3 @@ async fn acknowledge(state: &mut JobState, kind: AckKind) {
     // running (its lock renewed) until then.
     let _ = answer.await;
 }
-

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::core::Core;
 use super::events::WorkerEvent;
-use super::job_actor::{CancelReason, JobMsg};
+use super::job_msg::{CancelReason, JobMsg};
 use super::periodic::Step;
 
 pub(crate) fn step(core: Arc<Core>) -> Step {

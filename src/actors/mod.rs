@@ -3,6 +3,7 @@
 //! child is an actor in a file of its own, with its messages beside it; what they share is in
 //! `core`, how many jobs the worker holds and when it takes more is decided in `flow`.
 
+mod ack;
 mod acker;
 mod callbacks;
 mod core;
@@ -10,6 +11,7 @@ mod events;
 mod fetcher;
 mod flow;
 mod job_actor;
+mod job_msg;
 mod lock_renewer;
 mod periodic;
 mod processor;
@@ -21,6 +23,6 @@ mod worker;
 
 pub use callbacks::WorkerCallbacks;
 pub use events::WorkerEvent;
-pub use job_actor::{CancelReason, Internal, JobMsg};
+pub use job_msg::{CancelReason, Internal, JobMsg};
 pub use processor::{processor, JobContext, Processor, ProcessorFuture};
 pub use worker::Worker;

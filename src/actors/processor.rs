@@ -10,7 +10,7 @@ use ractor::ActorRef;
 use tokio_util::sync::CancellationToken;
 
 use super::events::{EventBus, WorkerEvent};
-use super::job_actor::JobMsg;
+use super::job_msg::JobMsg;
 use crate::engine::{Engine, Lease};
 use crate::job::{Job, JobError, JobOutcome};
 
@@ -91,4 +91,3 @@ where
 {
     Arc::new(move |job, ctx| Box::pin(f(job, ctx)))
 }
-

@@ -10,7 +10,7 @@ use std::time::Duration;
 use ractor::{ActorId, ActorRef};
 use tokio::sync::watch;
 
-use super::job_actor::JobMsg;
+use super::job_msg::JobMsg;
 use crate::engine::Lease;
 
 /// A running job: the lease it runs under and its actor.

@@ -12,7 +12,7 @@ use super::core::Core;
 use super::events::WorkerEvent;
 use super::fetcher::Fetcher;
 use super::flow::{FetchAhead, Flow, RunState};
-use super::job_actor::{CancelReason, JobMsg};
+use super::job_msg::{CancelReason, JobMsg};
 use super::periodic::{Periodic, PeriodicArgs};
 use super::processor::Processor;
 use super::{lock_renewer, stalled_checker};
@@ -111,7 +111,8 @@ impl Worker {
                 if worker.core.flow.run_state() == RunState::Closing {
                     return Err(SpawnErr::StartupFailed("the worker is closed".into()));
                 }
-                let tree = worker.start(Some(parent)).await.map_err(|e| SpawnErr::StartupFailed(e.to_string().into()))?;
+                let tree =
+                    worker.start(Some(parent)).await.map_err(|e| SpawnErr::StartupFailed(e.to_string().into()))?;
                 Ok(tree.cell())
             }
         })
@@ -140,8 +141,8 @@ impl Worker {
         }));
         let sup_opts = SupervisorOptions::default().intensity(opts.restart_intensity);
         let observer = translate(self.core.clone());
-        let tree =
-            Supervisor::start(self.tree_name(), Strategy::OneForOne, children, sup_opts, parent, vec![observer]).await?;
+        let tree = Supervisor::start(self.tree_name(), Strategy::OneForOne, children, sup_opts, parent, vec![observer])
+            .await?;
         self.core.tree.send_replace(Some(tree.clone()));
         Ok(tree)
     }
@@ -268,7 +269,7 @@ impl Worker {
     pub async fn inject_panic(&self, child: &str) {
         if let Some(id) = child.strip_prefix("job:") {
             if let Some(job) = self.core.registry.job(id) {
-                let _ = job.actor.send_message(super::job_actor::panic_message());
+                let _ = job.actor.send_message(super::job_msg::panic_message());
             }
             return;
         }
@@ -311,4 +312,3 @@ fn translate(core: Arc<Core>) -> Observer {
         true
     })
 }
-

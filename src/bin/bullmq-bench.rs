@@ -13,9 +13,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bullmq::worker::GetNextJobOptions;
 use bullmq::{
-    processor, BulkJob, ConnectionOptions, GetNextJobOptions, JobOptions, JobOutcome, KeepJobs, ManualWorker, Queue,
-    QueueEvents, QueueEventsOptions, QueueOptions, Worker, WorkerEvent, WorkerOptions,
+    processor, BulkJob, Connection, JobOptions, JobOutcome, KeepJobs, ManualWorker, Queue, QueueEvents,
+    QueueEventsOptions, QueueOptions, Worker, WorkerEvent, WorkerOptions,
 };
 use serde_json::json;
 
@@ -62,7 +63,7 @@ fn barrier() {
 
 fn job_opts(a: &Args) -> JobOptions {
     if a.roc {
-        JobOptions::default().remove_on_complete(KeepJobs::Bool(true))
+        JobOptions::default().remove_on_complete(KeepJobs::remove())
     } else {
         JobOptions::default()
     }
@@ -88,16 +89,11 @@ async fn run_process(a: &Args, worker: ManualWorker) -> serde_json::Value {
             let (w, done, finished) = (worker.clone(), done.clone(), finished.clone());
             tokio::spawn(async move {
                 let token = format!("bench-{lane}");
-                let mut current = None;
+                let mut current: Option<bullmq::ActiveJob> = None;
                 while done.load(Ordering::Relaxed) < n {
                     let job = match current.take() {
                         Some(j) => j,
-                        None => match w
-                            .get_next_job(
-                                &token,
-                                GetNextJobOptions { block: true, timeout: Duration::from_millis(200) },
-                            )
-                            .await
+                        None => match w.get_next_job(&token, GetNextJobOptions::wait(Duration::from_millis(200))).await
                         {
                             Ok(Some(j)) => j,
                             Ok(None) => continue,
@@ -108,7 +104,7 @@ async fn run_process(a: &Args, worker: ManualWorker) -> serde_json::Value {
                         },
                     };
                     // A no-op processor; the next job comes back with the completion.
-                    match job.move_to_completed((), &token, true).await {
+                    match job.move_to_completed((), true).await {
                         Ok(next) => {
                             if done.fetch_add(1, Ordering::Relaxed) + 1 == n {
                                 finished.notify_one();
@@ -149,21 +145,14 @@ fn main() {
 async fn run() {
     let a = parse_args();
     let version = format!("bullmq-ractor {}", env!("CARGO_PKG_VERSION"));
-    let q =
-        Queue::new(&a.queue, QueueOptions { connection: ConnectionOptions::from_url(&a.url), ..Default::default() })
-            .await
-            .expect("connect");
+    let connection = Connection::from_url(&a.url);
+    let q = Queue::new(&a.queue, QueueOptions::new(connection.clone())).await.expect("connect");
     let mut worker = None;
     let mut tree = None;
     let manual = std::env::var("BULLMQ_BENCH_MANUAL").is_ok_and(|v| v == "1");
     if a.workload == "process" {
         add_bulk(&q, &a, a.n).await;
-        let opts = WorkerOptions {
-            connection: ConnectionOptions::from_url(&a.url),
-            concurrency: a.concurrency,
-            autorun: false,
-            ..Default::default()
-        };
+        let opts = WorkerOptions::new(connection.clone()).concurrency(a.concurrency).autorun(false);
         if manual {
             worker = Some(ManualWorker::new(&a.queue, opts).await.expect("worker"));
         } else {
@@ -173,13 +162,13 @@ async fn run() {
     }
     let mut latency_setup = None;
     if a.workload == "latency" {
-        let opts = WorkerOptions { connection: ConnectionOptions::from_url(&a.url), ..Default::default() };
+        let opts = WorkerOptions::new(connection.clone());
         let noop = processor(|_job, _ctx| async { Ok(JobOutcome::Completed(serde_json::Value::Null)) });
         // The lifecycle events are not read here (the Node client attaches no listener either):
         // dropping the receiver stops the tree from queueing every event for nobody.
         let (w, events) = Worker::spawn(&a.queue, noop, opts).await.expect("worker tree");
         drop(events);
-        let qe_opts = QueueEventsOptions { connection: ConnectionOptions::from_url(&a.url), ..Default::default() };
+        let qe_opts = QueueEventsOptions::new(connection.clone());
         let qe = QueueEvents::new(&a.queue, qe_opts).await.expect("queue events");
         tokio::time::sleep(Duration::from_millis(200)).await;
         latency_setup = Some((w, qe));
@@ -223,7 +212,7 @@ async fn run() {
                 let t = Instant::now();
                 let job = q.add("job", json!({ "i": i }), job_opts(&a)).await.expect("add");
                 let added = t.elapsed().as_secs_f64() * 1000.0;
-                job.wait_until_finished(&qe, Duration::from_secs(30)).await.expect("finished");
+                qe.wait_until_finished(&job, Duration::from_secs(30)).await.expect("finished");
                 samples.push(t.elapsed().as_secs_f64() * 1000.0);
                 adds.push(added);
             }

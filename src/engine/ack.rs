@@ -53,11 +53,29 @@ fn stack_with(job: &Job, entry: String) -> String {
     serde_json::to_string(&stack).unwrap_or_else(|_| "[]".into())
 }
 
+/// One finish: job `id` (`job`, unless its hash could not be decoded) to `target` with `value`
+/// (the return value JSON or the failed reason) and, for failures, the stacktrace JSON.
+struct Finish<'a> {
+    id: &'a str,
+    job: Option<&'a Job>,
+    target: FinishTarget,
+    value: &'a str,
+    stacktrace: Option<&'a str>,
+}
+
+impl<'a> Finish<'a> {
+    fn failed(id: &'a str, job: Option<&'a Job>, reason: &'a str, stacktrace: &'a str) -> Self {
+        Finish { id, job, target: FinishTarget::Failed, value: reason, stacktrace: Some(stacktrace) }
+    }
+}
+
 impl Engine {
     /// Retention of a job finishing to `target`: its own option, else the worker's.
     pub(crate) fn retention(&self, job: Option<&Job>, target: FinishTarget) -> Retention {
         let (own, worker) = match target {
-            FinishTarget::Completed => (job.and_then(|j| j.opts.remove_on_complete.as_ref()), &self.opts.remove_on_complete),
+            FinishTarget::Completed => {
+                (job.and_then(|j| j.opts.remove_on_complete.as_ref()), &self.opts.remove_on_complete)
+            }
             FinishTarget::Failed => (job.and_then(|j| j.opts.remove_on_fail.as_ref()), &self.opts.remove_on_fail),
         };
         KeepJobs::retention(own.or(worker.as_ref()))
@@ -67,26 +85,17 @@ impl Engine {
         self.opts.metrics.map(|m| m.max_data_points)
     }
 
-    /// One moveToFinished of `job` (or of the undecodable job `id`) under `lease`.
-    async fn finish(
-        &self,
-        id: &str,
-        job: Option<&Job>,
-        lease: &Lease,
-        target: FinishTarget,
-        value: &str,
-        stacktrace: Option<&str>,
-        fetch_next: bool,
-    ) -> Result<Option<Taken>> {
+    /// One moveToFinished under `lease`; with `fetch_next` the next job comes back.
+    async fn finish(&self, f: Finish<'_>, lease: &Lease, fetch_next: bool) -> Result<Option<Taken>> {
         let fetch = self.fetch_args(lease.token(), now_ms());
         let call = MoveToFinished {
-            id,
-            target,
-            value,
-            retention: self.retention(job, target),
-            attempts: job.and_then(|j| j.opts.attempts).unwrap_or(0),
+            id: f.id,
+            target: f.target,
+            value: f.value,
+            retention: self.retention(f.job, f.target),
+            attempts: f.job.and_then(|j| j.opts.attempts).unwrap_or(0),
             metrics_max_data_points: self.metrics_points(),
-            stacktrace,
+            stacktrace: f.stacktrace,
             fetch_next,
             fetch: &fetch,
         };
@@ -121,7 +130,8 @@ impl Engine {
             job_id: Some(job.id.clone()),
             source,
         })?;
-        let next = self.finish(&job.id, Some(job), lease, FinishTarget::Completed, &text, None, fetch_next).await?;
+        let f = Finish { id: &job.id, job: Some(job), target: FinishTarget::Completed, value: &text, stacktrace: None };
+        let next = self.finish(f, lease, fetch_next).await?;
         record_job(job, JobMetric::Completed);
         Ok(next)
     }
@@ -184,9 +194,8 @@ impl Engine {
                 Ok(FailOutcome::Retried { delay })
             }
             None => {
-                let next = self
-                    .finish(&job.id, Some(job), lease, FinishTarget::Failed, &d.reason, Some(&d.stack_json), fetch_next)
-                    .await?;
+                let f = Finish::failed(&job.id, Some(job), &d.reason, &d.stack_json);
+                let next = self.finish(f, lease, fetch_next).await?;
                 record_job(job, JobMetric::Failed);
                 Ok(FailOutcome::Failed { next: next.map(Box::new) })
             }
@@ -197,7 +206,7 @@ impl Engine {
     /// started too often).
     pub(crate) async fn fail_at_pickup(&self, job: &Job, lease: &Lease, reason: &str) -> Result<()> {
         let stack = stack_with(job, reason.to_owned());
-        self.finish(&job.id, Some(job), lease, FinishTarget::Failed, reason, Some(&stack), false).await?;
+        self.finish(Finish::failed(&job.id, Some(job), reason, &stack), lease, false).await?;
         record_job(job, JobMetric::Failed);
         Ok(())
     }
@@ -206,15 +215,21 @@ impl Engine {
     /// unless the worker's `remove_on_fail` says otherwise.
     pub(crate) async fn fail_corrupt(&self, id: &str, lease: &Lease, reason: &str) -> Result<()> {
         let stack = serde_json::to_string(&[reason]).unwrap_or_else(|_| "[]".into());
-        self.finish(id, None, lease, FinishTarget::Failed, reason, Some(&stack), false).await.map(|_| ())
+        self.finish(Finish::failed(id, None, reason, &stack), lease, false).await.map(|_| ())
     }
 
     /// Moves `job` to delayed for `delay` without counting an attempt (the processor asked to
     /// run later).
     pub(crate) async fn delay(&self, job: &Job, lease: &Lease, delay: Duration) -> Result<()> {
         let fetch = self.fetch_args(lease.token(), now_ms());
-        let call =
-            MoveToDelayed { id: &job.id, delay, skip_attempt: true, failed_reason: None, stacktrace: None, fetch: &fetch };
+        let call = MoveToDelayed {
+            id: &job.id,
+            delay,
+            skip_attempt: true,
+            failed_reason: None,
+            stacktrace: None,
+            fetch: &fetch,
+        };
         call.run(self.queue.client()?).await?;
         record_job(job, JobMetric::Delayed);
         Ok(())

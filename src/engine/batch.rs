@@ -43,11 +43,8 @@ impl Engine {
             job_id: Some(job.id.clone()),
             source,
         })?;
-        let profile = (
-            self.retention(Some(job), FinishTarget::Completed),
-            job.opts.attempts.unwrap_or(0),
-            self.metrics_points(),
-        );
+        let profile =
+            (self.retention(Some(job), FinishTarget::Completed), job.opts.attempts.unwrap_or(0), self.metrics_points());
         Ok(Completion {
             id: job.id.clone(),
             value: text,

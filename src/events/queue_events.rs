@@ -14,7 +14,9 @@ use super::subscription::Subscription;
 use crate::connection::Client;
 use crate::error::{Error, Result};
 use crate::keys::QueueKeys;
-use crate::supervisor::{ChildSpec, Restart, RestartBackoff, RestartIntensity, Strategy, Supervisor, SupervisorOptions};
+use crate::supervisor::{
+    ChildSpec, Restart, RestartBackoff, RestartIntensity, Strategy, Supervisor, SupervisorOptions,
+};
 
 /// Watches one queue's events stream (PROTOCOL.md §10), for queues this process does not
 /// necessarily work on: dashboards, producers waiting for results
@@ -141,9 +143,10 @@ impl QueueEvents {
         if self.supervisor().is_some() {
             return Ok(());
         }
-        let (sup, _) = Supervisor::spawn(self.tree_name(), Strategy::OneForOne, vec![self.reader_spec()], tree_options())
-            .await
-            .map_err(|e| Error::Connection { operation: "QueueEvents::run", message: e.to_string() })?;
+        let (sup, _) =
+            Supervisor::spawn(self.tree_name(), Strategy::OneForOne, vec![self.reader_spec()], tree_options())
+                .await
+                .map_err(|e| Error::Connection { operation: "QueueEvents::run", message: e.to_string() })?;
         *self.inner.supervisor.lock().unwrap_or_else(|p| p.into_inner()) = Some(sup.clone());
         // After a meltdown the tree is gone: end every subscription so waiters stop waiting.
         let shared = self.inner.shared.clone();
@@ -187,7 +190,7 @@ impl QueueEvents {
     }
 
     fn tree_name(&self) -> String {
-        format!("queue-events:{}", self.inner.shared.stream_key)
+        format!("queue-events:{}", self.inner.keys.qualified())
     }
 
     fn reader_spec(&self) -> ChildSpec {
@@ -277,10 +280,7 @@ impl QueueEvents {
 
     /// The command connection for checks, opened on first use.
     pub(crate) async fn client(&self) -> Result<&Client> {
-        self.inner
-            .client
-            .get_or_try_init(|| Client::connect(&self.inner.opts.connection, &self.inner.keys.name))
-            .await
+        self.inner.client.get_or_try_init(|| Client::connect(&self.inner.opts.connection, &self.inner.keys.name)).await
     }
 }
 

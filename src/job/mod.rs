@@ -10,8 +10,8 @@ mod record;
 mod state;
 
 pub use backoff::BackoffStrategy;
-pub use bulk::BulkJob;
 pub(crate) use backoff::{next_attempt, NextAttempt};
+pub use bulk::BulkJob;
 pub(crate) use options::{epoch_ms, ms, Retention};
 pub use options::{
     Backoff, BackoffType, Deduplication, JobOptions, KeepJobs, ParentFailurePolicy, ParentOptions, Telemetry,

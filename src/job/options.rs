@@ -608,8 +608,14 @@ impl JobOptions {
                         }
                     }
                 }
-                "fpof" | "failParentOnFailure" | "cpof" | "continueParentOnFailure" | "idof"
-                | "ignoreDependencyOnFailure" | "rdof" | "removeDependencyOnFailure" => {}
+                "fpof"
+                | "failParentOnFailure"
+                | "cpof"
+                | "continueParentOnFailure"
+                | "idof"
+                | "ignoreDependencyOnFailure"
+                | "rdof"
+                | "removeDependencyOnFailure" => {}
                 _ => {
                     o.extra.insert(k.clone(), val.clone());
                 }
@@ -725,7 +731,11 @@ mod tests {
         let o = JobOptions::default()
             .attempts(3)
             .backoff(Backoff::exponential(Duration::from_secs(1)).with_jitter(0.5))
-            .remove_on_complete(KeepJobs::Options { age: Some(Duration::from_secs(3600)), count: Some(10), limit: None })
+            .remove_on_complete(KeepJobs::Options {
+                age: Some(Duration::from_secs(3600)),
+                count: Some(10),
+                limit: None,
+            })
             .remove_on_fail(KeepJobs::Count(5))
             .deduplication(Deduplication::throttle("d", Duration::from_secs(5)))
             .parent_failure(ParentFailurePolicy::IgnoreDependency);

@@ -166,4 +166,3 @@ impl std::fmt::Display for JobError {
         f.write_str(&self.message)
     }
 }
-

@@ -7,7 +7,9 @@ use super::Queue;
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::job::{ms, JobState};
-use crate::scripts::{CleanJobsInSet, Drain, GetRateLimitTtl, MoveJobsToWait, Obliterate, ObliterateStep, Pause, Promote, RemoveJob};
+use crate::scripts::{
+    CleanJobsInSet, Drain, GetRateLimitTtl, MoveJobsToWait, Obliterate, ObliterateStep, Pause, Promote, RemoveJob,
+};
 
 /// The largest batch one obliterate or bulk-move call handles: scripts unpack batches onto the
 /// Lua stack, which holds a few thousand values.

@@ -93,7 +93,9 @@ impl FinishMany<'_> {
             .collect();
         let mut taken = Vec::new();
         while let Some(hash) = it.next() {
-            let msgpack::Value::Array(flat) = hash else { return Err(bad("a taken job's hash is not an array".into())) };
+            let msgpack::Value::Array(flat) = hash else {
+                return Err(bad("a taken job's hash is not an array".into()));
+            };
             let flat: Vec<Vec<u8>> = flat
                 .into_iter()
                 .map(|v| match v {

@@ -256,8 +256,11 @@ impl Actor for SupervisorActor {
                         c.cell = Some(cell);
                         c.started_at = Instant::now();
                         c.consecutive += 1;
-                        let event =
-                            SupervisorEvent::ChildRestarted { supervisor: state.name(), child: id, restarts: state.log.count() };
+                        let event = SupervisorEvent::ChildRestarted {
+                            supervisor: state.name(),
+                            child: id,
+                            restarts: state.log.count(),
+                        };
                         state.shared.emit(event);
                     }
                     Err(e) => {

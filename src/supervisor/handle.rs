@@ -137,13 +137,19 @@ impl Supervisor {
         observers: Vec<Observer>,
     ) -> Result<Supervisor> {
         let shared = Arc::new(Shared::new(name.clone(), observers));
-        let args =
-            SupervisorArgs { strategy, intensity: opts.intensity, backoff: opts.backoff, children, shared: shared.clone() };
+        let args = SupervisorArgs {
+            strategy,
+            intensity: opts.intensity,
+            backoff: opts.backoff,
+            children,
+            shared: shared.clone(),
+        };
         let spawned = match parent {
             Some(p) => Actor::spawn_linked(None, SupervisorActor, args, p).await,
             None => Actor::spawn(None, SupervisorActor, args).await,
         };
-        let (actor, _) = spawned.map_err(|e| Error::Spawn { what: format!("supervisor {name}"), message: e.to_string() })?;
+        let (actor, _) =
+            spawned.map_err(|e| Error::Spawn { what: format!("supervisor {name}"), message: e.to_string() })?;
         Ok(Supervisor { actor, shared })
     }
 
@@ -212,8 +218,9 @@ impl Supervisor {
         F: FnOnce(ActorCell) -> Fut,
         Fut: Future<Output = std::result::Result<ActorCell, SpawnErr>>,
     {
-        let cell =
-            start(self.cell()).await.map_err(|e| Error::Spawn { what: format!("child {id}"), message: e.to_string() })?;
+        let cell = start(self.cell())
+            .await
+            .map_err(|e| Error::Spawn { what: format!("child {id}"), message: e.to_string() })?;
         let key = cell.get_id();
         let t = Temporary { id: id.clone(), shutdown, cell: cell.clone() };
         self.shared.temporary.lock().unwrap_or_else(|p| p.into_inner()).insert(key, t);

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef};
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::*;
 
@@ -60,11 +60,11 @@ fn dummy(name: &str, restart: Restart, log: &Log) -> ChildSpec {
     })
 }
 
-async fn children(sup: &ActorRef<SupervisorMsg>) -> Vec<(String, ActorCell)> {
-    ractor::call!(sup, SupervisorMsg::WhichChildren).unwrap()
+async fn children(sup: &Supervisor) -> Vec<(String, ActorCell)> {
+    sup.which_children().await.unwrap()
 }
 
-async fn child(sup: &ActorRef<SupervisorMsg>, id: &str) -> ActorRef<DummyMsg> {
+async fn child(sup: &Supervisor, id: &str) -> ActorRef<DummyMsg> {
     children(sup).await.into_iter().find(|(c, _)| c == id).map(|(_, cell)| cell.into()).expect("child running")
 }
 
@@ -84,44 +84,39 @@ async fn next_event(
     .expect("event in time")
 }
 
-fn args(
+fn opts(max_restarts: u32) -> SupervisorOptions {
+    SupervisorOptions::default()
+        .intensity(RestartIntensity::new(max_restarts, Duration::from_secs(10)))
+        .backoff(RestartBackoff::new(Duration::from_millis(1), Duration::from_millis(5)))
+}
+
+async fn spawn(
     name: &str,
     strategy: Strategy,
     specs: Vec<ChildSpec>,
     max_restarts: u32,
-) -> (SupervisorArgs, UnboundedReceiver<SupervisorEvent>) {
-    let (tx, rx) = unbounded_channel();
-    let mut a = SupervisorArgs::new(name, strategy, specs);
-    a.intensity = RestartIntensity { max_restarts, within: Duration::from_secs(10) };
-    a.backoff = RestartBackoff { initial: Duration::from_millis(1), max: Duration::from_millis(5) };
-    a.subscribers.push(tx);
-    (a, rx)
+) -> (Supervisor, UnboundedReceiver<SupervisorEvent>) {
+    Supervisor::spawn(name, strategy, specs, opts(max_restarts)).await.unwrap()
 }
 
 #[tokio::test]
 async fn one_for_one_restarts_only_the_failed_child() {
     let log = Log::default();
-    let (a, mut rx) = args(
-        "s",
-        Strategy::OneForOne,
-        vec![dummy("a", Restart::Permanent, &log), dummy("b", Restart::Permanent, &log)],
-        5,
-    );
-    let (sup, _h) = Actor::spawn(None, Supervisor, a).await.unwrap();
+    let specs = vec![dummy("a", Restart::Permanent, &log), dummy("b", Restart::Permanent, &log)];
+    let (sup, mut rx) = spawn("s", Strategy::OneForOne, specs, 5).await;
     let b_before = child(&sup, "b").await.get_id();
     child(&sup, "a").await.send_message(DummyMsg::Panic).unwrap();
     let e = next_event(&mut rx, |e| matches!(e, SupervisorEvent::ChildRestarted { .. })).await;
     assert_eq!(e, SupervisorEvent::ChildRestarted { supervisor: "s".into(), child: "a".into(), restarts: 1 });
     assert_eq!(child(&sup, "b").await.get_id(), b_before, "the sibling was not touched");
     assert_eq!(log.lock().unwrap().iter().filter(|l| *l == "start:a").count(), 2);
-    sup.stop_and_wait(None, None).await.unwrap();
+    sup.stop(None).await;
 }
 
 #[tokio::test]
 async fn meltdown_at_exactly_n_plus_one_failures() {
     let log = Log::default();
-    let (a, mut rx) = args("m", Strategy::OneForOne, vec![dummy("a", Restart::Permanent, &log)], 3);
-    let (sup, handle) = Actor::spawn(None, Supervisor, a).await.unwrap();
+    let (sup, mut rx) = spawn("m", Strategy::OneForOne, vec![dummy("a", Restart::Permanent, &log)], 3).await;
     for n in 1..=3 {
         child(&sup, "a").await.send_message(DummyMsg::Crash).unwrap();
         let e = next_event(&mut rx, |e| matches!(e, SupervisorEvent::ChildRestarted { .. })).await;
@@ -130,7 +125,8 @@ async fn meltdown_at_exactly_n_plus_one_failures() {
     child(&sup, "a").await.send_message(DummyMsg::Crash).unwrap();
     let e = next_event(&mut rx, |e| matches!(e, SupervisorEvent::Meltdown { .. })).await;
     assert_eq!(e, SupervisorEvent::Meltdown { supervisor: "m".into(), restarts: 3, within: Duration::from_secs(10) });
-    tokio::time::timeout(Duration::from_secs(5), handle).await.expect("supervisor stops after meltdown").unwrap();
+    tokio::time::timeout(Duration::from_secs(5), sup.wait()).await.expect("supervisor stops after meltdown");
+    assert!(!sup.is_running());
     assert_eq!(log.lock().unwrap().iter().filter(|l| *l == "start:a").count(), 4);
 }
 
@@ -138,19 +134,19 @@ async fn meltdown_at_exactly_n_plus_one_failures() {
 async fn meltdown_escalates_to_the_parent_supervisor() {
     let log = Log::default();
     let inner_log = log.clone();
-    let inner = ChildSpec::new("inner", Restart::Permanent, move |sup: ActorCell| {
-        let log = inner_log.clone();
-        async move {
-            let (a, _) = args("inner", Strategy::OneForOne, vec![dummy("leaf", Restart::Permanent, &log)], 0);
-            let (r, _) = Actor::spawn_linked(None, Supervisor, a, sup).await?;
-            Ok(r.get_cell())
-        }
-    });
-    let (a, mut rx) = args("outer", Strategy::OneForOne, vec![inner], 5);
-    let (outer, _h) = Actor::spawn(None, Supervisor, a).await.unwrap();
-    let inner_ref: ActorRef<SupervisorMsg> = children(&outer).await.remove(0).1.into();
+    let leaf = dummy("leaf", Restart::Permanent, &inner_log);
     // Intensity 0: the leaf's first crash melts the inner supervisor down.
-    child(&inner_ref, "leaf").await.send_message(DummyMsg::Crash).unwrap();
+    let inner = Supervisor::child_spec("inner", Strategy::OneForOne, vec![leaf], opts(0));
+    let (outer, mut rx) = spawn("outer", Strategy::OneForOne, vec![inner], 5).await;
+    let leaf_cell = loop {
+        // The leaf is the inner supervisor's only child, linked under its cell.
+        let inner_cell = children(&outer).await.remove(0).1;
+        if let Some(c) = inner_cell.get_children().into_iter().next() {
+            break c;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    ActorRef::<DummyMsg>::from(leaf_cell).send_message(DummyMsg::Crash).unwrap();
     let e = next_event(&mut rx, |e| matches!(e, SupervisorEvent::ChildFailed { .. })).await;
     match e {
         SupervisorEvent::ChildFailed { supervisor, child, reason } => {
@@ -161,7 +157,7 @@ async fn meltdown_escalates_to_the_parent_supervisor() {
     }
     next_event(&mut rx, |e| matches!(e, SupervisorEvent::ChildRestarted { child, .. } if child == "inner")).await;
     assert_eq!(log.lock().unwrap().iter().filter(|l| *l == "start:leaf").count(), 2, "the subtree was rebuilt");
-    outer.stop_and_wait(None, None).await.unwrap();
+    outer.stop(None).await;
 }
 
 #[tokio::test]
@@ -172,9 +168,8 @@ async fn shutdown_stops_children_in_reverse_start_order() {
         dummy("b", Restart::Permanent, &log),
         dummy("c", Restart::Permanent, &log),
     ];
-    let (a, _rx) = args("o", Strategy::OneForOne, specs, 5);
-    let (sup, _h) = Actor::spawn(None, Supervisor, a).await.unwrap();
-    sup.stop_and_wait(None, Some(Duration::from_secs(5))).await.unwrap();
+    let (sup, _rx) = spawn("o", Strategy::OneForOne, specs, 5).await;
+    sup.stop(Some(Duration::from_secs(5))).await;
     let stops: Vec<String> = log.lock().unwrap().iter().filter(|l| l.starts_with("stop:")).cloned().collect();
     assert_eq!(stops, vec!["stop:c", "stop:b", "stop:a"]);
 }
@@ -187,8 +182,7 @@ async fn transient_and_temporary_children() {
         dummy("tmp", Restart::Temporary, &log),
         dummy("p", Restart::Permanent, &log),
     ];
-    let (a, mut rx) = args("x", Strategy::OneForOne, specs, 5);
-    let (sup, _h) = Actor::spawn(None, Supervisor, a).await.unwrap();
+    let (sup, mut rx) = spawn("x", Strategy::OneForOne, specs, 5).await;
     child(&sup, "t").await.send_message(DummyMsg::Stop).unwrap();
     next_event(&mut rx, |e| matches!(e, SupervisorEvent::ChildStopped { child, .. } if child == "t")).await;
     child(&sup, "tmp").await.send_message(DummyMsg::Crash).unwrap();
@@ -197,7 +191,7 @@ async fn transient_and_temporary_children() {
     next_event(&mut rx, |e| matches!(e, SupervisorEvent::ChildRestarted { child, .. } if child == "p")).await;
     let running: Vec<String> = children(&sup).await.into_iter().map(|c| c.0).collect();
     assert_eq!(running, vec!["p"], "a transient child that stopped normally and a temporary one stay down");
-    sup.stop_and_wait(None, None).await.unwrap();
+    sup.stop(None).await;
 }
 
 #[tokio::test]
@@ -209,8 +203,7 @@ async fn one_for_all_and_rest_for_one() {
             dummy("b", Restart::Permanent, &log),
             dummy("c", Restart::Permanent, &log),
         ];
-        let (a, mut rx) = args("s", strategy, specs, 5);
-        let (sup, _h) = Actor::spawn(None, Supervisor, a).await.unwrap();
+        let (sup, mut rx) = spawn("s", strategy, specs, 5).await;
         let before: Vec<_> = children(&sup).await.into_iter().map(|(_, c)| c.get_id()).collect();
         child(&sup, "b").await.send_message(DummyMsg::Crash).unwrap();
         next_event(&mut rx, |e| matches!(e, SupervisorEvent::ChildRestarted { child, .. } if child == "c")).await;
@@ -227,7 +220,7 @@ async fn one_for_all_and_rest_for_one() {
         assert_eq!(after[0].1.get_id() != before[0], expect_a_restarted, "{strategy:?}: a");
         assert_ne!(after[1].1.get_id(), before[1]);
         assert_ne!(after[2].1.get_id(), before[2]);
-        sup.stop_and_wait(None, None).await.unwrap();
+        sup.stop(None).await;
     }
 }
 
@@ -251,12 +244,10 @@ async fn failed_restarts_back_off_further() {
             }
         })
     };
-    let (tx, mut rx) = unbounded_channel();
-    let mut a = SupervisorArgs::new("b", Strategy::OneForOne, vec![spec]);
-    a.intensity = RestartIntensity { max_restarts: 10, within: Duration::from_secs(10) };
-    a.backoff = RestartBackoff { initial: Duration::from_millis(20), max: Duration::from_secs(1) };
-    a.subscribers.push(tx);
-    let (sup, _h) = Actor::spawn(None, Supervisor, a).await.unwrap();
+    let o = SupervisorOptions::default()
+        .intensity(RestartIntensity::new(10, Duration::from_secs(10)))
+        .backoff(RestartBackoff::new(Duration::from_millis(20), Duration::from_secs(1)));
+    let (sup, mut rx) = Supervisor::spawn("b", Strategy::OneForOne, vec![spec], o).await.unwrap();
     healthy.store(false, Ordering::SeqCst);
     child(&sup, "flaky").await.send_message(DummyMsg::Crash).unwrap();
     let mut at = Vec::new();
@@ -277,5 +268,56 @@ async fn failed_restarts_back_off_further() {
     }
     healthy.store(true, Ordering::SeqCst);
     next_event(&mut rx, |e| matches!(e, SupervisorEvent::ChildRestarted { .. })).await;
-    sup.stop_and_wait(None, None).await.unwrap();
+    sup.stop(None).await;
+}
+
+#[tokio::test]
+async fn temporary_children_started_outside_the_mailbox_are_reported_and_stopped_first() {
+    let log = Log::default();
+    let (sup, mut rx) = spawn("t", Strategy::OneForOne, vec![dummy("static", Restart::Permanent, &log)], 5).await;
+    let started = {
+        let log = log.clone();
+        sup.start_temporary("job:1".into(), Duration::from_secs(1), move |cell| async move {
+            let (r, _) = Actor::spawn_linked(None, Dummy { name: "job:1".into(), log }, (), cell).await?;
+            Ok(r.get_cell())
+        })
+        .await
+        .unwrap()
+    };
+    next_event(&mut rx, |e| matches!(e, SupervisorEvent::ChildStarted { child, .. } if child == "job:1")).await;
+    let ids: Vec<String> = children(&sup).await.into_iter().map(|c| c.0).collect();
+    assert_eq!(ids, vec!["static", "job:1"]);
+    ActorRef::<DummyMsg>::from(started).send_message(DummyMsg::Crash).unwrap();
+    let e = next_event(&mut rx, |e| matches!(e, SupervisorEvent::ChildFailed { .. })).await;
+    assert!(matches!(e, SupervisorEvent::ChildFailed { child, .. } if child == "job:1"), "reported, not restarted");
+    let ids: Vec<String> = children(&sup).await.into_iter().map(|c| c.0).collect();
+    assert_eq!(ids, vec!["static"]);
+    // Another one, then a stop: the temporary child stops before the static one.
+    let log2 = log.clone();
+    sup.start_temporary("job:2".into(), Duration::from_secs(1), move |cell| async move {
+        let (r, _) = Actor::spawn_linked(None, Dummy { name: "job:2".into(), log: log2 }, (), cell).await?;
+        Ok(r.get_cell())
+    })
+    .await
+    .unwrap();
+    sup.stop(Some(Duration::from_secs(5))).await;
+    let stops: Vec<String> = log.lock().unwrap().iter().filter(|l| l.starts_with("stop:")).cloned().collect();
+    assert_eq!(stops, vec!["stop:job:2", "stop:static"]);
+}
+
+#[tokio::test]
+async fn start_child_and_terminate_child_through_the_handle() {
+    let log = Log::default();
+    let (sup, mut rx) = spawn("h", Strategy::OneForOne, vec![], 5).await;
+    sup.start_child(dummy("late", Restart::Permanent, &log)).await.unwrap();
+    next_event(&mut rx, |e| matches!(e, SupervisorEvent::ChildStarted { child, .. } if child == "late")).await;
+    sup.start_child(dummy("tmp", Restart::Temporary, &log)).await.unwrap();
+    assert_eq!(children(&sup).await.len(), 2);
+    assert!(sup.terminate_child("late").await.unwrap());
+    assert!(sup.terminate_child("tmp").await.unwrap());
+    assert!(!sup.terminate_child("nope").await.unwrap());
+    assert!(children(&sup).await.is_empty());
+    let started = log.lock().unwrap().iter().filter(|l| l.starts_with("start:")).count();
+    assert_eq!(started, 2, "terminated children are not restarted");
+    sup.stop(None).await;
 }

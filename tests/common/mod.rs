@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use bullmq::{ConnectionOptions, Queue, QueueOptions};
+use bullmq::{Connection, Queue, QueueOptions};
 
 /// A redis-server owned by this test binary. A shell watchdog kills it when the test process
 /// exits (statics are never dropped), so no server outlives its tests.
@@ -82,12 +82,23 @@ pub fn qname(tag: &str) -> String {
     format!("{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
 
-pub fn conn_opts() -> ConnectionOptions {
-    ConnectionOptions::from_url(redis().url.clone())
+/// The test binary's Redis, prefix `bull`.
+pub fn conn() -> Connection {
+    Connection::from_url(redis().url.clone())
+}
+
+/// The test binary's Redis with the prefix of `q`.
+pub fn conn_for(q: &Queue) -> Connection {
+    conn().prefix(q.prefix())
+}
+
+/// Worker options on the test binary's Redis and the prefix of `q`.
+pub fn worker_opts(q: &Queue) -> bullmq::WorkerOptions {
+    bullmq::WorkerOptions::new(conn_for(q))
 }
 
 pub async fn queue(tag: &str) -> Queue {
-    Queue::new(&qname(tag), QueueOptions { connection: conn_opts(), ..Default::default() }).await.unwrap()
+    Queue::new(&qname(tag), QueueOptions::new(conn())).await.unwrap()
 }
 
 /// A plain connection for asserting what is in Redis.
@@ -172,19 +183,19 @@ pub fn k(q: &Queue, suffix: &str) -> String {
     format!("{}:{}:{}", q.prefix(), q.name(), suffix)
 }
 
-/// A manual worker on the same queue as `q`.
+/// A manual worker on the same queue as `q` (its options on the test Redis and `q`'s prefix).
 pub async fn worker_for(q: &Queue, opts: bullmq::WorkerOptions) -> bullmq::ManualWorker {
-    bullmq::ManualWorker::new(
-        q.name(),
-        bullmq::WorkerOptions { connection: conn_opts(), prefix: q.prefix().to_owned(), ..opts },
-    )
-    .await
-    .unwrap()
+    bullmq::ManualWorker::new(q.name(), opts.connection(conn_for(q))).await.unwrap()
 }
 
 /// Non-blocking fetch options.
-pub fn now_only() -> bullmq::GetNextJobOptions {
-    bullmq::GetNextJobOptions { block: false, ..Default::default() }
+pub fn now_only() -> bullmq::worker::GetNextJobOptions {
+    bullmq::worker::GetNextJobOptions::no_wait()
+}
+
+/// Fetch options that wait at most `ms`.
+pub fn block(ms: u64) -> bullmq::worker::GetNextJobOptions {
+    bullmq::worker::GetNextJobOptions::wait(Duration::from_millis(ms))
 }
 pub mod node;
 pub mod otel_node;
@@ -216,7 +227,7 @@ pub async fn raw_job(q: &Queue, id: &str, name: &str) {
 pub async fn waiting_parent(q: &Queue, id: &str) -> bullmq::ParentOptions {
     raw_job(q, id, "parent").await;
     cmd::<()>(&["ZADD", &k(q, "waiting-children"), "1", id]).await;
-    bullmq::ParentOptions { id: id.into(), queue: q.qualified_name() }
+    bullmq::ParentOptions::new(id, q.qualified_name())
 }
 
 /// Standard base64 with padding, as Node names connections (`prefix:base64(queue)`).
