@@ -73,7 +73,7 @@ pub enum Error {
     /// The handle was closed.
     #[error("{0} is closed")]
     Closed(&'static str),
-    /// The job failed (for example, seen by [`Job::wait_until_finished`](crate::Job::wait_until_finished)).
+    /// The job failed (for example, seen by [`QueueEvents::wait_until_finished`](crate::QueueEvents::wait_until_finished)).
     #[error("job {job_id} failed: {reason}")]
     JobFailed {
         /// The job.

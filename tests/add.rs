@@ -3,8 +3,9 @@
 mod common;
 
 use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bullmq::{Backoff, BulkJob, Deduplication, JobOptions, KeepJobs};
+use bullmq::{Backoff, BulkJob, Deduplication, JobOptions, KeepJobs, ParentFailurePolicy};
 use common::*;
 use serde_json::json;
 
@@ -13,8 +14,8 @@ async fn standard_add_writes_hash_wait_marker_and_events() {
     let q = queue("add-std").await;
     let opts = JobOptions::default()
         .attempts(3)
-        .backoff(Backoff::exponential(1000).with_jitter(0.5))
-        .remove_on_complete(KeepJobs::Options { age: Some(3600), count: Some(10), limit: None })
+        .backoff(Backoff::exponential(Duration::from_millis(1000)).with_jitter(0.5))
+        .remove_on_complete(KeepJobs::Options { age: Some(Duration::from_secs(3600)), count: Some(10), limit: None })
         .remove_on_fail(KeepJobs::Count(5));
     let job = q.add("std", json!({"a": 1}), opts).await.unwrap();
     assert_eq!(job.id, "1");
@@ -60,7 +61,7 @@ async fn fifo_lifo_priority_and_delay_positions() {
     assert_eq!(score as u64, 5 * (1u64 << 32) + 1);
 
     let before = bullmq_now();
-    let d = q.add("d", json!({}), JobOptions::default().delay(60_000)).await.unwrap();
+    let d = q.add("d", json!({}), JobOptions::default().delay(Duration::from_millis(60_000))).await.unwrap();
     let score: f64 = cmd(&["ZSCORE", &k(&q, "delayed"), &d.id]).await;
     let due = score as u64 / 4096;
     assert!(due >= before + 60_000 && due <= bullmq_now() + 60_000);
@@ -72,7 +73,12 @@ async fn fifo_lifo_priority_and_delay_positions() {
 }
 
 fn bullmq_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// The instant `ms` milliseconds after the epoch.
+fn at(ms: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms)
 }
 
 #[tokio::test]
@@ -84,7 +90,7 @@ async fn same_ms_delays_keep_fifo_sequence() {
             BulkJob::new(
                 "d",
                 json!({"i": i}),
-                JobOptions { timestamp: Some(ts), delay: Some(5000), ..Default::default() },
+                JobOptions::default().timestamp(at(ts)).delay(Duration::from_millis(5000)),
             )
             .unwrap()
         })
@@ -119,14 +125,9 @@ async fn invalid_options_write_nothing() {
         JobOptions::default().job_id("123"),
         JobOptions::default().job_id("a:b"),
         JobOptions::default().priority(3_000_000),
-        JobOptions::default().backoff(Backoff::fixed(10).with_jitter(2.0)),
-        JobOptions {
-            fail_parent_on_failure: Some(true),
-            ignore_dependency_on_failure: Some(true),
-            ..Default::default()
-        },
+        JobOptions::default().backoff(Backoff::fixed(Duration::from_millis(10)).with_jitter(2.0)),
         JobOptions::default().deduplication(Deduplication::simple("")),
-        JobOptions { size_limit: Some(3), ..Default::default() },
+        JobOptions::default().size_limit(3),
     ] {
         let err = q.add("x", json!({"abc": 1}), opts).await.unwrap_err();
         assert!(matches!(err, bullmq::Error::InvalidOption { .. }), "{err}");
@@ -141,13 +142,43 @@ async fn invalid_options_write_nothing() {
     assert_eq!(exists, 0);
 }
 
+/// The four parent failure flags are one policy: a child stores exactly the flag its policy
+/// names, in its options and in its `parent` JSON, and reads back the same policy.
+#[tokio::test]
+async fn parent_failure_policy_stores_exactly_one_flag() {
+    let q = queue("add-policy").await;
+    let parent = waiting_parent(&q, "P").await;
+    let flags = ["fpof", "cpof", "idof", "rdof"];
+    for (policy, flag) in [
+        (ParentFailurePolicy::FailParent, "fpof"),
+        (ParentFailurePolicy::ContinueParent, "cpof"),
+        (ParentFailurePolicy::IgnoreDependency, "idof"),
+        (ParentFailurePolicy::RemoveDependency, "rdof"),
+    ] {
+        let opts = JobOptions::default().parent(parent.clone()).parent_failure(policy);
+        let child = q.add("child", json!({}), opts).await.unwrap();
+        let stored: serde_json::Value =
+            serde_json::from_str(&cmd::<String>(&["HGET", &k(&q, &child.id), "opts"]).await).unwrap();
+        let set: Vec<&str> = flags.into_iter().filter(|f| stored.get(*f).is_some()).collect();
+        assert_eq!(set, vec![flag], "opts {stored}");
+        assert_eq!(stored[flag], true);
+        let pj: serde_json::Value =
+            serde_json::from_str(&cmd::<String>(&["HGET", &k(&q, &child.id), "parent"]).await).unwrap();
+        let set: Vec<&str> = flags.into_iter().filter(|f| pj.get(*f).and_then(|v| v.as_bool()) == Some(true)).collect();
+        assert_eq!(set, vec![flag], "parent {pj}");
+        let read = q.get_job(&child.id).await.unwrap().unwrap();
+        assert_eq!(read.opts.parent_failure, Some(policy));
+        assert_eq!(read.parent.as_ref().unwrap().failure_policy, Some(policy));
+    }
+}
+
 #[tokio::test]
 async fn bulk_with_missing_parent_adds_nothing() {
     let q = queue("add-parent").await;
-    let parent = bullmq::ParentOptions { id: "nope".into(), queue: q.qualified_name() };
+    let parent = bullmq::ParentOptions::new("nope", q.qualified_name());
     let bulk = vec![
         BulkJob::new("ok", json!({}), JobOptions::default()).unwrap(),
-        BulkJob::new("child", json!({}), JobOptions { parent: Some(parent), ..Default::default() }).unwrap(),
+        BulkJob::new("child", json!({}), JobOptions::default().parent(parent)).unwrap(),
     ];
     let err = q.add_bulk(bulk).await.unwrap_err();
     assert_eq!(err.script_code(), Some(bullmq::ScriptErrorCode::ParentJobNotExist));
@@ -173,10 +204,22 @@ async fn dedup_simple_and_throttle() {
     assert_eq!(d.1["deduplicationId"], "s");
     assert_eq!(d.1["deduplicatedJobId"], "2");
 
-    let t =
-        q.add("x", json!({}), JobOptions::default().deduplication(Deduplication::throttle("t", 5000))).await.unwrap();
-    let t2 =
-        q.add("x", json!({}), JobOptions::default().deduplication(Deduplication::throttle("t", 5000))).await.unwrap();
+    let t = q
+        .add(
+            "x",
+            json!({}),
+            JobOptions::default().deduplication(Deduplication::throttle("t", Duration::from_millis(5000))),
+        )
+        .await
+        .unwrap();
+    let t2 = q
+        .add(
+            "x",
+            json!({}),
+            JobOptions::default().deduplication(Deduplication::throttle("t", Duration::from_millis(5000))),
+        )
+        .await
+        .unwrap();
     assert_eq!(t.id, t2.id);
     let ttl: i64 = cmd(&["PTTL", &k(&q, "de:t")]).await;
     assert!(ttl > 0 && ttl <= 5000);
@@ -185,9 +228,15 @@ async fn dedup_simple_and_throttle() {
 #[tokio::test]
 async fn dedup_debounce_replaces_delayed_owner() {
     let q = queue("add-debounce").await;
-    let de = Deduplication::debounce("d", 10_000);
-    let a = q.add("x", json!({"v": 1}), JobOptions::default().delay(5000).deduplication(de.clone())).await.unwrap();
-    let b = q.add("x", json!({"v": 2}), JobOptions::default().delay(5000).deduplication(de)).await.unwrap();
+    let de = Deduplication::debounce("d", Duration::from_millis(10_000));
+    let a = q
+        .add("x", json!({"v": 1}), JobOptions::default().delay(Duration::from_millis(5000)).deduplication(de.clone()))
+        .await
+        .unwrap();
+    let b = q
+        .add("x", json!({"v": 2}), JobOptions::default().delay(Duration::from_millis(5000)).deduplication(de))
+        .await
+        .unwrap();
     assert_ne!(a.id, b.id);
     let exists: i64 = cmd(&["EXISTS", &k(&q, &a.id)]).await;
     assert_eq!(exists, 0, "the delayed owner is replaced");
@@ -205,7 +254,7 @@ async fn dedup_debounce_replaces_delayed_owner() {
 #[tokio::test]
 async fn dedup_extend_restarts_the_window() {
     let q = queue("add-extend").await;
-    let de = Deduplication { extend: Some(true), ..Deduplication::throttle("e", 60_000) };
+    let de = Deduplication::throttle("e", Duration::from_millis(60_000)).extend(true);
     let a = q.add("x", json!({}), JobOptions::default().deduplication(de.clone())).await.unwrap();
     cmd::<()>(&["PEXPIRE", &k(&q, "de:e"), "1000"]).await;
     let b = q.add("x", json!({}), JobOptions::default().deduplication(de)).await.unwrap();
@@ -217,7 +266,7 @@ async fn dedup_extend_restarts_the_window() {
 #[tokio::test]
 async fn dedup_keep_last_if_active_stores_next_payload() {
     let q = queue("add-kla").await;
-    let de = Deduplication { keep_last_if_active: Some(true), ..Deduplication::simple("kla") };
+    let de = Deduplication::simple("kla").keep_last_if_active(true);
     let owner = q.add("k", json!({"v": 1}), JobOptions::default().deduplication(de.clone())).await.unwrap();
     // Not active yet: a plain dedup hit, nothing stored.
     q.add("k", json!({"v": 2}), JobOptions::default().deduplication(de.clone())).await.unwrap();
@@ -243,13 +292,13 @@ async fn dedup_keep_last_if_active_stores_next_payload() {
 #[tokio::test]
 async fn dedup_reschedule_moves_delayed_owner() {
     let q = queue("add-resched").await;
-    let de = Deduplication { reschedule: Some(true), ..Deduplication::simple("r") };
+    let de = Deduplication::simple("r").reschedule(true);
     let ts = bullmq_now();
     let a = q
         .add(
             "x",
             json!({}),
-            JobOptions { timestamp: Some(ts), delay: Some(60_000), ..Default::default() }.deduplication(de.clone()),
+            JobOptions::default().timestamp(at(ts)).delay(Duration::from_millis(60_000)).deduplication(de.clone()),
         )
         .await
         .unwrap();
@@ -257,7 +306,7 @@ async fn dedup_reschedule_moves_delayed_owner() {
         .add(
             "x",
             json!({}),
-            JobOptions { timestamp: Some(ts + 10), delay: Some(5_000), ..Default::default() }.deduplication(de),
+            JobOptions::default().timestamp(at(ts + 10)).delay(Duration::from_millis(5_000)).deduplication(de),
         )
         .await
         .unwrap();
@@ -283,11 +332,8 @@ async fn paused_queue_gets_no_marker_and_default_options_merge() {
     let name = qname("add-defaults");
     let q = bullmq::Queue::new(
         &name,
-        bullmq::QueueOptions {
-            connection: conn_opts(),
-            default_job_options: JobOptions::default().attempts(4).remove_on_complete(KeepJobs::Bool(true)),
-            ..Default::default()
-        },
+        bullmq::QueueOptions::new(conn())
+            .default_job_options(JobOptions::default().attempts(4).remove_on_complete(KeepJobs::Bool(true))),
     )
     .await
     .unwrap();
@@ -329,10 +375,7 @@ async fn concurrent_adds_are_coalesced_but_independent() {
         let q = q.clone();
         tasks.push(tokio::spawn(async move {
             let opts = if i == 100 {
-                JobOptions {
-                    parent: Some(bullmq::ParentOptions { id: "ghost".into(), queue: q.qualified_name() }),
-                    ..Default::default()
-                }
+                JobOptions::default().parent(bullmq::ParentOptions::new("ghost", q.qualified_name()))
             } else {
                 JobOptions::default()
             };

@@ -34,15 +34,12 @@ async fn chaos_child_process() {
             Ok(JobOutcome::Completed(json!(std::process::id())))
         }
     });
-    let opts = WorkerOptions {
-        connection: conn_opts(),
-        concurrency: 4,
-        lock_duration: 1000,
-        stalled_interval: 400,
-        max_stalled_count: 1000,
-        drain_delay: Duration::from_millis(200),
-        ..Default::default()
-    };
+    let opts = WorkerOptions::new(conn())
+        .concurrency(4)
+        .lock_duration(Duration::from_millis(1000))
+        .stalled_interval(Duration::from_millis(400))
+        .max_stalled_count(1000)
+        .drain_delay(Duration::from_millis(200));
     let (_w, _events) = Worker::spawn(&queue, p, opts).await.unwrap();
     tokio::time::sleep(Duration::from_secs(600)).await;
 }
@@ -64,10 +61,7 @@ async fn random_worker_kills_lose_nothing() {
     let n: u64 = if full { 5000 } else { 1000 };
     let name = qname("chaos");
     // Keep every event: the stalled events are the evidence for re-executions.
-    let q =
-        Queue::new(&name, QueueOptions { connection: conn_opts(), max_len_events: 1_000_000, ..Default::default() })
-            .await
-            .unwrap();
+    let q = Queue::new(&name, QueueOptions::new(conn()).max_len_events(1_000_000)).await.unwrap();
     let jobs: Vec<BulkJob> =
         (0..n).map(|i| BulkJob::new("c", json!({"i": i}), JobOptions::default()).unwrap()).collect();
     for chunk in jobs.chunks(1000) {

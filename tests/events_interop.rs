@@ -10,9 +10,11 @@ mod common;
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
+use bullmq::queue::MetricsType;
+use bullmq::worker::MetricsOptions;
 use bullmq::{
-    processor, Deduplication, JobError, JobOptions, JobOutcome, JobState, KeepJobs, MetricsOptions, MetricsType, Queue,
-    QueueEvent, QueueEvents, QueueEventsOptions, QueueOptions, Worker, WorkerEvent, WorkerOptions,
+    processor, Deduplication, JobError, JobOptions, JobOutcome, JobState, KeepJobs, Queue, QueueEvent, QueueEvents,
+    QueueEventsOptions, QueueOptions, Worker, WorkerEvent, WorkerOptions,
 };
 use common::node::{node, NODE_PACKAGES};
 use common::*;
@@ -41,12 +43,7 @@ const TYPES_6X: [&str; 17] = [
 
 /// The whole stream as our QueueEvents decodes it.
 async fn ours(q: &Queue, expect: usize) -> Vec<QueueEvent> {
-    let o = QueueEventsOptions {
-        connection: conn_opts(),
-        last_event_id: Some("0-0".into()),
-        blocking_timeout: Duration::from_millis(300),
-        ..Default::default()
-    };
+    let o = QueueEventsOptions::new(conn()).last_event_id("0-0").blocking_timeout(Duration::from_millis(300));
     let qe = QueueEvents::new(q.name(), o).await.unwrap();
     let mut sub = qe.subscribe();
     let mut out = Vec::new();
@@ -146,15 +143,12 @@ fn compare(pkg: &str, ours: &[QueueEvent], theirs: &HashMap<String, Value>) -> B
 }
 
 fn tree_opts(concurrency: usize, metrics: u64) -> WorkerOptions {
-    WorkerOptions {
-        connection: conn_opts(),
-        concurrency,
-        drain_delay: Duration::from_millis(200),
-        lock_duration: 1000,
-        stalled_interval: 300,
-        metrics: Some(MetricsOptions { max_data_points: metrics }),
-        ..Default::default()
-    }
+    WorkerOptions::new(conn())
+        .concurrency(concurrency)
+        .drain_delay(Duration::from_millis(200))
+        .lock_duration(Duration::from_millis(1000))
+        .stalled_interval(Duration::from_millis(300))
+        .metrics(MetricsOptions::new(metrics))
 }
 
 /// Waits for `n` completions from our worker tree (an `Error` event fails the test).
@@ -196,18 +190,20 @@ async fn node_queue_events_decode_what_we_write() {
     let q = queue("ei-ours").await;
     // Adds: plain, delayed, prioritized, duplicated custom id, deduplicated, debounced (replace).
     q.add("plain", json!({"n": 1}), JobOptions::default()).await.unwrap();
-    q.add("later", json!({}), JobOptions::default().delay(100)).await.unwrap();
-    q.add("prio", json!({}), JobOptions { priority: Some(2), ..Default::default() }).await.unwrap();
+    q.add("later", json!({}), JobOptions::default().delay(Duration::from_millis(100))).await.unwrap();
+    q.add("prio", json!({}), JobOptions::default().priority(2)).await.unwrap();
     q.add("custom", json!({}), JobOptions::default().job_id("cid")).await.unwrap();
     q.add("custom", json!({}), JobOptions::default().job_id("cid")).await.unwrap();
     let dedup = JobOptions::default().deduplication(Deduplication::simple("d1"));
     q.add("dedup", json!({}), dedup.clone()).await.unwrap();
     q.add("dedup", json!({}), dedup).await.unwrap();
-    let debounce = JobOptions::default().delay(60_000).deduplication(Deduplication::debounce("db", 60_000));
+    let debounce = JobOptions::default()
+        .delay(Duration::from_secs(60))
+        .deduplication(Deduplication::debounce("db", Duration::from_secs(60)));
     q.add("debounce", json!({}), debounce.clone()).await.unwrap();
     let kept = q.add("debounce", json!({}), debounce).await.unwrap();
     q.promote_job(&kept.id).await.unwrap();
-    let flaky = JobOptions { attempts: Some(2), ..Default::default() }.backoff(bullmq::Backoff::fixed(50));
+    let flaky = JobOptions::default().attempts(2).backoff(bullmq::Backoff::fixed(Duration::from_millis(50)));
     q.add("flaky", json!({}), flaky).await.unwrap();
     q.add("fatal", json!({}), JobOptions::default()).await.unwrap();
     let stall = q.add("stall", json!({}), JobOptions::default()).await.unwrap();
@@ -231,10 +227,8 @@ async fn node_queue_events_decode_what_we_write() {
                     Ok(JobOutcome::Completed(json!("never stored")))
                 }
                 "parent" if job.attempts_started == 1 => {
-                    let link = bullmq::ParentOptions { id: job.id.clone(), queue: q.qualified_name() };
-                    q.add("child", json!({}), JobOptions { parent: Some(link), ..Default::default() })
-                        .await
-                        .map_err(err)?;
+                    let link = bullmq::ParentOptions::new(job.id.clone(), q.qualified_name());
+                    q.add("child", json!({}), JobOptions::default().parent(link)).await.map_err(err)?;
                     Ok(JobOutcome::WaitingChildren)
                 }
                 _ => Ok(JobOutcome::Completed(json!({"by": "rust", "name": job.name}))),
@@ -256,7 +250,7 @@ async fn node_queue_events_decode_what_we_write() {
     q.pause().await.unwrap();
     q.resume().await.unwrap();
     q.remove_job("1", false).await.unwrap();
-    let cleaned = q.clean(0, 10, JobState::Failed).await.unwrap();
+    let cleaned = q.clean(Duration::ZERO, 10, JobState::Failed).await.unwrap();
     assert_eq!(cleaned.len(), 1);
 
     let n = stream_len(&q).await;
@@ -302,7 +296,7 @@ async fn our_progress_and_logs_read_by_node() {
     for pkg in NODE_PACKAGES {
         let q = queue("ei-pl-ours").await;
         let a = q.add("a", json!({}), JobOptions::default()).await.unwrap();
-        let b = q.add("b", json!({}), JobOptions { keep_logs: Some(2), ..Default::default() }).await.unwrap();
+        let b = q.add("b", json!({}), JobOptions::default().keep_logs(2)).await.unwrap();
         let p = processor(|mut job, ctx| async move {
             let err = |e: bullmq::Error| JobError::new(e.to_string());
             ctx.progress(&mut job, 7).await.map_err(err)?;
@@ -368,11 +362,11 @@ async fn node_progress_and_logs_read_by_us() {
         let job = q.get_job(flaky).await.unwrap().unwrap();
         assert_eq!(job.progress, json!({"step": "two", "of": 2}), "{pkg}: stored progress");
 
-        // Node's log lines: our Queue and Job getters, both orders, against Node's getJobLogs.
+        // Node's log lines: our Queue getter (by id, and by the job read back), both orders, vs getJobLogs.
         let (logs, count) = q.get_job_logs(flaky, 0, -1, true).await.unwrap();
         assert_eq!(logs, vec!["node log for flaky".to_owned(); 2], "{pkg}: one line per attempt");
         assert_eq!(count, 2);
-        assert_eq!(job.get_logs(0, -1).await.unwrap(), (logs.clone(), 2));
+        assert_eq!(q.get_job_logs(&job.id, 0, -1, true).await.unwrap(), (logs.clone(), 2));
         for (id, asc) in [(flaky, true), (flaky, false), (ids["prio"].as_str().unwrap(), false)] {
             let l = node(pkg, q.name(), json!({"cmd": "logs", "id": id, "asc": asc})).await;
             let (mine, count) = q.get_job_logs(id, 0, -1, asc).await.unwrap();
@@ -481,12 +475,7 @@ const SLACK: u64 = 110;
 #[tokio::test]
 async fn the_events_cap_is_honoured_by_both_writers() {
     let cap = 200u64;
-    let q = Queue::new(
-        &qname("ei-cap"),
-        QueueOptions { connection: conn_opts(), max_len_events: cap, ..Default::default() },
-    )
-    .await
-    .unwrap();
+    let q = Queue::new(&qname("ei-cap"), QueueOptions::new(conn()).max_len_events(cap)).await.unwrap();
     // Stored where and as Node stores it, and read back by Node.
     let meta: String = cmd(&["HGET", &k(&q, "meta"), "opts.maxLenEvents"]).await;
     assert_eq!(meta, cap.to_string());
@@ -516,7 +505,7 @@ async fn the_events_cap_is_honoured_by_both_writers() {
 
     // Our worker finishes 1000 of them (active, completed, drained: our finishing scripts trim).
     let p = processor(|_job, _ctx| async move { Ok(JobOutcome::Completed(json!(1))) });
-    let (w, _rx) = Worker::spawn(q.name(), p, WorkerOptions { concurrency: 8, ..tree_opts(8, 60) }).await.unwrap();
+    let (w, _rx) = Worker::spawn(q.name(), p, tree_opts(8, 60).concurrency(8)).await.unwrap();
     let max_seen = std::sync::atomic::AtomicU64::new(0);
     eventually("ours finished 1000", Duration::from_secs(60), || {
         let (q, max_seen) = (q.clone(), &max_seen);

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use bullmq::{ConnectionOptions, Error, QueueEvent, QueueEvents, QueueEventsOptions};
+use bullmq::{Connection, Error, QueueEvent, QueueEvents, QueueEventsOptions};
 use common::proxy::Proxy;
 use common::*;
 
@@ -19,7 +19,7 @@ async fn xadd(url: &str, key: &str, fields: &[&str]) -> String {
     cmd.query_async(&mut c).await.unwrap()
 }
 
-async fn next(sub: &mut bullmq::Subscription, within: Duration) -> QueueEvent {
+async fn next(sub: &mut bullmq::events::Subscription, within: Duration) -> QueueEvent {
     tokio::time::timeout(within, sub.recv()).await.expect("event in time").expect("subscription open")
 }
 
@@ -32,11 +32,7 @@ async fn survives_a_redis_restart() {
     let key = format!("bull:{name}:events");
     let qe = QueueEvents::new(
         &name,
-        QueueEventsOptions {
-            connection: ConnectionOptions::from_url(url.clone()),
-            blocking_timeout: Duration::from_millis(300),
-            ..Default::default()
-        },
+        QueueEventsOptions::new(Connection::from_url(url.clone())).blocking_timeout(Duration::from_millis(300)),
     )
     .await
     .unwrap();
@@ -70,14 +66,9 @@ async fn survives_a_redis_restart() {
 #[tokio::test]
 async fn unreachable_redis_at_start_is_a_typed_error() {
     let port = free_port(); // nothing listens there
-    let r = QueueEvents::new(
-        "nobody",
-        QueueEventsOptions {
-            connection: ConnectionOptions::from_url(format!("redis://127.0.0.1:{port}")),
-            ..Default::default()
-        },
-    )
-    .await;
+    let r =
+        QueueEvents::new("nobody", QueueEventsOptions::new(Connection::from_url(format!("redis://127.0.0.1:{port}"))))
+            .await;
     assert!(matches!(r, Err(Error::Connection { operation: "QueueEvents::run", .. })), "{r:?}");
 }
 
@@ -89,11 +80,7 @@ async fn a_silent_connection_is_replaced_after_the_client_side_deadline() {
     let blocking_timeout = Duration::from_millis(300);
     let qe = QueueEvents::new(
         &name,
-        QueueEventsOptions {
-            connection: ConnectionOptions::from_url(proxy.url()),
-            blocking_timeout,
-            ..Default::default()
-        },
+        QueueEventsOptions::new(Connection::from_url(proxy.url())).blocking_timeout(blocking_timeout),
     )
     .await
     .unwrap();

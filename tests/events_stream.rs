@@ -7,11 +7,12 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bullmq::{Queue, QueueEvent, QueueEvents, QueueEventsHandler, QueueEventsOptions, Subscription};
+use bullmq::events::{QueueEventsHandler, Subscription};
+use bullmq::{Queue, QueueEvent, QueueEvents, QueueEventsOptions};
 use common::*;
 
 fn opts() -> QueueEventsOptions {
-    QueueEventsOptions { connection: conn_opts(), blocking_timeout: Duration::from_millis(300), ..Default::default() }
+    QueueEventsOptions::new(conn()).blocking_timeout(Duration::from_millis(300))
 }
 
 async fn xadd(q: &Queue, fields: &[&str]) -> String {
@@ -70,10 +71,7 @@ async fn default_start_skips_older_events_and_last_event_id_replays() {
     assert_eq!(live.last_event_id(), Some(third.clone()), "`$` resolved at start");
 
     // From an id: everything after it, even though it was written before the start.
-    let from =
-        QueueEvents::new(q.name(), QueueEventsOptions { last_event_id: Some(first.clone()), autorun: false, ..opts() })
-            .await
-            .unwrap();
+    let from = QueueEvents::new(q.name(), opts().last_event_id(first.clone()).autorun(false)).await.unwrap();
     let mut from_sub = from.subscribe();
     assert!(!from.is_running());
     from.run().await.unwrap();
@@ -81,8 +79,7 @@ async fn default_start_skips_older_events_and_last_event_id_replays() {
     assert!(from.is_running());
 
     // From 0: the whole stream.
-    let all =
-        QueueEvents::new(q.name(), QueueEventsOptions { last_event_id: Some("0".into()), ..opts() }).await.unwrap();
+    let all = QueueEvents::new(q.name(), opts().last_event_id("0")).await.unwrap();
     let mut all_sub = all.subscribe();
 
     let fourth = xadd(&q, &["event", "cleaned", "count", "2"]).await;
@@ -95,9 +92,9 @@ async fn default_start_skips_older_events_and_last_event_id_replays() {
         qe.close().await;
     }
 
-    let bad = QueueEvents::new(q.name(), QueueEventsOptions { last_event_id: Some("abc".into()), ..opts() }).await;
+    let bad = QueueEvents::new(q.name(), opts().last_event_id("abc")).await;
     assert!(matches!(bad, Err(bullmq::Error::InvalidOption { option: "last_event_id", .. })));
-    let bad = QueueEvents::new(q.name(), QueueEventsOptions { blocking_timeout: Duration::ZERO, ..opts() }).await;
+    let bad = QueueEvents::new(q.name(), opts().blocking_timeout(Duration::ZERO)).await;
     assert!(matches!(bad, Err(bullmq::Error::InvalidOption { option: "blocking_timeout", .. })));
     let bad = QueueEvents::new("a:b", opts()).await;
     assert!(matches!(bad, Err(bullmq::Error::InvalidOption { .. })));

@@ -7,21 +7,15 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use bullmq::{Deduplication, JobOptions, Queue, QueueEvent, QueueEvents, QueueEventsOptions, Subscription};
+use bullmq::events::Subscription;
+use bullmq::{Deduplication, JobOptions, Queue, QueueEvent, QueueEvents, QueueEventsOptions};
 use common::*;
 use serde_json::json;
 
 async fn watch(q: &Queue) -> QueueEvents {
-    QueueEvents::new(
-        q.name(),
-        QueueEventsOptions {
-            connection: conn_opts(),
-            blocking_timeout: Duration::from_millis(500),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap()
+    QueueEvents::new(q.name(), QueueEventsOptions::new(conn()).blocking_timeout(Duration::from_millis(500)))
+        .await
+        .unwrap()
 }
 
 async fn take(sub: &mut Subscription, n: usize) -> Vec<QueueEvent> {
@@ -59,14 +53,18 @@ async fn events_of_real_adds() {
     let mut sub = qe.subscribe();
 
     let a = q.add("plain", json!({}), JobOptions::default()).await.unwrap();
-    let d = q.add("later", json!({}), JobOptions::default().delay(60_000)).await.unwrap();
+    let d = q.add("later", json!({}), JobOptions::default().delay(Duration::from_secs(60))).await.unwrap();
     let c = q.add("custom", json!({}), JobOptions::default().job_id("cid")).await.unwrap();
     q.add("custom", json!({}), JobOptions::default().job_id("cid")).await.unwrap();
     let owner = q.add("s", json!({}), JobOptions::default().deduplication(Deduplication::simple("s"))).await.unwrap();
     q.add("s", json!({}), JobOptions::default().deduplication(Deduplication::simple("s"))).await.unwrap();
-    let de = Deduplication::debounce("db", 60_000);
-    let old = q.add("db", json!({}), JobOptions::default().delay(5000).deduplication(de.clone())).await.unwrap();
-    let new = q.add("db", json!({}), JobOptions::default().delay(5000).deduplication(de)).await.unwrap();
+    let de = Deduplication::debounce("db", Duration::from_secs(60));
+    let old = q
+        .add("db", json!({}), JobOptions::default().delay(Duration::from_secs(5)).deduplication(de.clone()))
+        .await
+        .unwrap();
+    let new =
+        q.add("db", json!({}), JobOptions::default().delay(Duration::from_secs(5)).deduplication(de)).await.unwrap();
 
     let ids = {
         let q = q.clone();

@@ -1,4 +1,4 @@
-//! `Job::wait_until_finished` (finished before the call, after it, failed, timed out; the
+//! `QueueEvents::wait_until_finished` (finished before the call, after it, failed, timed out; the
 //! finish is simulated by writing the Redis state and the event by hand, as a worker would)
 //! and `Queue::get_metrics` against hand-written metrics keys.
 
@@ -6,21 +6,15 @@ mod common;
 
 use std::time::Duration;
 
-use bullmq::{Error, Job, JobOptions, Metrics, MetricsMeta, MetricsType, Queue, QueueEvents, QueueEventsOptions};
+use bullmq::queue::{Metrics, MetricsMeta, MetricsType};
+use bullmq::{Error, Job, JobOptions, Queue, QueueEvents, QueueEventsOptions};
 use common::*;
 use serde_json::json;
 
 async fn watch(q: &Queue) -> QueueEvents {
-    QueueEvents::new(
-        q.name(),
-        QueueEventsOptions {
-            connection: conn_opts(),
-            blocking_timeout: Duration::from_millis(300),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap()
+    QueueEvents::new(q.name(), QueueEventsOptions::new(conn()).blocking_timeout(Duration::from_millis(300)))
+        .await
+        .unwrap()
 }
 
 /// Waits until a waiter has subscribed (it checks the job's state right after; either way
@@ -86,7 +80,7 @@ async fn completed_before_the_call() {
     // Finished before the QueueEvents even started: only the state check can see it.
     let _: i64 = cmd(&["ZADD", &k(&q, "completed"), "1", &job.id]).await;
     let _: i64 = cmd(&["HSET", &k(&q, &job.id), "returnvalue", r#"{"sum":42}"#]).await;
-    let v = job.wait_until_finished(&qe, Duration::from_secs(2)).await.unwrap();
+    let v = qe.wait_until_finished(&job, Duration::from_secs(2)).await.unwrap();
     assert_eq!(v, json!({"sum": 42}));
     qe.close().await;
 }
@@ -99,7 +93,7 @@ async fn completed_after_the_call() {
     let qe = watch(&q).await;
     let waiter = {
         let (job, qe) = (job.clone(), qe.clone());
-        tokio::spawn(async move { job.wait_until_finished(&qe, Duration::from_secs(5)).await })
+        tokio::spawn(async move { qe.wait_until_finished(&job, Duration::from_secs(5)).await })
     };
     subscribed(&qe).await;
     assert!(!waiter.is_finished());
@@ -112,7 +106,7 @@ async fn completed_after_the_call() {
     let odd = q.add("j", json!({}), JobOptions::default()).await.unwrap();
     let waiter = {
         let (odd, qe) = (odd.clone(), qe.clone());
-        tokio::spawn(async move { odd.wait_until_finished(&qe, Duration::from_secs(5)).await })
+        tokio::spawn(async move { qe.wait_until_finished(&odd, Duration::from_secs(5)).await })
     };
     subscribed(&qe).await;
     complete(&q, &odd, "plain text").await;
@@ -126,7 +120,7 @@ async fn failed_before_and_after_the_call() {
     let qe = watch(&q).await;
     let early = q.add("j", json!({}), JobOptions::default()).await.unwrap();
     fail(&q, &early, "early boom").await;
-    match early.wait_until_finished(&qe, Duration::from_secs(2)).await {
+    match qe.wait_until_finished(&early, Duration::from_secs(2)).await {
         Err(Error::JobFailed { job_id, reason }) => {
             assert_eq!((job_id.as_str(), reason.as_str()), (early.id.as_str(), "early boom"))
         }
@@ -135,7 +129,7 @@ async fn failed_before_and_after_the_call() {
     let late = q.add("j", json!({}), JobOptions::default()).await.unwrap();
     let waiter = {
         let (late, qe) = (late.clone(), qe.clone());
-        tokio::spawn(async move { late.wait_until_finished(&qe, Duration::from_secs(5)).await })
+        tokio::spawn(async move { qe.wait_until_finished(&late, Duration::from_secs(5)).await })
     };
     subscribed(&qe).await;
     fail(&q, &late, "Error: late boom {not json").await;
@@ -155,7 +149,7 @@ async fn timeout_missing_closed_and_wrong_queue() {
     let qe = watch(&q).await;
     let job = q.add("j", json!({}), JobOptions::default()).await.unwrap();
     let started = std::time::Instant::now();
-    match job.wait_until_finished(&qe, Duration::from_millis(300)).await {
+    match qe.wait_until_finished(&job, Duration::from_millis(300)).await {
         Err(Error::Timeout { operation, job_id, after }) => {
             assert_eq!(operation, "waitUntilFinished");
             assert_eq!(job_id.as_deref(), Some(job.id.as_str()));
@@ -172,7 +166,7 @@ async fn timeout_missing_closed_and_wrong_queue() {
     let gone = q.add("j", json!({}), JobOptions::default()).await.unwrap();
     let _: i64 = cmd(&["DEL", &k(&q, &gone.id)]).await;
     let _: i64 = cmd(&["LREM", &k(&q, "wait"), "0", &gone.id]).await;
-    match gone.wait_until_finished(&qe, Duration::from_secs(5)).await {
+    match qe.wait_until_finished(&gone, Duration::from_secs(5)).await {
         Err(Error::JobNotFound { operation, job_id }) => {
             assert_eq!((operation, job_id.as_str()), ("waitUntilFinished", gone.id.as_str()))
         }
@@ -182,26 +176,21 @@ async fn timeout_missing_closed_and_wrong_queue() {
     let other = queue("wait-other").await;
     let other_qe = watch(&other).await;
     assert!(matches!(
-        job.wait_until_finished(&other_qe, Duration::from_secs(1)).await,
+        other_qe.wait_until_finished(&job, Duration::from_secs(1)).await,
         Err(Error::InvalidOption { option: "events", .. })
     ));
     other_qe.close().await;
 
-    let idle = QueueEvents::new(
-        q.name(),
-        QueueEventsOptions { connection: conn_opts(), autorun: false, ..Default::default() },
-    )
-    .await
-    .unwrap();
+    let idle = QueueEvents::new(q.name(), QueueEventsOptions::new(conn()).autorun(false)).await.unwrap();
     assert!(matches!(
-        job.wait_until_finished(&idle, Duration::from_secs(1)).await,
+        idle.wait_until_finished(&job, Duration::from_secs(1)).await,
         Err(Error::InvalidOption { option: "events", .. })
     ));
 
     // Closing the QueueEvents ends a pending wait instead of leaving it hanging.
     let waiter = {
         let (job, qe) = (job.clone(), qe.clone());
-        tokio::spawn(async move { job.wait_until_finished(&qe, Duration::from_secs(10)).await })
+        tokio::spawn(async move { qe.wait_until_finished(&job, Duration::from_secs(10)).await })
     };
     subscribed(&qe).await;
     qe.close().await;

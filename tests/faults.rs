@@ -21,13 +21,10 @@ async fn child_worker_process() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         Ok(JobOutcome::Completed(json!("child")))
     });
-    let opts = WorkerOptions {
-        connection: conn_opts(),
-        concurrency: 5,
-        lock_duration: 1000,
-        stalled_interval: 300,
-        ..Default::default()
-    };
+    let opts = WorkerOptions::new(conn())
+        .concurrency(5)
+        .lock_duration(Duration::from_millis(1000))
+        .stalled_interval(Duration::from_millis(300));
     let (_w, _events) = Worker::spawn(&queue, p, opts).await.unwrap();
     println!("child ready");
     tokio::time::sleep(Duration::from_secs(120)).await;
@@ -73,14 +70,11 @@ async fn sigkill_mid_job_loses_nothing() {
         }
     });
     let started = std::time::Instant::now();
-    let opts = WorkerOptions {
-        connection: conn_opts(),
-        concurrency: 5,
-        lock_duration: 1000,
-        stalled_interval: 300,
-        drain_delay: Duration::from_millis(200),
-        ..Default::default()
-    };
+    let opts = WorkerOptions::new(conn())
+        .concurrency(5)
+        .lock_duration(Duration::from_millis(1000))
+        .stalled_interval(Duration::from_millis(300))
+        .drain_delay(Duration::from_millis(200));
     let (w, mut events) = Worker::spawn(q.name(), p, opts).await.unwrap();
     eventually("every job completed", Duration::from_secs(20), || async {
         q.get_completed_count().await.unwrap() == n
@@ -123,14 +117,11 @@ async fn sigkill_with_max_stalled_count_zero_fails_the_orphans() {
     let n = 10;
     let (orphaned, _) = kill_child_mid_run(&q, n).await;
     let p = processor(|_job, _ctx| async move { Ok(JobOutcome::Completed(json!("survivor"))) });
-    let opts = WorkerOptions {
-        connection: conn_opts(),
-        lock_duration: 1000,
-        stalled_interval: 300,
-        max_stalled_count: 0,
-        drain_delay: Duration::from_millis(200),
-        ..Default::default()
-    };
+    let opts = WorkerOptions::new(conn())
+        .lock_duration(Duration::from_millis(1000))
+        .stalled_interval(Duration::from_millis(300))
+        .max_stalled_count(0)
+        .drain_delay(Duration::from_millis(200));
     let (w, _events) = Worker::spawn(q.name(), p, opts).await.unwrap();
     eventually("every job finished", Duration::from_secs(20), || async {
         q.get_completed_count().await.unwrap() + q.get_failed_count().await.unwrap() == n
@@ -158,14 +149,11 @@ async fn a_killed_workers_jobs_return_within_lock_duration_plus_stalled_interval
     let q = queue("fault-recover").await;
     let (lock_ms, interval_ms) = (1000u64, 1000u64);
     let p = processor(|_job, _ctx| async move { Ok(JobOutcome::Completed(json!("survivor"))) });
-    let opts = WorkerOptions {
-        connection: conn_opts(),
-        lock_duration: lock_ms,
-        stalled_interval: interval_ms,
-        drain_delay: Duration::from_millis(200),
-        autorun: false,
-        ..Default::default()
-    };
+    let opts = WorkerOptions::new(conn())
+        .lock_duration(Duration::from_millis(lock_ms))
+        .stalled_interval(Duration::from_millis(interval_ms))
+        .drain_delay(Duration::from_millis(200))
+        .autorun(false);
     let (w, mut events) = Worker::spawn(q.name(), p, opts).await.unwrap();
     let (orphaned, _) = kill_child_mid_run(&q, 20).await;
     let killed = std::time::Instant::now();

@@ -6,26 +6,22 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use bullmq::{
-    processor, ConnectionOptions, JobOptions, JobOutcome, Queue, QueueOptions, Worker, WorkerEvent, WorkerOptions,
-};
+use bullmq::supervisor::RestartIntensity;
+use bullmq::{processor, Connection, JobOptions, JobOutcome, Queue, QueueOptions, Worker, WorkerEvent, WorkerOptions};
 use common::proxy::Proxy;
 use common::*;
 use serde_json::json;
 
 async fn tree(url: &str, queue: &str) -> (Worker, Queue) {
-    let conn = ConnectionOptions::from_url(url);
+    let conn = Connection::from_url(url);
     let p = processor(|_job, _ctx| async move { Ok(JobOutcome::Completed(json!(1))) });
-    let opts = WorkerOptions {
-        connection: conn.clone(),
-        concurrency: 4,
-        drain_delay: Duration::from_millis(200),
-        stalled_interval: 500,
-        lock_duration: 2000,
-        ..Default::default()
-    };
+    let opts = WorkerOptions::new(conn.clone())
+        .concurrency(4)
+        .drain_delay(Duration::from_millis(200))
+        .stalled_interval(Duration::from_millis(500))
+        .lock_duration(Duration::from_millis(2000));
     let (w, _events) = Worker::spawn(queue, p, opts).await.unwrap();
-    let q = Queue::new(queue, QueueOptions { connection: conn, ..Default::default() }).await.unwrap();
+    let q = Queue::new(queue, QueueOptions::new(conn)).await.unwrap();
     (w, q)
 }
 
@@ -115,20 +111,17 @@ async fn a_long_outage_costs_one_restart_not_a_meltdown() {
     let port = free_port();
     start_server(port);
     let url = format!("redis://127.0.0.1:{port}");
-    let conn = ConnectionOptions::from_url(&url);
+    let conn = Connection::from_url(&url);
     let name = qname("fault-outage");
     let p = processor(|_job, _ctx| async move { Ok(JobOutcome::Completed(json!(1))) });
-    let opts = WorkerOptions {
-        connection: conn.clone(),
-        concurrency: 2,
-        drain_delay: Duration::from_millis(200),
-        stalled_interval: 300,
-        lock_duration: 1000,
-        max_restarts: 2,
-        ..Default::default()
-    };
+    let opts = WorkerOptions::new(conn.clone())
+        .concurrency(2)
+        .drain_delay(Duration::from_millis(200))
+        .stalled_interval(Duration::from_millis(300))
+        .lock_duration(Duration::from_millis(1000))
+        .restart_intensity(RestartIntensity::new(2, Duration::from_secs(10)));
     let (w, mut events) = Worker::spawn(&name, p, opts).await.unwrap();
-    let q = Queue::new(&name, QueueOptions { connection: conn, ..Default::default() }).await.unwrap();
+    let q = Queue::new(&name, QueueOptions::new(conn)).await.unwrap();
     add_n(&q, "a", 5).await;
     eventually("before the outage", Duration::from_secs(10), || async { completed(&q).await == 5 }).await;
     let mut c = redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
@@ -169,14 +162,10 @@ async fn a_silent_marker_wait_ends_at_its_deadline() {
     let proxy = Proxy::start(redis().port).await;
     let name = qname("fault-silent-wait");
     let p = processor(|_job, _ctx| async move { Ok(JobOutcome::Completed(json!(1))) });
-    let opts = WorkerOptions {
-        connection: ConnectionOptions::from_url(proxy.url()),
-        concurrency: 1,
-        drain_delay: Duration::from_millis(300),
-        ..Default::default()
-    };
+    let opts =
+        WorkerOptions::new(Connection::from_url(proxy.url())).concurrency(1).drain_delay(Duration::from_millis(300));
     let (w, mut rx) = Worker::spawn(&name, p, opts).await.unwrap();
-    let q = Queue::new(&name, QueueOptions { connection: conn_opts(), ..Default::default() }).await.unwrap();
+    let q = Queue::new(&name, QueueOptions::new(conn())).await.unwrap();
     let fetcher_restarted =
         |e: &WorkerEvent| matches!(e, WorkerEvent::ChildRestarted { child, .. } if child == "fetcher");
     add_n(&q, "a", 3).await;

@@ -13,24 +13,13 @@ use common::*;
 use serde_json::json;
 
 fn tree_opts() -> WorkerOptions {
-    WorkerOptions {
-        connection: conn_opts(),
-        concurrency: 4,
-        name: Some("rust".into()),
-        drain_delay: Duration::from_millis(200),
-        ..Default::default()
-    }
+    WorkerOptions::new(conn()).concurrency(4).name("rust").drain_delay(Duration::from_millis(200))
 }
 
 #[tokio::test]
 async fn node_and_rust_workers_share_a_queue() {
     for pkg in NODE_PACKAGES {
-        let q = Queue::new(
-            &qname("io-fleet"),
-            QueueOptions { connection: conn_opts(), max_len_events: 100_000, ..Default::default() },
-        )
-        .await
-        .unwrap();
+        let q = Queue::new(&qname("io-fleet"), QueueOptions::new(conn()).max_len_events(100_000)).await.unwrap();
         let n = 2000u64;
         let jobs: Vec<BulkJob> =
             (0..n).map(|i| BulkJob::new("j", json!({"i": i}), JobOptions::default()).unwrap()).collect();

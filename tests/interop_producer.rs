@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::time::{Duration, UNIX_EPOCH};
+
 use bullmq::{Backoff, Deduplication, JobOptions, KeepJobs};
 use common::node::{node, NODE_PACKAGES};
 use common::*;
@@ -36,8 +38,11 @@ async fn node_added_jobs_read_back_identically() {
         assert_eq!(full.timestamp, ts);
         let o = &full.opts;
         assert_eq!(o.attempts, Some(3));
-        assert_eq!(o.backoff, Some(Backoff::exponential(1000).with_jitter(0.5)));
-        assert_eq!(o.remove_on_complete, Some(KeepJobs::Options { age: Some(3600), count: Some(10), limit: None }));
+        assert_eq!(o.backoff, Some(Backoff::exponential(Duration::from_secs(1)).with_jitter(0.5)));
+        assert_eq!(
+            o.remove_on_complete,
+            Some(KeepJobs::Options { age: Some(Duration::from_secs(3600)), count: Some(10), limit: None })
+        );
         assert_eq!(o.remove_on_fail, Some(KeepJobs::Count(5)));
         assert_eq!(o.keep_logs, Some(10), "{pkg}: kl read back as keep_logs");
         assert_eq!(o.stack_trace_limit, Some(3));
@@ -46,11 +51,15 @@ async fn node_added_jobs_read_back_identically() {
         let delayed = q.get_job(&ids[2]).await.unwrap().unwrap();
         assert_eq!(delayed.delay, 60_000);
         assert!(delayed.opts.lifo);
-        assert_eq!(delayed.opts.backoff, Some(Backoff::fixed(250)), "{pkg}: a bare number is fixed");
+        assert_eq!(
+            delayed.opts.backoff,
+            Some(Backoff::fixed(Duration::from_millis(250))),
+            "{pkg}: a bare number is fixed"
+        );
 
         let dedup = q.get_job(&ids[3]).await.unwrap().unwrap();
         assert_eq!(dedup.deduplication_id.as_deref(), Some("d1"));
-        assert_eq!(dedup.opts.deduplication, Some(Deduplication::throttle("d1", 5000)));
+        assert_eq!(dedup.opts.deduplication, Some(Deduplication::throttle("d1", Duration::from_secs(5))));
         assert_eq!(dedup.opts.remove_on_complete, Some(KeepJobs::Bool(true)));
     }
 }
@@ -59,22 +68,28 @@ async fn node_added_jobs_read_back_identically() {
 async fn our_jobs_read_back_identically_by_node() {
     for pkg in NODE_PACKAGES {
         let q = queue("io-rust-add").await;
-        let opts = JobOptions {
-            keep_logs: Some(10),
-            stack_trace_limit: Some(3),
-            timestamp: Some(1_700_000_000_000),
-            ..JobOptions::default()
-                .attempts(3)
-                .backoff(Backoff::exponential(1000).with_jitter(0.5))
-                .remove_on_complete(KeepJobs::Options { age: Some(3600), count: Some(10), limit: None })
-                .remove_on_fail(KeepJobs::Count(5))
-                .priority(4)
-                .job_id("mine-1")
-        };
+        let opts = JobOptions::default()
+            .keep_logs(10)
+            .stack_trace_limit(3)
+            .timestamp(UNIX_EPOCH + Duration::from_millis(1_700_000_000_000))
+            .attempts(3)
+            .backoff(Backoff::exponential(Duration::from_secs(1)).with_jitter(0.5))
+            .remove_on_complete(KeepJobs::Options {
+                age: Some(Duration::from_secs(3600)),
+                count: Some(10),
+                limit: None,
+            })
+            .remove_on_fail(KeepJobs::Count(5))
+            .priority(4)
+            .job_id("mine-1");
         q.add("full", json!({"x": [1, "two", null]}), opts).await.unwrap();
-        q.add("d", json!({}), JobOptions::default().delay(30_000).deduplication(Deduplication::simple("dd")))
-            .await
-            .unwrap();
+        q.add(
+            "d",
+            json!({}),
+            JobOptions::default().delay(Duration::from_secs(30)).deduplication(Deduplication::simple("dd")),
+        )
+        .await
+        .unwrap();
         let r = node(pkg, q.name(), json!({"cmd": "read", "ids": ["mine-1", "2"]})).await;
         let full = &r["jobs"][0];
         assert_eq!(full["name"], "full");
@@ -111,7 +126,7 @@ async fn node_worker_processes_our_jobs_in_order() {
         q.add("f2", json!({}), JobOptions::default()).await.unwrap();
         q.add("lifo", json!({}), JobOptions::default().lifo(true)).await.unwrap();
         let added_at = now();
-        q.add("late", json!({}), JobOptions::default().delay(1500)).await.unwrap();
+        q.add("late", json!({}), JobOptions::default().delay(Duration::from_millis(1500))).await.unwrap();
         let r = node(pkg, q.name(), json!({"cmd": "work", "expect": 6})).await;
         let order: Vec<&str> = r["order"].as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap()).collect();
         assert_eq!(order, vec!["lifo", "f1", "f2", "p1", "p5", "late"], "{pkg}");
@@ -131,7 +146,10 @@ fn now() -> u64 {
 async fn node_worker_retries_our_jobs_with_backoff_and_applies_retention() {
     for pkg in NODE_PACKAGES {
         let q = queue("io-retry").await;
-        let opts = JobOptions::default().attempts(3).backoff(Backoff::fixed(200)).remove_on_fail(KeepJobs::Count(1));
+        let opts = JobOptions::default()
+            .attempts(3)
+            .backoff(Backoff::fixed(Duration::from_millis(200)))
+            .remove_on_fail(KeepJobs::Count(1));
         q.add("r", json!({}), opts.clone()).await.unwrap();
         q.add("gone", json!({}), JobOptions::default().remove_on_complete(KeepJobs::Bool(true))).await.unwrap();
         let r = node(pkg, q.name(), json!({"cmd": "work", "expect": 2, "failTimes": 2, "failOnly": ["r"]})).await;
@@ -171,9 +189,14 @@ async fn dedup_modes_process_one_job_in_node() {
         let b =
             q.add("s", json!({"v": 2}), JobOptions::default().deduplication(Deduplication::simple("s"))).await.unwrap();
         assert_eq!(a.id, b.id);
-        let de = Deduplication::debounce("d", 10_000);
-        q.add("d", json!({"v": 1}), JobOptions::default().delay(300).deduplication(de.clone())).await.unwrap();
-        let last = q.add("d", json!({"v": 2}), JobOptions::default().delay(300).deduplication(de)).await.unwrap();
+        let de = Deduplication::debounce("d", Duration::from_secs(10));
+        q.add("d", json!({"v": 1}), JobOptions::default().delay(Duration::from_millis(300)).deduplication(de.clone()))
+            .await
+            .unwrap();
+        let last = q
+            .add("d", json!({"v": 2}), JobOptions::default().delay(Duration::from_millis(300)).deduplication(de))
+            .await
+            .unwrap();
         let r = node(pkg, q.name(), json!({"cmd": "work", "expect": 2})).await;
         let ids: Vec<&str> = r["order"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap()).collect();
         assert_eq!(ids, vec![a.id.as_str(), last.id.as_str()], "{pkg}");
@@ -189,11 +212,11 @@ async fn node_queue_events_decode_our_events() {
         q.add("a", json!({}), JobOptions::default()).await.unwrap();
         q.add("a", json!({}), JobOptions::default().job_id("x1")).await.unwrap();
         q.add("a", json!({}), JobOptions::default().job_id("x1")).await.unwrap();
-        let d = q.add("late", json!({}), JobOptions::default().delay(60_000)).await.unwrap();
+        let d = q.add("late", json!({}), JobOptions::default().delay(Duration::from_secs(60))).await.unwrap();
         q.add("s", json!({}), JobOptions::default().deduplication(Deduplication::simple("s"))).await.unwrap();
         q.add("s", json!({}), JobOptions::default().deduplication(Deduplication::simple("s"))).await.unwrap();
-        let mut p = q.get_job("1").await.unwrap().unwrap();
-        p.update_progress(json!({"pct": 5})).await.unwrap();
+        let p = q.get_job("1").await.unwrap().unwrap();
+        q.update_job_progress(&p.id, json!({"pct": 5})).await.unwrap();
         q.remove_job("1", false).await.unwrap();
         let names = ["added", "waiting", "delayed", "duplicated", "deduplicated", "progress", "removed"];
         let r = node(pkg, q.name(), json!({"cmd": "events", "names": names, "expect": 12})).await;

@@ -5,7 +5,8 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use bullmq::{GetNextJobOptions, JobOptions, RateLimiter, WorkerOptions};
+use bullmq::worker::{GetNextJobOptions, RateLimiter};
+use bullmq::{JobOptions, WorkerOptions};
 use common::*;
 use serde_json::json;
 
@@ -32,10 +33,10 @@ async fn a_take_wakes_others_only_while_jobs_remain() {
 async fn fetch_locks_and_stamps_the_job() {
     let q = queue("mf-lock").await;
     q.add("a", json!({"x": 1}), JobOptions::default()).await.unwrap();
-    let w = worker_for(&q, WorkerOptions { name: Some("w1".into()), lock_duration: 5000, ..Default::default() }).await;
+    let w = worker_for(&q, WorkerOptions::default().name("w1").lock_duration(Duration::from_millis(5000))).await;
     let job = w.get_next_job("tok-1", now_only()).await.unwrap().expect("a job");
     assert_eq!(job.id, "1");
-    assert_eq!(job.token.as_deref(), Some("tok-1"));
+    assert_eq!(job.token(), "tok-1");
     assert_eq!(job.attempts_started, 1);
     assert_eq!(job.processed_by.as_deref(), Some("w1"));
     let lock: String = cmd(&["GET", &k(&q, "1:lock")]).await;
@@ -78,12 +79,12 @@ async fn fetch_order_wait_before_prioritized_and_lifo() {
 #[tokio::test]
 async fn due_delayed_jobs_are_promoted_at_fetch() {
     let q = queue("mf-delay").await;
-    q.add("d", json!({}), JobOptions::default().delay(300)).await.unwrap();
+    q.add("d", json!({}), JobOptions::default().delay(Duration::from_millis(300))).await.unwrap();
     let w = worker_for(&q, WorkerOptions::default()).await;
     assert!(w.get_next_job("t0", now_only()).await.unwrap().is_none());
     let t0 = Instant::now();
     let job = w
-        .get_next_job("t1", GetNextJobOptions { block: true, timeout: Duration::from_secs(5) })
+        .get_next_job("t1", GetNextJobOptions::wait(Duration::from_secs(5)))
         .await
         .unwrap()
         .expect("the delayed job after its delay");
@@ -103,7 +104,7 @@ async fn blocking_fetch_wakes_on_add_from_another_connection() {
         q2.add("late", json!({}), JobOptions::default()).await.unwrap();
     });
     let t0 = Instant::now();
-    let job = w.get_next_job("t", GetNextJobOptions { block: true, timeout: Duration::from_secs(4) }).await.unwrap();
+    let job = w.get_next_job("t", GetNextJobOptions::wait(Duration::from_secs(4))).await.unwrap();
     assert_eq!(job.unwrap().name, "late");
     assert!(t0.elapsed() < Duration::from_secs(3), "woken by the marker, not by the timeout");
     adder.await.unwrap();
@@ -118,7 +119,7 @@ async fn blocking_fetch_times_out_with_none() {
     let q = queue("mf-timeout").await;
     let w = worker_for(&q, WorkerOptions::default()).await;
     let t0 = Instant::now();
-    let r = w.get_next_job("t", GetNextJobOptions { block: true, timeout: Duration::from_millis(400) }).await.unwrap();
+    let r = w.get_next_job("t", GetNextJobOptions::wait(Duration::from_millis(400))).await.unwrap();
     assert!(r.is_none());
     assert!(t0.elapsed() >= Duration::from_millis(350) && t0.elapsed() < Duration::from_secs(3));
 }
@@ -145,16 +146,14 @@ async fn rate_limiter_counts_and_reports_ttl() {
     for i in 0..3 {
         q.add("r", json!({"i": i}), JobOptions::default()).await.unwrap();
     }
-    let w =
-        worker_for(&q, WorkerOptions { limiter: Some(RateLimiter { max: 2, duration: 10_000 }), ..Default::default() })
-            .await;
+    let w = worker_for(&q, WorkerOptions::default().limiter(RateLimiter::new(2, Duration::from_millis(10_000)))).await;
     assert!(w.get_next_job("a", now_only()).await.unwrap().is_some());
     assert!(w.get_next_job("b", now_only()).await.unwrap().is_some());
     let used: String = cmd(&["GET", &k(&q, "limiter")]).await;
     assert_eq!(used, "2");
     assert!(w.get_next_job("c", now_only()).await.unwrap().is_none());
     let ttl = w.rate_limit_ttl();
-    assert!(ttl > 5000 && ttl <= 10_000, "{ttl}");
+    assert!(ttl > Duration::from_millis(5000) && ttl <= Duration::from_millis(10_000), "{ttl:?}");
     // The queue's global max wins over the worker's.
     let q2 = queue("mf-glimit").await;
     q2.add("r", json!({}), JobOptions::default()).await.unwrap();
@@ -163,7 +162,7 @@ async fn rate_limiter_counts_and_reports_ttl() {
     let w2 = worker_for(&q2, WorkerOptions::default()).await;
     assert!(w2.get_next_job("a", now_only()).await.unwrap().is_some());
     assert!(w2.get_next_job("b", now_only()).await.unwrap().is_none());
-    assert!(w2.rate_limit_ttl() > 0);
+    assert!(w2.rate_limit_ttl() > Duration::ZERO);
 }
 
 #[tokio::test]
@@ -190,12 +189,12 @@ async fn corrupt_job_is_failed_at_once_with_a_reason_naming_the_field() {
 #[tokio::test]
 async fn invalid_worker_options_are_refused() {
     for opts in [
-        WorkerOptions { concurrency: 0, ..Default::default() },
-        WorkerOptions { lock_duration: 0, ..Default::default() },
-        WorkerOptions { limiter: Some(RateLimiter { max: 0, duration: 10 }), ..Default::default() },
-        WorkerOptions { lock_renew_time: Some(50_000), ..Default::default() },
+        WorkerOptions::default().concurrency(0),
+        WorkerOptions::default().lock_duration(Duration::ZERO),
+        WorkerOptions::default().limiter(RateLimiter::new(0, Duration::from_millis(10))),
+        WorkerOptions::default().lock_renew_time(Duration::from_millis(50_000)),
     ] {
-        let r = bullmq::ManualWorker::new("x", WorkerOptions { connection: conn_opts(), ..opts }).await;
+        let r = bullmq::ManualWorker::new("x", opts.connection(conn())).await;
         assert!(matches!(r, Err(bullmq::Error::InvalidOption { .. })));
     }
     let q = queue("mf-token").await;

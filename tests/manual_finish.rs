@@ -4,8 +4,10 @@
 mod common;
 
 use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bullmq::{Backoff, Deduplication, FailOutcome, JobError, JobOptions, KeepJobs, MetricsOptions, WorkerOptions};
+use bullmq::worker::{FailOutcome, GetNextJobOptions, MetricsOptions};
+use bullmq::{Backoff, Deduplication, JobError, JobOptions, KeepJobs, WorkerOptions};
 use common::*;
 use serde_json::json;
 
@@ -15,7 +17,7 @@ async fn completion_stores_result_and_emits_events() {
     q.add("a", json!({}), JobOptions::default()).await.unwrap();
     let w = worker_for(&q, WorkerOptions::default()).await;
     let job = w.get_next_job("t", now_only()).await.unwrap().unwrap();
-    let next = job.move_to_completed(json!({"ok": 1}), "t", true).await.unwrap();
+    let next = job.move_to_completed(json!({"ok": 1}), true).await.unwrap();
     assert!(next.is_none());
     let h: HashMap<String, String> = cmd(&["HGETALL", &k(&q, "1")]).await;
     assert_eq!(h["returnvalue"], r#"{"ok":1}"#);
@@ -33,7 +35,7 @@ async fn completion_stores_result_and_emits_events() {
     // A unit return value is stored as JSON null.
     q.add("b", json!({}), JobOptions::default()).await.unwrap();
     let job = w.get_next_job("t2", now_only()).await.unwrap().unwrap();
-    job.move_to_completed((), "t2", false).await.unwrap();
+    job.move_to_completed((), false).await.unwrap();
     let rv: String = cmd(&["HGET", &k(&q, &job.id), "returnvalue"]).await;
     assert_eq!(rv, "null");
 }
@@ -45,11 +47,12 @@ async fn fetch_next_in_the_same_call_reuses_the_token() {
     q.add("b", json!({}), JobOptions::default()).await.unwrap();
     let w = worker_for(&q, WorkerOptions::default()).await;
     let a = w.get_next_job("t", now_only()).await.unwrap().unwrap();
-    let b = a.move_to_completed("x", "t", true).await.unwrap().expect("next job");
+    let b = a.move_to_completed("x", true).await.unwrap().expect("next job");
     assert_eq!(b.name, "b");
+    assert_eq!(b.token(), "t");
     let lock: String = cmd(&["GET", &format!("{}:lock", k(&q, &b.id))]).await;
     assert_eq!(lock, "t");
-    assert!(b.move_to_completed(1, "t", true).await.unwrap().is_none());
+    assert!(b.move_to_completed(1, true).await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -58,11 +61,15 @@ async fn wrong_or_missing_lock_is_refused_with_nodes_messages() {
     q.add("a", json!({}), JobOptions::default()).await.unwrap();
     let w = worker_for(&q, WorkerOptions::default()).await;
     let job = w.get_next_job("mine", now_only()).await.unwrap().unwrap();
-    let err = job.move_to_completed(1, "theirs", false).await.unwrap_err();
+    // Another worker took the lock over: the job's own token no longer matches.
+    cmd::<()>(&["SET", &k(&q, "1:lock"), "theirs"]).await;
+    let err = job.move_to_completed(1, false).await.unwrap_err();
     assert_eq!(err.script_code(), Some(bullmq::ScriptErrorCode::JobLockMismatch));
     assert_eq!(err.to_string(), "Lock mismatch for job 1. Cmd moveToFinished from active");
+    let lock: String = cmd(&["GET", &k(&q, "1:lock")]).await;
+    assert_eq!(lock, "theirs", "the other lock is left alone");
     cmd::<()>(&["DEL", &k(&q, "1:lock")]).await;
-    let err = job.move_to_completed(1, "mine", false).await.unwrap_err();
+    let err = job.move_to_completed(1, false).await.unwrap_err();
     assert_eq!(err.to_string(), "Missing lock for job 1. moveToFinished");
     assert!(err.is_lock_lost());
     let active: Vec<String> = cmd(&["LRANGE", &k(&q, "active"), "0", "-1"]).await;
@@ -75,14 +82,14 @@ async fn retention_true_count_and_age() {
     let w = worker_for(&q, WorkerOptions::default()).await;
     let j = q.add("rm", json!({}), JobOptions::default().remove_on_complete(KeepJobs::Bool(true))).await.unwrap();
     let f = w.get_next_job("t", now_only()).await.unwrap().unwrap();
-    f.move_to_completed(1, "t", false).await.unwrap();
+    f.move_to_completed(1, false).await.unwrap();
     let n: i64 = cmd(&["EXISTS", &k(&q, &j.id), &k(&q, "completed")]).await;
     assert_eq!(n, 0, "removed at once");
 
     for i in 0..4 {
         q.add("keep2", json!({"i": i}), JobOptions::default().remove_on_complete(KeepJobs::Count(2))).await.unwrap();
         let f = w.get_next_job(&format!("c{i}"), now_only()).await.unwrap().unwrap();
-        f.move_to_completed(i, &format!("c{i}"), false).await.unwrap();
+        f.move_to_completed(i, false).await.unwrap();
     }
     let kept: Vec<String> = cmd(&["ZRANGE", &k(&q, "completed"), "0", "-1"]).await;
     assert_eq!(kept, vec!["4", "5"], "the newest two");
@@ -95,12 +102,16 @@ async fn retention_true_count_and_age() {
     q.add(
         "age",
         json!({}),
-        JobOptions::default().remove_on_complete(KeepJobs::Options { age: Some(60), count: None, limit: None }),
+        JobOptions::default().remove_on_complete(KeepJobs::Options {
+            age: Some(Duration::from_secs(60)),
+            count: None,
+            limit: None,
+        }),
     )
     .await
     .unwrap();
     let f = w.get_next_job("a", now_only()).await.unwrap().unwrap();
-    f.move_to_completed(1, "a", false).await.unwrap();
+    f.move_to_completed(1, false).await.unwrap();
     let n: i64 = cmd(&["EXISTS", &k(&q, "ancient")]).await;
     assert_eq!(n, 0);
     let s: Option<f64> = cmd(&["ZSCORE", &k(&q, "completed"), "ancient"]).await;
@@ -110,17 +121,17 @@ async fn retention_true_count_and_age() {
 #[tokio::test]
 async fn failure_with_attempts_and_backoff_then_final() {
     let q = queue("mfin-retry").await;
-    let opts = JobOptions {
-        stack_trace_limit: Some(2),
-        ..JobOptions::default().attempts(3).backoff(Backoff::exponential(200))
-    };
+    let opts = JobOptions::default()
+        .attempts(3)
+        .backoff(Backoff::exponential(Duration::from_millis(200)))
+        .stack_trace_limit(2);
     q.add("r", json!({}), opts).await.unwrap();
     let w = worker_for(&q, WorkerOptions::default()).await;
 
     let job = w.get_next_job("t1", now_only()).await.unwrap().unwrap();
     let before = now();
-    match job.move_to_failed(&JobError::new("boom 1").with_stack("stack 1"), "t1", false).await.unwrap() {
-        FailOutcome::Retried { delay } => assert_eq!(delay, 200),
+    match job.move_to_failed(&JobError::new("boom 1").with_stack("stack 1"), false).await.unwrap() {
+        FailOutcome::Retried { delay } => assert_eq!(delay, Duration::from_millis(200)),
         other => panic!("{other:?}"),
     }
     let score: f64 = cmd(&["ZSCORE", &k(&q, "delayed"), "1"]).await;
@@ -137,22 +148,14 @@ async fn failure_with_attempts_and_backoff_then_final() {
     assert!(!ev.iter().any(|e| e.0 == "failed"), "retries emit no failed event");
 
     // Second attempt: exponential doubles.
-    let job = w
-        .get_next_job("t2", bullmq::GetNextJobOptions { block: true, timeout: std::time::Duration::from_secs(3) })
-        .await
-        .unwrap()
-        .unwrap();
+    let job = w.get_next_job("t2", GetNextJobOptions::wait(Duration::from_secs(3))).await.unwrap().unwrap();
     assert_eq!(job.attempts_made, 1);
-    match job.move_to_failed(&JobError::new("boom 2").with_stack("stack 2"), "t2", false).await.unwrap() {
-        FailOutcome::Retried { delay } => assert_eq!(delay, 400),
+    match job.move_to_failed(&JobError::new("boom 2").with_stack("stack 2"), false).await.unwrap() {
+        FailOutcome::Retried { delay } => assert_eq!(delay, Duration::from_millis(400)),
         other => panic!("{other:?}"),
     }
-    let job = w
-        .get_next_job("t3", bullmq::GetNextJobOptions { block: true, timeout: std::time::Duration::from_secs(3) })
-        .await
-        .unwrap()
-        .unwrap();
-    match job.move_to_failed(&JobError::new("boom 3").with_stack("stack 3"), "t3", false).await.unwrap() {
+    let job = w.get_next_job("t3", GetNextJobOptions::wait(Duration::from_secs(3))).await.unwrap().unwrap();
+    match job.move_to_failed(&JobError::new("boom 3").with_stack("stack 3"), false).await.unwrap() {
         FailOutcome::Failed { next } => assert!(next.is_none()),
         other => panic!("{other:?}"),
     }
@@ -170,7 +173,7 @@ async fn failure_with_attempts_and_backoff_then_final() {
 }
 
 fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
 #[tokio::test]
@@ -180,8 +183,8 @@ async fn immediate_retry_unrecoverable_and_unknown_backoff() {
     q.add("r", json!({}), JobOptions::default().attempts(5)).await.unwrap();
     let job = w.get_next_job("t", now_only()).await.unwrap().unwrap();
     assert!(matches!(
-        job.move_to_failed(&JobError::new("x"), "t", false).await.unwrap(),
-        FailOutcome::Retried { delay: 0 }
+        job.move_to_failed(&JobError::new("x"), false).await.unwrap(),
+        FailOutcome::Retried { delay } if delay == Duration::ZERO
     ));
     let wait: Vec<String> = cmd(&["LRANGE", &k(&q, "wait"), "0", "-1"]).await;
     assert_eq!(wait, vec!["1"]);
@@ -189,14 +192,14 @@ async fn immediate_retry_unrecoverable_and_unknown_backoff() {
 
     let job = w.get_next_job("t2", now_only()).await.unwrap().unwrap();
     assert!(matches!(
-        job.move_to_failed(&JobError::unrecoverable("fatal"), "t2", false).await.unwrap(),
+        job.move_to_failed(&JobError::unrecoverable("fatal"), false).await.unwrap(),
         FailOutcome::Failed { .. }
     ));
     assert!(!events(&q).await.iter().any(|e| e.0 == "retries-exhausted"), "attempts were left");
 
     q.add("c", json!({}), JobOptions::default().attempts(3).backoff(Backoff::custom("mine"))).await.unwrap();
     let job = w.get_next_job("t3", now_only()).await.unwrap().unwrap();
-    assert!(matches!(job.move_to_failed(&JobError::new("y"), "t3", false).await.unwrap(), FailOutcome::Failed { .. }));
+    assert!(matches!(job.move_to_failed(&JobError::new("y"), false).await.unwrap(), FailOutcome::Failed { .. }));
     let reason: String = cmd(&["HGET", &k(&q, &job.id), "failedReason"]).await;
     assert_eq!(reason, "Unknown backoff strategy mine");
 }
@@ -204,16 +207,16 @@ async fn immediate_retry_unrecoverable_and_unknown_backoff() {
 #[tokio::test]
 async fn custom_backoff_strategy_hook() {
     let q = queue("mfin-custom").await;
-    let hook: bullmq::BackoffStrategy = std::sync::Arc::new(|attempt, kind, _err, _job| {
+    let hook: bullmq::job::BackoffStrategy = std::sync::Arc::new(|attempt, kind, _err, _job| {
         assert_eq!(kind, "linear");
-        Some(attempt as i64 * 1000)
+        Some(Duration::from_millis(attempt * 1000))
     });
-    let w = worker_for(&q, WorkerOptions { backoff_strategy: Some(hook), ..Default::default() }).await;
+    let w = worker_for(&q, WorkerOptions::default().backoff_strategy(hook)).await;
     q.add("c", json!({}), JobOptions::default().attempts(3).backoff(Backoff::custom("linear"))).await.unwrap();
     let job = w.get_next_job("t", now_only()).await.unwrap().unwrap();
     assert!(matches!(
-        job.move_to_failed(&JobError::new("y"), "t", false).await.unwrap(),
-        FailOutcome::Retried { delay: 1000 }
+        job.move_to_failed(&JobError::new("y"), false).await.unwrap(),
+        FailOutcome::Retried { delay } if delay == Duration::from_millis(1000)
     ));
 }
 
@@ -225,8 +228,8 @@ async fn move_to_wait_and_move_to_delayed_do_not_count_attempts() {
     q.add("b", json!({}), JobOptions::default()).await.unwrap();
     let a = w.get_next_job("t", now_only()).await.unwrap().unwrap();
     cmd::<()>(&["SET", &k(&q, "limiter"), "9007199254740991", "PX", "5000"]).await;
-    let ttl = a.move_to_wait("t").await.unwrap();
-    assert!(ttl > 4000 && ttl <= 5000);
+    let ttl = a.move_to_wait().await.unwrap();
+    assert!(ttl > Duration::from_millis(4000) && ttl <= Duration::from_millis(5000), "{ttl:?}");
     let wait: Vec<String> = cmd(&["LRANGE", &k(&q, "wait"), "0", "-1"]).await;
     assert_eq!(wait, vec!["2", "1"], "back at the served end (RPUSH)");
     let atm: Option<String> = cmd(&["HGET", &k(&q, "1"), "atm"]).await;
@@ -236,7 +239,7 @@ async fn move_to_wait_and_move_to_delayed_do_not_count_attempts() {
     let a = w.get_next_job("t2", now_only()).await.unwrap().unwrap();
     assert_eq!(a.id, "1");
     let due = now() + 60_000;
-    a.move_to_delayed(due, "t2").await.unwrap();
+    a.move_to_delayed(UNIX_EPOCH + Duration::from_millis(due)).await.unwrap();
     let score: f64 = cmd(&["ZSCORE", &k(&q, "delayed"), "1"]).await;
     assert!((score as u64 / 4096).abs_diff(due) < 50);
     let atm: Option<String> = cmd(&["HGET", &k(&q, "1"), "atm"]).await;
@@ -248,18 +251,26 @@ async fn move_to_wait_and_move_to_delayed_do_not_count_attempts() {
 #[tokio::test]
 async fn extend_lock_and_locks() {
     let q = queue("mfin-extend").await;
-    let w = worker_for(&q, WorkerOptions { lock_duration: 1000, ..Default::default() }).await;
+    let w = worker_for(&q, WorkerOptions::default().lock_duration(Duration::from_millis(1000))).await;
     q.add("a", json!({}), JobOptions::default()).await.unwrap();
     q.add("b", json!({}), JobOptions::default()).await.unwrap();
     let a = w.get_next_job("ta", now_only()).await.unwrap().unwrap();
     let b = w.get_next_job("tb", now_only()).await.unwrap().unwrap();
     cmd::<()>(&["SADD", &k(&q, "stalled"), "1", "2"]).await;
-    assert!(a.extend_lock("ta", 60_000).await.unwrap());
-    assert!(!a.extend_lock("wrong", 60_000).await.unwrap());
+    assert!(a.extend_lock(Duration::from_millis(60_000)).await.unwrap());
     let ttl: i64 = cmd(&["PTTL", &k(&q, "1:lock")]).await;
     assert!(ttl > 50_000);
+    // Held by another token (as after a stall and a pickup elsewhere): not ours to extend.
+    cmd::<()>(&["SET", &k(&q, "1:lock"), "wrong", "KEEPTTL"]).await;
+    assert!(!a.extend_lock(Duration::from_millis(60_000)).await.unwrap());
+    let lock: String = cmd(&["GET", &k(&q, "1:lock")]).await;
+    assert_eq!(lock, "wrong", "the other lock is left alone");
+    cmd::<()>(&["SET", &k(&q, "1:lock"), "ta", "KEEPTTL"]).await;
     let lost = w
-        .extend_locks(&[(a.id.clone(), "ta".into()), (b.id.clone(), "tb".into()), ("ghost".into(), "x".into())], 30_000)
+        .extend_locks(
+            &[(a.id.clone(), "ta".into()), (b.id.clone(), "tb".into()), ("ghost".into(), "x".into())],
+            Duration::from_millis(30_000),
+        )
         .await
         .unwrap();
     assert_eq!(lost, vec!["ghost"]);
@@ -270,13 +281,11 @@ async fn extend_lock_and_locks() {
 #[tokio::test]
 async fn metrics_are_recorded_when_enabled() {
     let q = queue("mfin-metrics").await;
-    let w =
-        worker_for(&q, WorkerOptions { metrics: Some(MetricsOptions { max_data_points: 10 }), ..Default::default() })
-            .await;
+    let w = worker_for(&q, WorkerOptions::default().metrics(MetricsOptions::new(10))).await;
     for i in 0..2 {
         q.add("m", json!({}), JobOptions::default()).await.unwrap();
         let j = w.get_next_job(&format!("t{i}"), now_only()).await.unwrap().unwrap();
-        j.move_to_completed(1, &format!("t{i}"), false).await.unwrap();
+        j.move_to_completed(1, false).await.unwrap();
     }
     let h: HashMap<String, String> = cmd(&["HGETALL", &k(&q, "metrics:completed")]).await;
     assert_eq!(h["count"], "2");
@@ -286,7 +295,7 @@ async fn metrics_are_recorded_when_enabled() {
     cmd::<()>(&["HSET", &k(&q, "metrics:completed"), "prevTS", &prev.to_string()]).await;
     q.add("m", json!({}), JobOptions::default()).await.unwrap();
     let j = w.get_next_job("t9", now_only()).await.unwrap().unwrap();
-    j.move_to_completed(1, "t9", false).await.unwrap();
+    j.move_to_completed(1, false).await.unwrap();
     let data: Vec<String> = cmd(&["LRANGE", &k(&q, "metrics:completed:data"), "0", "-1"]).await;
     assert_eq!(data, vec!["0", "0", "2"]);
     let h: HashMap<String, String> = cmd(&["HGETALL", &k(&q, "metrics:completed")]).await;
@@ -297,12 +306,12 @@ async fn metrics_are_recorded_when_enabled() {
 async fn dedup_key_released_and_keep_last_requeued_on_finish() {
     let q = queue("mfin-dedup").await;
     let w = worker_for(&q, WorkerOptions::default()).await;
-    let de = Deduplication { keep_last_if_active: Some(true), ..Deduplication::simple("k") };
+    let de = Deduplication::simple("k").keep_last_if_active(true);
     let owner = q.add("k", json!({"v": 1}), JobOptions::default().deduplication(de.clone())).await.unwrap();
     let job = w.get_next_job("t", now_only()).await.unwrap().unwrap();
     q.add("k", json!({"v": 2}), JobOptions::default().deduplication(de.clone())).await.unwrap();
     q.add("k", json!({"v": 3}), JobOptions::default().deduplication(de)).await.unwrap();
-    job.move_to_completed(1, "t", false).await.unwrap();
+    job.move_to_completed(1, false).await.unwrap();
     let wait: Vec<String> = cmd(&["LRANGE", &k(&q, "wait"), "0", "-1"]).await;
     assert_eq!(wait, vec!["3"], "the last add made while the owner ran");
     let data: String = cmd(&["HGET", &k(&q, "3"), "data"]).await;
@@ -319,8 +328,7 @@ async fn dedup_key_released_and_keep_last_requeued_on_finish() {
     let s = q.add("s", json!({}), JobOptions::default().deduplication(Deduplication::simple("s"))).await.unwrap();
     let j = w.get_next_job("t2", now_only()).await.unwrap().unwrap();
     let j = if j.id == s.id { j } else { w.get_next_job("t3", now_only()).await.unwrap().unwrap() };
-    let tok = j.token.clone().unwrap();
-    j.move_to_completed(1, &tok, false).await.unwrap();
+    j.move_to_completed(1, false).await.unwrap();
     let n: i64 = cmd(&["EXISTS", &k(&q, "de:s")]).await;
     assert_eq!(n, 0);
 }
@@ -331,12 +339,12 @@ async fn child_completion_releases_the_parent() {
     let w = worker_for(&q, WorkerOptions::default()).await;
     // A parent waiting for children, written as a flow producer would.
     let parent = waiting_parent(&q, "P").await;
-    q.add("child", json!({}), JobOptions { parent: Some(parent), ..Default::default() }).await.unwrap();
+    q.add("child", json!({}), JobOptions::default().parent(parent)).await.unwrap();
     let deps: Vec<String> = cmd(&["SMEMBERS", &k(&q, "P:dependencies")]).await;
     assert_eq!(deps, vec![k(&q, "1")]);
     let child = w.get_next_job("t", now_only()).await.unwrap().unwrap();
     assert_eq!(child.parent.as_ref().unwrap().id, "P");
-    child.move_to_completed(json!({"r": 1}), "t", false).await.unwrap();
+    child.move_to_completed(json!({"r": 1}), false).await.unwrap();
     let processed: HashMap<String, String> = cmd(&["HGETALL", &k(&q, "P:processed")]).await;
     assert_eq!(processed[&k(&q, "1")], r#"{"r":1}"#);
     let wait: Vec<String> = cmd(&["LRANGE", &k(&q, "wait"), "0", "-1"]).await;

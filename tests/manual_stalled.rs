@@ -3,15 +3,17 @@
 mod common;
 
 use std::collections::HashMap;
+use std::time::Duration;
 
-use bullmq::{JobOptions, WorkerOptions};
+use bullmq::{JobOptions, ParentFailurePolicy, WorkerOptions};
 use common::*;
 use serde_json::json;
 
 #[tokio::test]
 async fn a_job_without_lock_is_recovered_then_failed_after_max_stalled_count() {
     let q = queue("ms-stall").await;
-    let w = worker_for(&q, WorkerOptions { stalled_interval: 100, max_stalled_count: 1, ..Default::default() }).await;
+    let w = worker_for(&q, WorkerOptions::default().stalled_interval(Duration::from_millis(100)).max_stalled_count(1))
+        .await;
     q.add("s", json!({}), JobOptions::default()).await.unwrap();
     q.add("other", json!({}), JobOptions::default()).await.unwrap();
 
@@ -61,21 +63,27 @@ async fn a_job_without_lock_is_recovered_then_failed_after_max_stalled_count() {
 #[tokio::test]
 async fn renewed_locks_are_not_stalled_and_timer_runs() {
     let q = queue("ms-timer").await;
-    let w = worker_for(&q, WorkerOptions { stalled_interval: 100, lock_duration: 2000, ..Default::default() }).await;
+    let w = worker_for(
+        &q,
+        WorkerOptions::default()
+            .stalled_interval(Duration::from_millis(100))
+            .lock_duration(Duration::from_millis(2000)),
+    )
+    .await;
     q.add("s", json!({}), JobOptions::default()).await.unwrap();
     let job = w.get_next_job("t", now_only()).await.unwrap().unwrap();
     w.start_stalled_check_timer();
-    eventually("the timer marked the active job", std::time::Duration::from_secs(3), || async {
+    eventually("the timer marked the active job", Duration::from_secs(3), || async {
         cmd::<Vec<String>>(&["SMEMBERS", &k(&q, "stalled")]).await == vec!["1".to_string()]
     })
     .await;
-    assert!(job.extend_lock("t", 2000).await.unwrap());
+    assert!(job.extend_lock(Duration::from_millis(2000)).await.unwrap());
     // With its lock alive the job stays active through further checks.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let active: Vec<String> = cmd(&["LRANGE", &k(&q, "active"), "0", "-1"]).await;
     assert_eq!(active, vec!["1"]);
     w.stop_stalled_check_timer();
-    job.move_to_completed(1, "t", false).await.unwrap();
+    job.move_to_completed(1, false).await.unwrap();
 }
 
 #[tokio::test]
@@ -83,18 +91,14 @@ async fn fail_parent_on_failure_propagates() {
     let q = queue("ms-fpof").await;
     let w = worker_for(&q, WorkerOptions::default()).await;
     let parent = waiting_parent(&q, "P").await;
-    q.add(
-        "child",
-        json!({}),
-        JobOptions { parent: Some(parent), fail_parent_on_failure: Some(true), ..Default::default() },
-    )
-    .await
-    .unwrap();
+    q.add("child", json!({}), JobOptions::default().parent(parent).parent_failure(ParentFailurePolicy::FailParent))
+        .await
+        .unwrap();
     let pj: String = cmd(&["HGET", &k(&q, "1"), "parent"]).await;
     let pj: serde_json::Value = serde_json::from_str(&pj).unwrap();
     assert_eq!(pj["fpof"], true);
     let child = w.get_next_job("t", now_only()).await.unwrap().unwrap();
-    child.move_to_failed(&bullmq::JobError::new("child broke"), "t", false).await.unwrap();
+    child.move_to_failed(&bullmq::JobError::new("child broke"), false).await.unwrap();
     let unsuccessful: Vec<String> = cmd(&["ZRANGE", &k(&q, "P:unsuccessful"), "0", "-1"]).await;
     assert_eq!(unsuccessful, vec![k(&q, "1")]);
     let defa: String = cmd(&["HGET", &k(&q, "P"), "defa"]).await;

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use bullmq::{processor, JobOutcome, Worker, WorkerOptions};
+use bullmq::{processor, JobOutcome, Worker};
 use common::*;
 
 #[tokio::test]
@@ -15,12 +15,7 @@ async fn scripts_fall_back_to_evalsha() {
     let q = queue("se-eval").await;
     add_numbered(&q, "a", 20).await;
     let p = processor(|job, _ctx| async move { Ok(JobOutcome::Completed(job.data["i"].clone())) });
-    let o = WorkerOptions {
-        connection: conn_opts(),
-        concurrency: 4,
-        drain_delay: Duration::from_millis(200),
-        ..Default::default()
-    };
+    let o = worker_opts(&q).concurrency(4).drain_delay(Duration::from_millis(200));
     let (w, mut rx) = Worker::spawn(q.name(), p, o).await.unwrap();
     await_completions(&mut rx, 20).await;
     w.close(Duration::from_secs(2)).await;

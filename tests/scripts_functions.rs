@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use bullmq::{processor, JobOptions, JobOutcome, Worker, WorkerOptions};
+use bullmq::{processor, JobOptions, JobOutcome, Worker};
 use common::*;
 use serde_json::json;
 
@@ -24,7 +24,7 @@ async fn scripts_run_as_functions_and_survive_a_function_flush() {
     cmd::<String>(&["FUNCTION", "FLUSH"]).await;
     q.add("b", json!({"n": 2}), JobOptions::default()).await.unwrap();
     let p = processor(|job, _ctx| async move { Ok(JobOutcome::Completed(job.data["n"].clone())) });
-    let o = WorkerOptions { connection: conn_opts(), drain_delay: Duration::from_millis(200), ..Default::default() };
+    let o = worker_opts(&q).drain_delay(Duration::from_millis(200));
     let (w, mut rx) = Worker::spawn(q.name(), p, o).await.unwrap();
     await_completions(&mut rx, 2).await;
     w.close(Duration::from_secs(2)).await;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bullmq::telemetry::metric_names as names;
-use bullmq::{processor, JobError, JobOptions, JobOutcome, JobState, Worker, WorkerOptions};
+use bullmq::{processor, JobError, JobOptions, JobOutcome, JobState, Worker};
 use common::*;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use serde_json::json;
@@ -51,12 +51,14 @@ async fn counters_and_duration_after_jobs_finish() {
             tokio::time::sleep(Duration::from_millis(20)).await;
             match job.name.as_str() {
                 "bad" => Err(JobError::new("nope")),
-                "later" if !delayed_once.swap(true, Ordering::SeqCst) => Ok(JobOutcome::Delay(10)),
+                "later" if !delayed_once.swap(true, Ordering::SeqCst) => {
+                    Ok(JobOutcome::Delay(Duration::from_millis(10)))
+                }
                 _ => Ok(JobOutcome::Completed(json!(1))),
             }
         }
     });
-    let opts = WorkerOptions { connection: conn_opts(), concurrency: 3, ..Default::default() };
+    let opts = worker_opts(&q).concurrency(3);
     let (w, _events) = Worker::spawn(q.name(), work, opts).await.unwrap();
     eventually("ok and later completed, bad failed", Duration::from_secs(10), || async {
         q.get_completed_count().await.unwrap() == 2 && q.get_failed_count().await.unwrap() == 1

@@ -7,7 +7,7 @@ mod common;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use bullmq::{processor, JobOptions, JobOutcome, Worker, WorkerOptions};
+use bullmq::{processor, JobOptions, JobOutcome, Worker};
 use common::otel_node::otel_node;
 use common::*;
 use opentelemetry::trace::{SpanKind, TraceContextExt, TracerProvider as _};
@@ -69,7 +69,7 @@ async fn a_trace_started_in_node_continues_in_our_worker() {
     assert_eq!(producer["traceId"], trace_id.as_str());
 
     let work = processor(|_job, _ctx| async move { Ok(JobOutcome::Completed(json!("rust"))) });
-    let opts = WorkerOptions { connection: conn_opts(), name: Some("rust-otel".into()), ..Default::default() };
+    let opts = worker_opts(&q).name("rust-otel");
     let (w, _events) = Worker::spawn(q.name(), work, opts).await.unwrap();
     let consumer = finished_span(&format!("process {}", q.name()), &job_id).await;
     w.close(Duration::from_secs(2)).await;
@@ -115,10 +115,7 @@ async fn a_trace_started_here_continues_in_a_node_worker() {
     assert_eq!(consumer["attributes"]["bullmq.job.id"], job.id.as_str());
 
     // A job that opts out carries no context.
-    let quiet = JobOptions {
-        telemetry: Some(bullmq::Telemetry { metadata: None, omit_context: Some(true) }),
-        ..Default::default()
-    };
+    let quiet = JobOptions::default().telemetry(bullmq::job::Telemetry::omit_context());
     let job2 = q.add("quiet", json!({}), quiet).instrument(tracing::info_span!("rust-root-2")).await.unwrap();
     let opts2: Value = serde_json::from_str(&cmd::<String>(&["HGET", &k(&q, &job2.id), "opts"]).await).unwrap();
     assert!(opts2.get("tm").is_none() && opts2["omc"] == true, "{opts2}");

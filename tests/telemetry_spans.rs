@@ -118,7 +118,7 @@ async fn producer_spans_on_add_and_add_bulk() {
     assert_eq!(bulk[0].fields["bullmq.job.bulk.names"], r#"["a", "b"]"#);
 
     // A refused add marks its span failed.
-    let bad = JobOptions { job_id: Some("0".into()), ..Default::default() };
+    let bad = JobOptions::default().job_id("0");
     assert!(q.add("bad", json!({}), bad).await.is_err());
     let failed: Vec<Rec> =
         spans("add", q.name()).into_iter().filter(|s| s.fields.contains_key("otel.status_code")).collect();
@@ -144,14 +144,11 @@ async fn a_consumer_span_per_job_and_lock_and_stalled_spans() {
         tokio::time::sleep(Duration::from_millis(1300)).await;
         Ok(JobOutcome::Completed(json!({"done": true})))
     });
-    let opts = WorkerOptions {
-        connection: conn_opts(),
-        name: Some("tel".into()),
-        concurrency: 2,
-        lock_duration: 1000,
-        stalled_interval: 200,
-        ..Default::default()
-    };
+    let opts = worker_opts(&q)
+        .name("tel")
+        .concurrency(2)
+        .lock_duration(Duration::from_millis(1000))
+        .stalled_interval(Duration::from_millis(200));
     let (w, _events) = Worker::spawn(q.name(), work, opts).await.unwrap();
     eventually("both jobs finished", Duration::from_secs(10), || async {
         q.get_completed_count().await.unwrap() == 1 && q.get_failed_count().await.unwrap() == 1
@@ -191,7 +188,7 @@ async fn a_consumer_span_per_job_and_lock_and_stalled_spans() {
 async fn the_stalled_check_span_names_the_stalled_jobs() {
     recorder();
     let q = queue("tel-stall").await;
-    let w = worker_for(&q, WorkerOptions { stalled_interval: 100, ..Default::default() }).await;
+    let w = worker_for(&q, WorkerOptions::default().stalled_interval(Duration::from_millis(100))).await;
     let job = q.add("s", json!({}), JobOptions::default()).await.unwrap();
     w.get_next_job("t1", now_only()).await.unwrap().unwrap();
     w.run_stalled_check().await.unwrap();
@@ -209,14 +206,14 @@ async fn the_stalled_check_span_names_the_stalled_jobs() {
 async fn manual_processing_can_run_inside_the_jobs_consumer_span() {
     recorder();
     let q = queue("tel-manual").await;
-    let w = worker_for(&q, WorkerOptions { name: Some("by-hand".into()), ..Default::default() }).await;
+    let w = worker_for(&q, WorkerOptions::default().name("by-hand")).await;
     let added = q.add("m", json!({}), JobOptions::default()).await.unwrap();
     let job = w.get_next_job("tok", now_only()).await.unwrap().unwrap();
     async {
         tracing::info!("handled by hand");
-        job.move_to_completed(json!(null), "tok", false).await.unwrap();
+        job.move_to_completed(json!(null), false).await.unwrap();
     }
-    .instrument(bullmq::telemetry::process_span(&job))
+    .instrument(bullmq::telemetry::process_span(&job, w.options().name.as_deref()))
     .await;
     let span = span_of_job("process", q.name(), &added.id).expect("process span");
     assert_eq!(span.fields["bullmq.worker.name"], "by-hand");

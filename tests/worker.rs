@@ -12,12 +12,7 @@ use common::*;
 use serde_json::json;
 
 fn opts(q: &bullmq::Queue) -> WorkerOptions {
-    WorkerOptions {
-        connection: conn_opts(),
-        prefix: q.prefix().to_owned(),
-        drain_delay: Duration::from_millis(300),
-        ..Default::default()
-    }
+    worker_opts(q).drain_delay(Duration::from_millis(300))
 }
 
 #[tokio::test]
@@ -32,7 +27,7 @@ async fn processes_jobs_with_concurrency_and_reports_events() {
         tokio::time::sleep(Duration::from_millis(10)).await;
         Ok(JobOutcome::Completed(json!(n * n)))
     });
-    let (w, mut rx) = Worker::spawn(q.name(), p, WorkerOptions { concurrency: 5, ..opts(&q) }).await.unwrap();
+    let (w, mut rx) = Worker::spawn(q.name(), p, opts(&q).concurrency(5)).await.unwrap();
     let mut completed = 0;
     let mut progress = 0;
     let mut starts = Vec::new();
@@ -44,7 +39,7 @@ async fn processes_jobs_with_concurrency_and_reports_events() {
             _ => {}
         }
     }
-    assert_eq!(starts, vec!["lock-renewer", "stalled-checker", "fetcher"]);
+    assert_eq!(starts, vec!["lock-renewer", "stalled-checker", "acker", "fetcher"]);
     assert_eq!(progress, 20);
     let p: String = cmd(&["HGET", &k(&q, "3"), "progress"]).await;
     assert_eq!(p, r#"{"half":2}"#);
@@ -68,7 +63,7 @@ async fn outcomes_panic_and_failures() {
         match job.name.as_str() {
             "panic" => panic!("boom in processor"),
             "fail" => Err(JobError::unrecoverable("nope")),
-            "delay" if job.attempts_started == 1 => Ok(JobOutcome::Delay(60_000)),
+            "delay" if job.attempts_started == 1 => Ok(JobOutcome::Delay(Duration::from_secs(60))),
             "wait" if job.attempts_started == 1 => Ok(JobOutcome::Wait),
             _ => Ok(JobOutcome::Completed(json!(null))),
         }
@@ -128,7 +123,7 @@ async fn a_rate_limit_outcome_holds_the_worker_off_for_its_window() {
         async move {
             seen.lock().unwrap().push((job.name.clone(), std::time::Instant::now()));
             if job.name == "limited" && job.attempts_started == 1 {
-                return Ok(JobOutcome::RateLimit(300));
+                return Ok(JobOutcome::RateLimit(Duration::from_millis(300)));
             }
             Ok(JobOutcome::Completed(json!(null)))
         }
@@ -136,7 +131,7 @@ async fn a_rate_limit_outcome_holds_the_worker_off_for_its_window() {
     let (w, mut rx) = Worker::spawn(q.name(), p.clone(), opts(&q)).await.unwrap();
     wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobMoved { to, .. } if to == "waiting")).await;
     // Another worker that honours the limiter key, and a job for it to take if it could.
-    let limited = WorkerOptions { limiter: Some(bullmq::RateLimiter { max: 100, duration: 1000 }), ..opts(&q) };
+    let limited = opts(&q).limiter(bullmq::worker::RateLimiter::new(100, Duration::from_secs(1)));
     let (other, _orx) = Worker::spawn(q.name(), p, limited).await.unwrap();
     q.add("other", json!({}), JobOptions::default()).await.unwrap();
     wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobCompleted { id, .. } if id == "1")).await;
@@ -235,7 +230,7 @@ async fn lost_lock_cancels_without_ack() {
         ctx.cancel.cancelled().await;
         Ok(JobOutcome::Completed(json!("should not be stored")))
     });
-    let (w, mut rx) = Worker::spawn(q.name(), p, WorkerOptions { lock_duration: 1000, ..opts(&q) }).await.unwrap();
+    let (w, mut rx) = Worker::spawn(q.name(), p, opts(&q).lock_duration(Duration::from_millis(1000))).await.unwrap();
     wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobActive { .. })).await;
     let started = std::time::Instant::now();
     cmd::<()>(&["DEL", &k(&q, "1:lock")]).await;
@@ -254,8 +249,7 @@ async fn lost_lock_cancels_without_ack() {
 async fn fetcher_restarts_after_its_connection_is_killed() {
     let q = queue("w-kill").await;
     let p = processor(|_job, _ctx| async move { Ok(JobOutcome::Completed(json!(1))) });
-    let (w, mut rx) =
-        Worker::spawn(q.name(), p, WorkerOptions { name: Some("victim".into()), ..opts(&q) }).await.unwrap();
+    let (w, mut rx) = Worker::spawn(q.name(), p, opts(&q).name("victim")).await.unwrap();
     wait_for(&mut rx, |e| matches!(e, WorkerEvent::ChildStarted { child } if child == "fetcher")).await;
     let name = format!("bull:{}:w:victim", b64(q.name()));
     eventually("the fetcher's blocking connection is up", Duration::from_secs(5), || async {
@@ -306,8 +300,8 @@ async fn waiting_for_children_then_running_again() {
         async move {
             match job.name.as_str() {
                 "parent" if job.attempts_started == 1 => {
-                    let parent = bullmq::ParentOptions { id: job.id.clone(), queue: q.qualified_name() };
-                    let o = JobOptions { parent: Some(parent), ..Default::default() };
+                    let parent = bullmq::ParentOptions::new(job.id.clone(), q.qualified_name());
+                    let o = JobOptions::default().parent(parent);
                     q.add("child", json!({}), o).await.map_err(|e| JobError::new(e.to_string()))?;
                     ctx.log(&job, "children added").await.map_err(|e| JobError::new(e.to_string()))?;
                     Ok(JobOutcome::WaitingChildren)
@@ -320,7 +314,7 @@ async fn waiting_for_children_then_running_again() {
             }
         }
     });
-    let (w, mut rx) = Worker::spawn(q.name(), p, WorkerOptions { concurrency: 2, ..opts(&q) }).await.unwrap();
+    let (w, mut rx) = Worker::spawn(q.name(), p, opts(&q).concurrency(2)).await.unwrap();
     wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobMoved { id, to } if id == "1" && to == "waiting-children")).await;
     assert_eq!(q.get_job_state("1").await.unwrap(), JobState::WaitingChildren);
     wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobCompleted { id, .. } if id == "1")).await;
@@ -341,7 +335,8 @@ async fn context_updates_data_and_extends_the_lock() {
     q.add("c", json!({"step": 0}), JobOptions::default()).await.unwrap();
     let p = processor(|mut job, ctx| async move {
         ctx.update_data(&mut job, json!({"step": 1})).await.map_err(|e| JobError::new(e.to_string()))?;
-        let extended = ctx.extend_lock(&job, 60_000).await.map_err(|e| JobError::new(e.to_string()))?;
+        let extended =
+            ctx.extend_lock(&job, Duration::from_secs(60)).await.map_err(|e| JobError::new(e.to_string()))?;
         Ok(JobOutcome::Completed(json!(extended)))
     });
     let (w, mut rx) = Worker::spawn(q.name(), p, opts(&q)).await.unwrap();
@@ -355,7 +350,7 @@ async fn context_updates_data_and_extends_the_lock() {
 #[derive(Clone, Default)]
 struct Recorder(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
 
-impl bullmq::WorkerCallbacks for Recorder {
+impl bullmq::worker::WorkerCallbacks for Recorder {
     fn on_active(&mut self, id: &str) {
         self.0.lock().unwrap().push(format!("active {id}"));
     }
@@ -385,7 +380,7 @@ async fn bullmq_style_callbacks() {
         }
     });
     // Without fetching ahead, so the order is Node's: a job starts after the previous finished.
-    let o = WorkerOptions { autorun: false, prefetch: 0, ..opts(&q) };
+    let o = opts(&q).autorun(false).prefetch(0);
     let (w, _rx) = Worker::spawn(q.name(), p, o).await.unwrap();
     let rec = Recorder::default();
     let task = w.on(rec.clone());
@@ -412,7 +407,7 @@ async fn bullmq_style_callbacks() {
 async fn an_idle_worker_starts_each_new_job_at_once() {
     let q = queue("w-idle-wake").await;
     let p = processor(|_job, _ctx| async { Ok(JobOutcome::Completed(json!(null))) });
-    let o = WorkerOptions { concurrency: 2, drain_delay: Duration::from_secs(10), ..opts(&q) };
+    let o = opts(&q).concurrency(2).drain_delay(Duration::from_secs(10));
     let (w, mut rx) = Worker::spawn(q.name(), p, o).await.unwrap();
     let mut worst = Duration::ZERO;
     let rounds = 40u64;

@@ -7,21 +7,21 @@ mod common;
 
 use std::time::Duration;
 
-use bullmq::{
-    processor, BulkJob, Deduplication, JobOptions, JobOutcome, KeepJobs, MetricsOptions, MetricsType, Worker,
-    WorkerEvent, WorkerOptions,
-};
+use bullmq::queue::MetricsType;
+use bullmq::worker::MetricsOptions;
+use bullmq::{processor, BulkJob, Deduplication, JobOptions, JobOutcome, KeepJobs, Worker, WorkerEvent, WorkerOptions};
 use common::*;
 use serde_json::json;
 
+/// The options of these tests, without metrics.
+fn base() -> WorkerOptions {
+    WorkerOptions::new(conn())
+        .concurrency(12) // batches of up to 4 completions
+        .drain_delay(Duration::from_millis(200))
+}
+
 fn opts() -> WorkerOptions {
-    WorkerOptions {
-        connection: conn_opts(),
-        concurrency: 12, // batches of up to 4 completions
-        drain_delay: Duration::from_millis(200),
-        metrics: Some(MetricsOptions { max_data_points: 100 }),
-        ..Default::default()
-    }
+    base().metrics(MetricsOptions::new(100))
 }
 
 /// A processor whose jobs all wait for `gate.notify_waiters()`, then complete.
@@ -98,7 +98,7 @@ async fn a_lost_lock_refuses_only_that_job_in_its_batch() {
         q.add("l", json!({"i": i}), JobOptions::default()).await.unwrap();
     }
     let (p, gate) = gated();
-    let (w, mut rx) = Worker::spawn(q.name(), p, WorkerOptions { metrics: None, ..opts() }).await.unwrap();
+    let (w, mut rx) = Worker::spawn(q.name(), p, base()).await.unwrap();
     eventually("all 12 running", Duration::from_secs(10), || async { w.active_jobs().len() == 12 }).await;
     cmd::<()>(&["DEL", &k(&q, "5:lock")]).await;
     gate.notify_waiters();
@@ -124,7 +124,7 @@ async fn a_lost_lock_refuses_only_that_job_in_its_batch() {
 async fn running_job_20_of(tag: &str, n: u64, prefetch: usize, lock_ms: u64) -> (bullmq::Queue, Worker) {
     let q = queue(tag).await;
     add_numbered(&q, "p", n).await;
-    let o = WorkerOptions { concurrency: 1, prefetch, lock_duration: lock_ms, metrics: None, ..opts() };
+    let o = base().concurrency(1).prefetch(prefetch).lock_duration(Duration::from_millis(lock_ms));
     let (w, mut rx) = Worker::spawn(q.name(), short_then_blocking_at_20(), o).await.unwrap();
     wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobActive { id } if id == "20")).await;
     (q, w)
@@ -197,7 +197,7 @@ async fn jobs_longer_than_2_ms_are_not_fetched_ahead() {
         tokio::time::sleep(Duration::from_millis(20)).await;
         Ok(JobOutcome::Completed(json!(null)))
     });
-    let o = WorkerOptions { concurrency: 1, prefetch: 2, metrics: None, ..opts() };
+    let o = base().concurrency(1).prefetch(2);
     let (w, _rx) = Worker::spawn(q.name(), p, o).await.unwrap();
     let most_active = std::sync::atomic::AtomicU64::new(0);
     let (most, q2) = (&most_active, &q);
@@ -220,10 +220,10 @@ async fn a_parent_with_pending_children_is_refused_alone_in_its_batch() {
     for i in 0..8 {
         q.add("p", json!({"i": i}), JobOptions::default()).await.unwrap();
     }
-    let link = bullmq::ParentOptions { id: "3".into(), queue: q.qualified_name() };
-    other.add("child", json!({}), JobOptions { parent: Some(link), ..Default::default() }).await.unwrap();
+    let link = bullmq::ParentOptions::new("3", q.qualified_name());
+    other.add("child", json!({}), JobOptions::default().parent(link)).await.unwrap();
     let (p, gate) = gated();
-    let o = WorkerOptions { concurrency: 8, metrics: None, ..opts() };
+    let o = base().concurrency(8);
     let (w, mut rx) = Worker::spawn(q.name(), p, o).await.unwrap();
     eventually("all 8 running", Duration::from_secs(10), || async { w.active_jobs().len() == 8 }).await;
     gate.notify_waiters();
@@ -264,8 +264,7 @@ async fn batched_removal_and_mixed_retention() {
         ctx.log(&job, "a line").await.map_err(|e| bullmq::JobError::new(e.to_string()))?;
         Ok(JobOutcome::Completed(json!(null)))
     });
-    let (w, mut rx) =
-        Worker::spawn(q.name(), p, WorkerOptions { concurrency: 16, metrics: None, ..opts() }).await.unwrap();
+    let (w, mut rx) = Worker::spawn(q.name(), p, base().concurrency(16)).await.unwrap();
     let mut completed = 0;
     while completed < n {
         if let WorkerEvent::JobCompleted { .. } =
@@ -315,7 +314,7 @@ async fn batched_attempt_counters_match_single_finishes() {
         }
         Ok(JobOutcome::Completed(json!(job.attempts_started)))
     });
-    let (w, mut rx) = Worker::spawn(q.name(), p, WorkerOptions { metrics: None, ..opts() }).await.unwrap();
+    let (w, mut rx) = Worker::spawn(q.name(), p, base()).await.unwrap();
     await_completions(&mut rx, n).await;
     w.close(Duration::from_secs(2)).await;
     for i in 1..=n {
@@ -349,8 +348,7 @@ async fn batched_takes_keep_node_order() {
     cmd::<i64>(&["LINSERT", &k(&q, "wait"), "AFTER", "4", "0:0"]).await;
     let expected = ["1", "2", "3", "4", "5", "6", "8", "10", "9", "7"];
     let p = processor(|_job, _ctx| async { Ok(JobOutcome::Completed(json!(null))) });
-    let (w, mut rx) =
-        Worker::spawn(q.name(), p, WorkerOptions { concurrency: 4, metrics: None, ..opts() }).await.unwrap();
+    let (w, mut rx) = Worker::spawn(q.name(), p, base().concurrency(4)).await.unwrap();
     await_completions(&mut rx, expected.len() as u64).await;
     w.close(Duration::from_secs(2)).await;
     let taken: Vec<String> =
@@ -402,9 +400,7 @@ async fn parked_slots_never_run_more_processors_than_the_concurrency() {
         }
     });
     let calls_before = command_calls("fcall").await + command_calls("evalsha").await;
-    let (w, mut rx) = Worker::spawn(q.name(), p, WorkerOptions { concurrency: 4, prefix: q.prefix().into(), ..opts() })
-        .await
-        .unwrap();
+    let (w, mut rx) = Worker::spawn(q.name(), p, opts().concurrency(4).connection(conn_for(&q))).await.unwrap();
     let mut seen = std::collections::HashSet::new();
     while (seen.len() as u64) < n {
         match tokio::time::timeout(Duration::from_secs(20), rx.recv()).await.unwrap().unwrap() {
@@ -431,7 +427,7 @@ async fn parked_slots_never_run_more_processors_than_the_concurrency() {
 #[tokio::test]
 async fn no_drained_event_while_a_delayed_job_is_pending() {
     let q = queue("wb-drained").await;
-    q.add("later", json!({}), JobOptions::default().delay(1500)).await.unwrap();
+    q.add("later", json!({}), JobOptions::default().delay(Duration::from_millis(1500))).await.unwrap();
     add_numbered(&q, "now", 6).await;
     q.add("bad", json!({}), JobOptions::default()).await.unwrap();
     let p = processor(|job, _ctx| async move {
@@ -440,7 +436,7 @@ async fn no_drained_event_while_a_delayed_job_is_pending() {
         }
         Ok(JobOutcome::Completed(json!(null)))
     });
-    let (w, mut rx) = Worker::spawn(q.name(), p, WorkerOptions { concurrency: 3, ..opts() }).await.unwrap();
+    let (w, mut rx) = Worker::spawn(q.name(), p, opts().concurrency(3)).await.unwrap();
     let mut seen = 0;
     while seen < 7 {
         if matches!(
@@ -472,7 +468,7 @@ async fn completed_set_lists_a_batch_in_completion_order() {
     let q = queue("wb-order").await;
     add_numbered(&q, "o", 40).await;
     let p = processor(|_job, _ctx| async move { Ok(JobOutcome::Completed(json!(null))) });
-    let (w, mut rx) = Worker::spawn(q.name(), p, WorkerOptions { concurrency: 10, ..opts() }).await.unwrap();
+    let (w, mut rx) = Worker::spawn(q.name(), p, opts().concurrency(10)).await.unwrap();
     let mut order = Vec::new();
     while order.len() < 40 {
         if let WorkerEvent::JobCompleted { id, .. } =

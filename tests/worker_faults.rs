@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bullmq::supervisor::RestartIntensity;
 use bullmq::{processor, CancelReason, JobOptions, JobOutcome, Worker, WorkerEvent, WorkerOptions};
 use common::*;
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
@@ -16,14 +17,10 @@ use serde_json::json;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 
 fn opts(q: &bullmq::Queue) -> WorkerOptions {
-    WorkerOptions {
-        connection: conn_opts(),
-        prefix: q.prefix().to_owned(),
-        drain_delay: Duration::from_millis(300),
-        lock_duration: 1000,
-        stalled_interval: 400,
-        ..Default::default()
-    }
+    worker_opts(q)
+        .drain_delay(Duration::from_millis(300))
+        .lock_duration(Duration::from_millis(1000))
+        .stalled_interval(Duration::from_millis(400))
 }
 
 /// Counts executions per job id.
@@ -47,11 +44,20 @@ async fn a_panic_in_each_child_role_restarts_only_that_child() {
     let n = 12u64;
     add_numbered(&q, "j", n).await;
     let (p, runs) = counting(300);
-    let (w, mut rx) = Worker::spawn(q.name(), p, WorkerOptions { concurrency: 3, ..opts(&q) }).await.unwrap();
+    let (w, mut rx) = Worker::spawn(q.name(), p, opts(&q).concurrency(3)).await.unwrap();
+    // A job actor first: temporary, so not restarted; its job is recovered by the stalled
+    // check. The victim is the first job to start, so it is still running when the panic
+    // arrives (it runs 300 ms).
+    let e = wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobActive { .. })).await;
+    let WorkerEvent::JobActive { id: victim } = e else { unreachable!() };
+    w.inject_panic(&format!("job:{victim}")).await;
+    let e = wait_for(&mut rx, |e| matches!(e, WorkerEvent::Error { .. })).await;
+    assert!(matches!(&e, WorkerEvent::Error { message } if message.contains(&victim)), "{e:?}");
+    // Then each permanent child, while jobs run.
     let mut failures: HashMap<String, u32> = HashMap::new();
-    for role in ["fetcher", "lock-renewer", "stalled-checker"] {
-        wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobActive { .. })).await;
-        w.inject_panic(role);
+    for role in ["fetcher", "acker", "lock-renewer", "stalled-checker"] {
+        eventually("a job is running", Duration::from_secs(10), || async { !w.active_jobs().is_empty() }).await;
+        w.inject_panic(role).await;
         let e = wait_for(&mut rx, |e| matches!(e, WorkerEvent::ChildFailed { .. })).await;
         let WorkerEvent::ChildFailed { child, reason } = e else { unreachable!() };
         assert_eq!(child, role, "only the child that panicked fails");
@@ -60,16 +66,6 @@ async fn a_panic_in_each_child_role_restarts_only_that_child() {
         let e = wait_for(&mut rx, |e| matches!(e, WorkerEvent::ChildRestarted { .. })).await;
         assert!(matches!(e, WorkerEvent::ChildRestarted { ref child, .. } if child == role), "{e:?}");
     }
-    // A job actor: temporary, so not restarted; its job is recovered by the stalled check.
-    let victim = loop {
-        if let Some(id) = w.active_jobs().into_iter().next() {
-            break id;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    };
-    w.inject_panic(&format!("job:{victim}"));
-    let e = wait_for(&mut rx, |e| matches!(e, WorkerEvent::Error { .. })).await;
-    assert!(matches!(&e, WorkerEvent::Error { message } if message.contains(&victim)), "{e:?}");
     let mut stalled = Vec::new();
     let started = Instant::now();
     while q.get_completed_count().await.unwrap() < n {
@@ -134,23 +130,24 @@ async fn a_meltdown_escalates_to_the_users_supervisor() {
     let (tx, mut failures) = unbounded_channel();
     let (sup, _) = Actor::spawn(None, UserSupervisor, tx).await.unwrap();
     let (p, _) = counting(1);
-    let o = WorkerOptions { max_restarts: 2, max_restarts_within: Duration::from_secs(30), ..opts(&q) };
+    let o = opts(&q).restart_intensity(RestartIntensity::new(2, Duration::from_secs(30)));
     let (w, mut rx) = Worker::spawn_linked(q.name(), p, o, sup.get_cell()).await.unwrap();
     let started = Instant::now();
     wait_for(&mut rx, |e| matches!(e, WorkerEvent::ChildStarted { child } if child == "fetcher")).await;
     for _ in 0..2 {
-        w.inject_panic("fetcher");
+        w.inject_panic("fetcher").await;
         // ChildStarted comes first, then ChildRestarted: the new fetcher is up.
         wait_for(&mut rx, |e| matches!(e, WorkerEvent::ChildRestarted { .. })).await;
     }
-    w.inject_panic("fetcher");
+    w.inject_panic("fetcher").await;
     let e = wait_for(&mut rx, |e| matches!(e, WorkerEvent::Meltdown { .. })).await;
     assert_eq!(e, WorkerEvent::Meltdown { max_restarts: 2 }, "the 3rd failure within the window melts down");
     let reason = tokio::time::timeout(Duration::from_secs(5), failures.recv()).await.unwrap().unwrap();
     assert!(reason.contains("meltdown"), "the user's supervisor sees the worker fail: {reason}");
     wait_for(&mut rx, |e| matches!(e, WorkerEvent::Closed { .. })).await;
-    eventually("the worker actor is gone", Duration::from_secs(5), || async {
-        w.actor().get_status() == ractor::ActorStatus::Stopped
+    let tree = w.supervisor().expect("the worker's tree started");
+    eventually("the worker's tree is gone", Duration::from_secs(5), || async {
+        tree.cell().get_status() == ractor::ActorStatus::Stopped
     })
     .await;
     println!(
@@ -257,7 +254,7 @@ async fn a_job_hash_that_is_not_text_fails_alone() {
     // Taken last, by a batch (its takes follow completions).
     cmd::<()>(&["LPUSH", &k(&q, "wait"), "binary"]).await;
     let (p, runs) = counting(0);
-    let (w, mut rx) = Worker::spawn(q.name(), p, WorkerOptions { concurrency: 4, ..opts(&q) }).await.unwrap();
+    let (w, mut rx) = Worker::spawn(q.name(), p, opts(&q).concurrency(4)).await.unwrap();
     let mut errors = Vec::new();
     let mut completed = 0;
     while completed < good || errors.is_empty() {
@@ -289,7 +286,8 @@ async fn the_stalled_check_runs_every_stalled_interval() {
     let q = queue("wf-cadence").await;
     let interval = 300u64;
     let p = processor(|_job, _ctx| async move { Ok(JobOutcome::Completed(json!(null))) });
-    let (w, _rx) = Worker::spawn(q.name(), p, WorkerOptions { stalled_interval: interval, ..opts(&q) }).await.unwrap();
+    let (w, _rx) =
+        Worker::spawn(q.name(), p, opts(&q).stalled_interval(Duration::from_millis(interval))).await.unwrap();
     let mut checks: Vec<u64> = Vec::new();
     let until = Instant::now() + Duration::from_millis(10 * interval);
     while Instant::now() < until {
@@ -306,4 +304,65 @@ async fn the_stalled_check_runs_every_stalled_interval() {
     println!("stalled check cadence: interval_ms={interval} checks={} gaps_ms={gaps:?}", checks.len());
     assert!(checks.len() >= 9, "a check every {interval} ms over {} ms: {gaps:?}", 10 * interval);
     assert!(gaps.iter().all(|g| *g < interval + interval / 2), "no check skipped: {gaps:?}");
+}
+
+/// The acker dying while it holds acknowledgements loses none of them: each goes back to its
+/// queue and the restarted acker sends it. (Before, the completions of the jobs it held were
+/// dropped: those jobs stayed active until the stalled check put them back, and ran twice.)
+/// Thirty jobs finish at once while Redis is held up by a slow script (so the acker's calls
+/// stay in flight and it holds the completions that came after them), and the acker is made
+/// to panic then; every job must complete exactly once, none stall.
+#[tokio::test]
+async fn an_acker_crash_drops_no_acknowledgement() {
+    let q = queue("wf-acker").await;
+    let n = 30u64;
+    add_numbered(&q, "j", n).await;
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let runs: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+    let (g, seen) = (gate.clone(), runs.clone());
+    let p = processor(move |job, _ctx| {
+        let (g, seen) = (g.clone(), seen.clone());
+        async move {
+            *seen.lock().unwrap().entry(job.id.clone()).or_default() += 1;
+            g.notified().await;
+            // In three waves, 20 ms apart: the first two fill the acker's two calls in flight,
+            // the third waits in the acker for a call to end.
+            let wave = job.data["i"].as_u64().unwrap_or(0) % 3;
+            tokio::time::sleep(Duration::from_millis(20 * wave)).await;
+            Ok(JobOutcome::Completed(json!("ok")))
+        }
+    });
+    let (w, mut rx) = Worker::spawn(q.name(), p, opts(&q).concurrency(n as usize).prefetch(0)).await.unwrap();
+    eventually("every job running", Duration::from_secs(10), || async { w.active_jobs().len() == n as usize }).await;
+    // Redis busy for about half a second: the acker's calls wait behind the script.
+    let busy = tokio::spawn(async {
+        let script = "local i = 0 while i < 30000000 do i = i + 1 end return i";
+        cmd::<i64>(&["EVAL", script, "0"]).await
+    });
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    gate.notify_waiters();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    w.inject_panic("acker").await;
+    busy.await.unwrap();
+    wait_for(&mut rx, |e| matches!(e, WorkerEvent::ChildRestarted { child, .. } if child == "acker")).await;
+    eventually("every job completed", Duration::from_secs(10), || async {
+        q.get_completed_count().await.unwrap() == n
+    })
+    .await;
+    let mut stalled = 0;
+    while let Ok(e) = rx.try_recv() {
+        if matches!(e, WorkerEvent::JobStalled { .. }) {
+            stalled += 1;
+        }
+    }
+    w.close(Duration::from_secs(2)).await;
+    let runs = runs.lock().unwrap().clone();
+    let rerun = runs.values().filter(|c| **c > 1).count();
+    println!("acker crash: jobs={n} completed={n} rerun={rerun} stalled={stalled} lost=0");
+    assert_eq!(rerun, 0, "{runs:?}");
+    assert_eq!(stalled, 0);
+    for i in 1..=n {
+        let atm: String = cmd(&["HGET", &k(&q, &i.to_string()), "atm"]).await;
+        assert_eq!(atm, "1", "job {i} finished once");
+    }
 }

@@ -13,7 +13,7 @@ use serde_json::json;
 fn opts() -> WorkerOptions {
     // The default drain delay (5 s): an idle take that close did not end would hold close or
     // take a job seconds later.
-    WorkerOptions { connection: conn_opts(), metrics: None, ..Default::default() }
+    WorkerOptions::new(conn())
 }
 
 fn noop() -> bullmq::Processor {
@@ -125,13 +125,13 @@ async fn delayed_jobs_run_when_due_not_after_the_drain_delay() {
 
     // Idle: the marker wakes the take, which finds the job not yet due.
     let t0 = Instant::now();
-    let d1 = q.add("d1", json!({}), JobOptions::default().delay(700)).await.unwrap();
+    let d1 = q.add("d1", json!({}), JobOptions::default().delay(Duration::from_millis(700))).await.unwrap();
     wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobCompleted { id, .. } if *id == d1.id)).await;
     let idle_wait = t0.elapsed();
 
     // Behind a ready job: its finish takes nothing and hands back the delayed job's due time.
     let t1 = Instant::now();
-    let d2 = q.add("d2", json!({}), JobOptions::default().delay(700)).await.unwrap();
+    let d2 = q.add("d2", json!({}), JobOptions::default().delay(Duration::from_millis(700))).await.unwrap();
     let a = q.add("a", json!({}), JobOptions::default()).await.unwrap();
     wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobCompleted { id, .. } if *id == d2.id)).await;
     let behind_wait = t1.elapsed();

@@ -16,7 +16,7 @@ use serde_json::json;
 async fn an_idle_worker_survives_a_function_flush_during_its_wait() {
     let q = queue("sf-idle-flush").await;
     let p = processor(|job, _ctx| async move { Ok(JobOutcome::Completed(job.data["n"].clone())) });
-    let o = WorkerOptions { connection: conn_opts(), drain_delay: Duration::from_millis(300), ..Default::default() };
+    let o = WorkerOptions::new(conn()).drain_delay(Duration::from_millis(300));
     let (w, mut rx) = Worker::spawn(q.name(), p, o).await.unwrap();
     wait_for(&mut rx, |e| matches!(e, bullmq::WorkerEvent::Drained)).await;
     cmd::<String>(&["FUNCTION", "FLUSH"]).await;

@@ -5,7 +5,8 @@
 //! wait, wait for children) as one call each, beside the batches. It reports every outcome as a
 //! [`WorkerEvent`] and answers the job actor.
 //!
-//! A permanent child of the worker: the queue of acknowledgements lives in the worker's core,
+//! A task actor, permanent child of the worker: the queue of acknowledgements lives in the
+//! worker's core,
 //! so a restarted acker takes over what its predecessor left; every request carries its own
 //! reply channel, and one dropped by a crash is reported by the job actor (the job then stays
 //! active for the stalled check, exactly as a failed call would leave it).
@@ -13,16 +14,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 
 use super::ack::{Ack, AckKind};
 use super::core::Core;
 use super::events::WorkerEvent;
 use super::job_actor;
 use super::job_msg::CancelReason;
-use super::task_guard::TaskGuard;
+use super::task_actor::Failure;
 use crate::engine::{Completion, FailOutcome, Taken};
 use crate::error::{Error, Result};
 use crate::telemetry::{record_job, JobMetric};
@@ -44,48 +43,12 @@ fn max_in_flight(cap: usize) -> usize {
     }
 }
 
-pub(crate) enum AckerMsg {
-    Failed(String),
-    /// Fault injection (feature `testing`): panic inside the handler.
-    #[cfg(feature = "testing")]
-    Panic,
-}
-
-pub(crate) struct Acker;
-
-impl Actor for Acker {
-    type Msg = AckerMsg;
-    type State = TaskGuard;
-    type Arguments = Arc<Core>;
-
-    async fn pre_start(&self, myself: ActorRef<AckerMsg>, core: Arc<Core>) -> Result<TaskGuard, ActorProcessingErr> {
-        let task = tokio::spawn(async move {
-            run(core).await;
-            // The queue closed: nothing more will come. Not a failure to restart.
-            let _ = myself.send_message(AckerMsg::Failed("acknowledgement queue closed".into()));
-        });
-        Ok(TaskGuard::new(task.abort_handle()))
-    }
-
-    async fn post_stop(&self, _: ActorRef<AckerMsg>, task: &mut TaskGuard) -> Result<(), ActorProcessingErr> {
-        task.abort();
-        Ok(())
-    }
-
-    async fn handle(&self, _: ActorRef<AckerMsg>, msg: AckerMsg, _: &mut TaskGuard) -> Result<(), ActorProcessingErr> {
-        match msg {
-            AckerMsg::Failed(e) => Err(e.into()),
-            #[cfg(feature = "testing")]
-            AckerMsg::Panic => panic!("injected panic"),
-        }
-    }
-}
-
-async fn run(core: Arc<Core>) {
+/// The acker's loop, run by a task actor. It ends only when the queue closes (the worker is
+/// gone), which is no failure to restart.
+pub(crate) async fn run(core: Arc<Core>, _failure: Failure) {
     let mut queue = core.ack_queue.lock().await;
     let prefix = uuid::Uuid::new_v4().to_string();
     let mut calls: u64 = 0;
-    let mut tasks = JoinSet::new();
     let cap = core.flow.batch_cap();
     let in_flight = Arc::new(Semaphore::new(max_in_flight(cap)));
     // The finish times sent, kept in the order completions are sent in: job actors on several
@@ -93,8 +56,10 @@ async fn run(core: Arc<Core>) {
     // an earlier time (the completed set would list them out of event order).
     let mut last_us = 0;
     while let Some(first) = queue.recv().await {
+        // Every call runs detached: should this loop die, the calls it started still complete
+        // and answer their job actors (an acknowledgement is never dropped half-way).
         if !matches!(first.kind, AckKind::Complete { .. }) {
-            tasks.spawn(ack_one(core.clone(), first));
+            tokio::spawn(ack_one(core.clone(), first));
             continue;
         }
         let Ok(permit) = in_flight.clone().acquire_owned().await else { return };
@@ -107,7 +72,7 @@ async fn run(core: Arc<Core>) {
                     turns = 0;
                 }
                 Ok(a) => {
-                    tasks.spawn(ack_one(core.clone(), a));
+                    tokio::spawn(ack_one(core.clone(), a));
                 }
                 Err(_) if turns < WAIT_TURNS && core.flow.unfinished() > 0 => {
                     turns += 1;
@@ -134,12 +99,10 @@ async fn run(core: Arc<Core>) {
         }
         calls += 1;
         let call = complete_batch(core.clone(), requests, completions, format!("{prefix}:{calls}"));
-        tasks.spawn(async move {
+        tokio::spawn(async move {
             call.await;
             drop(permit);
         });
-        // Reap finished calls so the set does not grow.
-        while tasks.try_join_next().is_some() {}
     }
 }
 
@@ -148,7 +111,7 @@ fn finish(core: &Core, ack: Ack, result: Result<()>) {
     if let Err(e) = &result {
         report_error(core, &ack.taken.job.id, e);
     }
-    let _ = ack.reply.send(result);
+    ack.answer(result);
 }
 
 fn report_error(core: &Core, id: &str, e: &Error) {
@@ -217,8 +180,9 @@ async fn complete_batch(core: Arc<Core>, mut requests: Vec<Ack>, completions: Ve
 
 /// Every acknowledgement but a completion: one call, then the event.
 async fn ack_one(core: Arc<Core>, mut ack: Ack) {
-    // The slot is free once the outcome is decided: this job runs no more.
-    drop(ack.slot.take());
+    // The slot is freed once the outcome is in Redis, as the job's: until then the fetcher must
+    // not take another job in its place (after a rate limit, not before the hold-off is set).
+    let slot = ack.slot.take();
     let (engine, job, lease) = (&core.engine, &ack.taken.job, &ack.taken.lease);
     let id = job.id.clone();
     let moved = |to: &str| WorkerEvent::JobMoved { id: id.clone(), to: to.into() };
@@ -250,6 +214,7 @@ async fn ack_one(core: Arc<Core>, mut ack: Ack) {
         }
     };
     finish(&core, ack, result);
+    drop(slot);
 }
 
 /// A processor's rate limit: the queue's limiter key for the window (other workers that have a
@@ -257,10 +222,13 @@ async fn ack_one(core: Arc<Core>, mut ack: Ack) {
 /// the window (it honours the window whether or not it has a limiter, as Node's worker waits out
 /// a `RateLimitError`). The jobs it held ahead go back to wait.
 async fn rate_limit(core: &Core, taken: &Taken, window: Duration) -> Result<()> {
+    // Held off first: no take may slip in while the job goes back.
+    let mut back = core.flow.hold_off(window);
     core.engine.queue().rate_limit(window.max(Duration::from_millis(1))).await?;
     let left = core.engine.move_to_wait(&taken.job, &taken.lease).await?;
-    for back in core.flow.hold_off(left.max(window)) {
-        core.hand_back(back).await;
+    back.extend(core.flow.hold_off(left));
+    for taken in back {
+        core.hand_back(taken).await;
     }
     Ok(())
 }

@@ -1,65 +1,26 @@
-//! The fetcher: takes jobs for free concurrency slots and starts them. Its loop runs as a task
-//! bound to the actor; any Redis anomaly fails the actor, and the restart starts over with a
-//! fresh blocking connection. A connection error first waits until Redis serves again (see
+//! The fetcher: takes jobs for free concurrency slots and starts them. Its loop runs in a task
+//! actor; any Redis anomaly fails the actor, and the restart starts over with a fresh blocking
+//! connection. A connection error first waits until Redis serves again (see
 //! `reconnect`), so an outage costs one restart, not a meltdown.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use super::core::Core;
 use super::events::WorkerEvent;
 use super::flow::{RunState, Slot};
 use super::job_actor;
 use super::reconnect::wait_for_redis;
-use super::task_guard::TaskGuard;
+use super::task_actor::Failure;
 use crate::engine::Accepted;
 use crate::error::Error;
 
 /// BullMQ's cap on a rate-limited worker's sleep, so delayed jobs still get promoted.
 const MAX_RATE_LIMIT_SLEEP: Duration = Duration::from_secs(30);
 
-pub(crate) enum FetcherMsg {
-    Failed(String),
-    /// Fault injection (feature `testing`): panic inside the handler.
-    #[cfg(feature = "testing")]
-    Panic,
-}
-
-pub(crate) struct Fetcher;
-
-impl Actor for Fetcher {
-    type Msg = FetcherMsg;
-    type State = TaskGuard;
-    type Arguments = Arc<Core>;
-
-    async fn pre_start(&self, myself: ActorRef<FetcherMsg>, core: Arc<Core>) -> Result<TaskGuard, ActorProcessingErr> {
-        core.engine.reset_blocking().await;
-        let task = tokio::spawn(fetch_loop(core, myself));
-        Ok(TaskGuard::new(task.abort_handle()))
-    }
-
-    async fn post_stop(&self, _: ActorRef<FetcherMsg>, task: &mut TaskGuard) -> Result<(), ActorProcessingErr> {
-        task.abort();
-        Ok(())
-    }
-
-    async fn handle(
-        &self,
-        _: ActorRef<FetcherMsg>,
-        msg: FetcherMsg,
-        _: &mut TaskGuard,
-    ) -> Result<(), ActorProcessingErr> {
-        match msg {
-            FetcherMsg::Failed(e) => Err(e.into()),
-            #[cfg(feature = "testing")]
-            FetcherMsg::Panic => panic!("injected panic"),
-        }
-    }
-}
-
-async fn fetch_loop(core: Arc<Core>, me: ActorRef<FetcherMsg>) {
+/// The fetcher's loop, run by a task actor: it starts on a fresh blocking connection.
+pub(crate) async fn run(core: Arc<Core>, failure: Failure) {
+    core.engine.reset_blocking().await;
     let mut run = core.flow.watch_run();
     let prefix = uuid::Uuid::new_v4().to_string();
     let drain_delay = core.engine.options().drain_delay;
@@ -147,8 +108,7 @@ async fn fetch_loop(core: Arc<Core>, me: ActorRef<FetcherMsg>) {
         if failed.is_connection_error() {
             wait_for_redis(&core, "fetcher", &failed).await;
         }
-        let _ = me.send_message(FetcherMsg::Failed(failed.to_string()));
-        return;
+        return failure.fail(failed.to_string());
     }
 }
 
@@ -193,7 +153,7 @@ async fn block_and_deliver(core: Arc<Core>, token: String, slot: Slot, delay_unt
         return take_and_deliver(core, token, slot).await;
     };
     Ok(match core.engine.accept(reply, &token).await? {
-        Accepted::Job(taken) if core.flow.is_running() => {
+        Accepted::Job(taken) if core.flow.is_running() && core.flow.held_for().is_none() => {
             job_actor::start(&core, *taken, slot).await;
             Taken::Delivered
         }

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use ractor::ActorCell;
 
-use super::ack::{Ack, AckKind};
+use super::ack::{Ack, AckKind, Pending};
 use super::core::Core;
 use super::events::WorkerEvent;
 use super::flow::{RunState, Slot, Unfinished};
@@ -232,7 +232,7 @@ async fn acknowledge(state: &mut JobState, kind: AckKind) {
     }
     let Some(taken) = state.taken.take() else { return };
     let (reply, answer) = oneshot::channel();
-    let ack = Ack { taken, kind, slot, reply };
+    let ack = Ack::new(Pending { taken, kind, slot, reply }, state.core.acks.clone());
     if state.core.acks.send(ack).is_err() {
         let message = format!("job {}: the worker's acker is gone", state.id);
         return state.core.events.emit(WorkerEvent::Error { message });

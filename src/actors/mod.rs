@@ -1,7 +1,9 @@
 //! The supervised worker tree: [`Worker`], a [`Supervisor`](crate::supervisor::Supervisor) over
-//! a fetcher, a lock renewer, a stalled checker, an acker and one actor per running job. Each
-//! child is an actor in a file of its own, with its messages beside it; what they share is in
-//! `core`, how many jobs the worker holds and when it takes more is decided in `flow`.
+//! a fetcher, a lock renewer, a stalled checker, an acker and one actor per running job. The
+//! job actor is in `job_actor` (its messages in `job_msg`); the other four are task actors
+//! (`task_actor`, its messages beside it) running the loop of `fetcher`, `acker` and
+//! `periodic` (with the steps of `lock_renewer` and `stalled_checker`). What they share is in
+//! `core`; how many jobs the worker holds and when it takes more is decided in `flow`.
 
 mod ack;
 mod acker;
@@ -18,6 +20,7 @@ mod processor;
 mod reconnect;
 mod registry;
 mod stalled_checker;
+mod task_actor;
 mod task_guard;
 mod worker;
 

@@ -3,19 +3,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ractor::{Actor, ActorCell, ActorRef, SpawnErr};
+use ractor::{ActorCell, ActorRef, SpawnErr};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::acker::Acker;
 use super::callbacks::{self, WorkerCallbacks};
 use super::core::Core;
 use super::events::WorkerEvent;
-use super::fetcher::Fetcher;
 use super::flow::{FetchAhead, Flow, RunState};
 use super::job_msg::{CancelReason, JobMsg};
-use super::periodic::{Periodic, PeriodicArgs};
+use super::periodic::PeriodicArgs;
 use super::processor::Processor;
-use super::{lock_renewer, stalled_checker};
+use super::{acker, fetcher, lock_renewer, periodic, stalled_checker, task_actor};
 use crate::engine::{Engine, WorkerOptions};
 use crate::error::Result;
 use crate::supervisor::{ChildSpec, Observer, Restart, Strategy, Supervisor, SupervisorEvent, SupervisorOptions};
@@ -132,15 +130,17 @@ impl Worker {
         let core = self.core.clone();
         children.push(ChildSpec::new(ACKER, Restart::Permanent, move |sup: ActorCell| {
             let core = core.clone();
-            async move { Ok(Actor::spawn_linked(None, Acker, core, sup).await?.0.get_cell()) }
+            task_actor::spawn(Box::new(move |f| Box::pin(acker::run(core, f))), sup)
         }));
         let core = self.core.clone();
         children.push(ChildSpec::new(FETCHER, Restart::Permanent, move |sup: ActorCell| {
             let core = core.clone();
-            async move { Ok(Actor::spawn_linked(None, Fetcher, core, sup).await?.0.get_cell()) }
+            task_actor::spawn(Box::new(move |f| Box::pin(fetcher::run(core, f))), sup)
         }));
         let sup_opts = SupervisorOptions::default().intensity(opts.restart_intensity);
         let observer = translate(self.core.clone());
+        // Children of the new tree start jobs under it, not under a tree that melted down.
+        self.core.tree.send_replace(None);
         let tree = Supervisor::start(self.tree_name(), Strategy::OneForOne, children, sup_opts, parent, vec![observer])
             .await?;
         self.core.tree.send_replace(Some(tree.clone()));
@@ -160,7 +160,7 @@ impl Worker {
                     (core.engine.stalled_check_pause(), stalled_checker::step(core.clone()))
                 };
                 let args = PeriodicArgs { name, period, step, core };
-                Ok(Actor::spawn_linked(None, Periodic, args, sup).await?.0.get_cell())
+                task_actor::spawn(Box::new(move |f| Box::pin(periodic::run(args, f))), sup).await
             }
         })
     }
@@ -276,12 +276,7 @@ impl Worker {
         let Some(tree) = self.supervisor() else { return };
         let Ok(children) = tree.which_children().await else { return };
         let Some((_, cell)) = children.into_iter().find(|(id, _)| id == child) else { return };
-        use super::{acker::AckerMsg, fetcher::FetcherMsg, periodic::PeriodicMsg};
-        let _ = match child {
-            FETCHER => ActorRef::<FetcherMsg>::from(cell).send_message(FetcherMsg::Panic).is_ok(),
-            ACKER => ActorRef::<AckerMsg>::from(cell).send_message(AckerMsg::Panic).is_ok(),
-            _ => ActorRef::<PeriodicMsg>::from(cell).send_message(PeriodicMsg::Panic).is_ok(),
-        };
+        let _ = ActorRef::<task_actor::TaskMsg>::from(cell).send_message(task_actor::TaskMsg::Panic);
     }
 }
 

@@ -127,11 +127,9 @@ async fn run_process(a: &Args, worker: ManualWorker) -> serde_json::Value {
     json!({ "completed": completed })
 }
 
-/// The runtime: one thread, like Node's event loop. On this 2-core bench machine Redis needs the
-/// other core, and cross-thread wake-ups cost more than they bring (measured, same binary:
-/// process c=100 client CPU 0.50 s -> 0.27 s for 20,000 jobs; latency p99 ~0.81 -> ~0.73 ms;
-/// add_single ~79k -> ~91k jobs/s). `BULLMQ_BENCH_RUNTIME=multi` runs tokio's multi-threaded
-/// runtime instead.
+/// The runtime: one thread, like Node's event loop. On the 2-core bench machine Redis needs the
+/// other core, and cross-thread wake-ups cost more than they bring (docs/BENCH.md).
+/// `BULLMQ_BENCH_RUNTIME=multi` runs tokio's multi-threaded runtime instead.
 fn main() {
     let multi = std::env::var("BULLMQ_BENCH_RUNTIME").is_ok_and(|v| v == "multi");
     let runtime = if multi {

@@ -1,6 +1,6 @@
 //! Reaching Redis: where a queue lives ([`Connection`]: a server and a key prefix), how to
 //! connect ([`ConnectionOptions`]), the shared command connection every handle of a queue uses
-//! ([`Client`]), and dedicated blocking connections.
+//! (`Client`), and dedicated blocking connections.
 //!
 //! Two kinds of connection, as Node BullMQ has them: one shared, multiplexed command connection
 //! per handle (reconnects by itself; its response timeout must exceed the longest script, so it

@@ -1,5 +1,5 @@
 //! Watching a queue's events stream: [`QueueEvents`], its typed [`QueueEvent`]s, lossless
-//! [`Subscription`]s and [`QueueEventsHandler`]s, and [`Job::wait_until_finished`](crate::Job::wait_until_finished).
+//! [`Subscription`]s and [`QueueEventsHandler`]s, and [`QueueEvents::wait_until_finished`](crate::QueueEvents::wait_until_finished).
 
 mod event;
 mod handler;

@@ -20,7 +20,7 @@ use crate::supervisor::{
 
 /// Watches one queue's events stream (PROTOCOL.md §10), for queues this process does not
 /// necessarily work on: dashboards, producers waiting for results
-/// ([`Job::wait_until_finished`](crate::Job::wait_until_finished)).
+/// ([`QueueEvents::wait_until_finished`](crate::QueueEvents::wait_until_finished)).
 ///
 /// A reader actor, supervised (permanent, one-for-one, by a [`Supervisor`]), reads the stream
 /// with `XREAD BLOCK` on its own connection and hands every entry, decoded as a

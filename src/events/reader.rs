@@ -66,15 +66,12 @@ impl Actor for Reader {
         _: ReaderMsg,
         state: &mut ReaderState,
     ) -> Result<(), ActorProcessingErr> {
-        // One turn of the runtime before reading again: whatever else is ready runs first
-        // (often the very work that writes the next events, such as a worker in this process
-        // finishing the job whose `active` event was just read), so a read finds several
-        // entries more often instead of one each. On the bench's latency workload (an add, a
-        // worker and a wait per job, one thread) this took XREADs per job from 2.5 to 2.05,
-        // Redis CPU per job 204 -> 181 µs, client CPU 0.39 -> 0.35 s and latency p50 0.328 ->
-        // 0.300 ms (medians of 6 interleaved runs; p50 lower in 5 of the 6 pairs). The read
-        // goes out a little later, after the work that was ready; there that work is what
-        // writes the next event, so nothing is read later for it.
+        // One turn of the runtime before reading again: whatever else is ready runs first (often
+        // the very work that writes the next events, such as a worker in this process finishing
+        // the job whose `active` event was just read), so a read finds several entries more
+        // often instead of one each (docs/BENCH.md). The read goes out a little later, after
+        // the work that was ready; that work is what writes the next event, so nothing is read
+        // later for it.
         tokio::task::yield_now().await;
         let after = self.shared.last_id().unwrap_or_else(|| "0-0".into());
         let block_ms = self.blocking_timeout.as_millis().max(1) as u64;

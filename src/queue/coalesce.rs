@@ -1,9 +1,13 @@
-//! Coalescing of single adds: while one `addJobs` call is in flight, the adds that arrive are
+//! Coalescing of single adds: while the `addJobs` calls in flight run, the adds that arrive are
 //! queued and sent together in the next call (each job still independent). One caller alone
 //! pays one script call as before; many concurrent callers pay one Redis round trip and one
 //! script run per batch instead of per job, which is where most of Redis' CPU per add goes.
+//! Two calls may be in flight: with one, Redis waited for the client to read a reply and send
+//! the next batch, and the client for Redis to run the batch.
 
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::connection::Client;
 use crate::error::{Error, Result};
@@ -11,6 +15,9 @@ use crate::scripts::{AddJobs, AddReply, NewJob};
 
 /// Largest batch sent in one call.
 const MAX_BATCH: usize = 1000;
+
+/// Calls in flight at once (see the module docs).
+const IN_FLIGHT: usize = 2;
 
 type Reply = Result<AddReply>;
 
@@ -46,11 +53,11 @@ fn for_each(e: &Error, job: &NewJob) -> Error {
 }
 
 async fn run(client: Client, mut rx: mpsc::UnboundedReceiver<(NewJob, oneshot::Sender<Reply>)>) {
-    let mut jobs = Vec::new();
-    let mut waiters = Vec::new();
+    let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
     while let Some((job, reply)) = rx.recv().await {
-        jobs.push(job);
-        waiters.push(reply);
+        // A free call first: while both are busy, the adds that arrive join the next batch.
+        let Ok(permit) = in_flight.clone().acquire_owned().await else { return };
+        let (mut jobs, mut waiters) = (vec![job], vec![reply]);
         while jobs.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok((job, reply)) => {
@@ -60,18 +67,21 @@ async fn run(client: Client, mut rx: mpsc::UnboundedReceiver<(NewJob, oneshot::S
                 Err(_) => break,
             }
         }
-        match (AddJobs { jobs: &jobs, atomic: false }).run(&client).await {
-            Ok(replies) => {
-                for (w, r) in waiters.drain(..).zip(replies) {
-                    let _ = w.send(Ok(r));
+        let client = client.clone();
+        tokio::spawn(async move {
+            match (AddJobs { jobs: &jobs, atomic: false }).run(&client).await {
+                Ok(replies) => {
+                    for (w, r) in waiters.into_iter().zip(replies) {
+                        let _ = w.send(Ok(r));
+                    }
+                }
+                Err(e) => {
+                    for (w, job) in waiters.into_iter().zip(&jobs) {
+                        let _ = w.send(Err(for_each(&e, job)));
+                    }
                 }
             }
-            Err(e) => {
-                for (w, job) in waiters.drain(..).zip(&jobs) {
-                    let _ = w.send(Err(for_each(&e, job)));
-                }
-            }
-        }
-        jobs.clear();
+            drop(permit);
+        });
     }
 }
