@@ -490,3 +490,33 @@ async fn completed_set_lists_a_batch_in_completion_order() {
         last = on;
     }
 }
+
+/// `close` returns only once the acknowledgement calls in flight are done and the jobs they
+/// took for freed slots are back in wait: right after it, none of the worker's jobs is left
+/// active (before, a call still in flight could hand its jobs back after close returned, and a
+/// count read then missed them). Ten closes in the middle of a stream of short jobs, on a
+/// multi-threaded runtime (the calls run beside the close).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_waits_for_the_calls_in_flight_and_leaves_nothing_active() {
+    let mut left_active = Vec::new();
+    for round in 0..10 {
+        let q = queue("wb-close").await;
+        add_numbered(&q, "c", 300).await;
+        let p = processor(|_job, _ctx| async move { Ok(JobOutcome::Completed(json!(null))) });
+        let (w, mut rx) = Worker::spawn(q.name(), p, opts().concurrency(8)).await.unwrap();
+        let mut done = 0;
+        while done < 40 + round * 10 {
+            if let WorkerEvent::JobCompleted { .. } = wait_for(&mut rx, |_| true).await {
+                done += 1;
+            }
+        }
+        w.close(Duration::from_secs(2)).await;
+        let active: Vec<String> = cmd(&["LRANGE", &k(&q, "active"), "0", "-1"]).await;
+        left_active.push(active.len());
+        let completed = q.get_completed_count().await.unwrap();
+        let waiting = q.get_waiting_count().await.unwrap();
+        assert_eq!(completed + waiting + active.len() as u64, 300, "no job lost");
+    }
+    println!("close mid-stream: rounds=10 left_active={left_active:?}");
+    assert!(left_active.iter().all(|n| *n == 0), "{left_active:?}");
+}

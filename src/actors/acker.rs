@@ -59,7 +59,7 @@ pub(crate) async fn run(core: Arc<Core>, _failure: Failure) {
         // Every call runs detached: should this loop die, the calls it started still complete
         // and answer their job actors (an acknowledgement is never dropped half-way).
         if !matches!(first.kind, AckKind::Complete { .. }) {
-            tokio::spawn(ack_one(core.clone(), first));
+            core.ack_calls.spawn(ack_one(core.clone(), first));
             continue;
         }
         let Ok(permit) = in_flight.clone().acquire_owned().await else { return };
@@ -72,7 +72,7 @@ pub(crate) async fn run(core: Arc<Core>, _failure: Failure) {
                     turns = 0;
                 }
                 Ok(a) => {
-                    tokio::spawn(ack_one(core.clone(), a));
+                    core.ack_calls.spawn(ack_one(core.clone(), a));
                 }
                 Err(_) if turns < WAIT_TURNS && core.flow.unfinished() > 0 => {
                     turns += 1;
@@ -99,7 +99,7 @@ pub(crate) async fn run(core: Arc<Core>, _failure: Failure) {
         }
         calls += 1;
         let call = complete_batch(core.clone(), requests, completions, format!("{prefix}:{calls}"));
-        tokio::spawn(async move {
+        core.ack_calls.spawn(async move {
             call.await;
             drop(permit);
         });
@@ -149,7 +149,7 @@ async fn complete_batch(core: Arc<Core>, mut requests: Vec<Ack>, completions: Ve
                 match job {
                     Ok(taken) => {
                         if let Some(back) = core.flow.keep(taken) {
-                            core.hand_back(back).await;
+                            Box::pin(core.hand_back(back)).await;
                         }
                     }
                     // Failed at pickup already; the worker goes on.
@@ -158,7 +158,8 @@ async fn complete_batch(core: Arc<Core>, mut requests: Vec<Ack>, completions: Ve
             }
             core.flow.arrived(take, wakes, outcome.ran_dry);
             for (taken, slot) in core.flow.start_parked() {
-                job_actor::start(&core, taken, slot).await;
+                // Boxed: a start's future is large, and this one is part of every batch's.
+                Box::pin(job_actor::start(&core, taken, slot)).await;
             }
         }
         Err(e) => {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::sync::watch;
+use tokio_util::task::TaskTracker;
 
 use super::ack::Ack;
 use super::events::EventBus;
@@ -28,6 +29,9 @@ pub(crate) struct Core {
     pub(crate) acks: UnboundedSender<Ack>,
     /// The acker's end: held by the running acker, taken over by the next after a restart.
     pub(crate) ack_queue: tokio::sync::Mutex<UnboundedReceiver<Ack>>,
+    /// The acker's calls in flight (they run detached, see `acker`): a close waits for them,
+    /// so that the jobs they took are back in wait before it returns.
+    pub(crate) ack_calls: TaskTracker,
     /// The running tree (none before the first start): job actors start under it.
     pub(crate) tree: watch::Sender<Option<Supervisor>>,
     /// How long a cancelled processor may run on before it is aborted.
@@ -46,6 +50,7 @@ impl Core {
             events: EventBus::default(),
             acks,
             ack_queue: tokio::sync::Mutex::new(ack_queue),
+            ack_calls: TaskTracker::new(),
             tree,
             grace: CANCEL_GRACE,
         })
@@ -53,6 +58,9 @@ impl Core {
 
     /// The running tree, once there is one.
     pub(crate) async fn tree(&self) -> Option<Supervisor> {
+        if let Some(tree) = self.tree.borrow().as_ref() {
+            return Some(tree.clone());
+        }
         let mut rx = self.tree.subscribe();
         rx.wait_for(Option::is_some).await.ok().and_then(|t| t.clone())
     }

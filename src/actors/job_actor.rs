@@ -57,9 +57,9 @@ pub(crate) struct JobActor;
 /// taken while the worker began closing goes back to wait: nothing starts after close.
 pub(crate) async fn start(core: &Arc<Core>, taken: Taken, slot: Slot) {
     if core.flow.run_state() == RunState::Closing {
-        return core.hand_back(taken).await;
+        return Box::pin(core.hand_back(taken)).await;
     }
-    let Some(tree) = core.tree().await else { return core.hand_back(taken).await };
+    let Some(tree) = core.tree().await else { return Box::pin(core.hand_back(taken)).await };
     let id = taken.job.id.clone();
     let args = JobArgs { taken: Box::new(taken), core: core.clone(), slot };
     let grace = core.grace + std::time::Duration::from_secs(1);

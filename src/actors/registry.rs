@@ -1,14 +1,14 @@
 //! The running jobs of a worker: by job id, with the lease each runs under and its actor. A job
 //! actor registers when it starts; its [`Registration`] removes it when the actor's state is
 //! dropped (however the actor ended: a stop, an error, a panic), so no entry outlives its
-//! actor. A watch of the count tells `close` when the last job ended, without polling.
+//! actor. The last one to leave wakes a `close` waiting for the jobs to end (no polling).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ractor::{ActorId, ActorRef};
-use tokio::sync::watch;
+use tokio::sync::Notify;
 
 use super::job_msg::JobMsg;
 use crate::engine::Lease;
@@ -22,7 +22,8 @@ pub(crate) struct RunningJob {
 
 pub(crate) struct Registry {
     jobs: Mutex<HashMap<String, RunningJob>>,
-    count: watch::Sender<usize>,
+    /// Notified when the last running job leaves.
+    emptied: Notify,
 }
 
 /// Keeps a job in the registry until dropped.
@@ -38,23 +39,22 @@ impl Drop for Registration {
         // The same job may run here again already (stalled, taken again): keep that entry.
         if jobs.get(&self.id).is_some_and(|j| j.actor.get_id() == self.actor) {
             jobs.remove(&self.id);
-            self.registry.count.send_replace(jobs.len());
+            if jobs.is_empty() {
+                self.registry.emptied.notify_waiters();
+            }
         }
     }
 }
 
 impl Registry {
     pub(crate) fn new() -> Arc<Registry> {
-        let (count, _) = watch::channel(0);
-        Arc::new(Registry { jobs: Mutex::new(HashMap::new()), count })
+        Arc::new(Registry { jobs: Mutex::new(HashMap::new()), emptied: Notify::new() })
     }
 
     /// Registers job `id` run by `job.actor`, until the returned guard is dropped.
     pub(crate) fn register(self: &Arc<Self>, id: &str, job: RunningJob) -> Registration {
         let actor = job.actor.get_id();
-        let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
-        jobs.insert(id.to_owned(), job);
-        self.count.send_replace(jobs.len());
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_owned(), job);
         Registration { registry: self.clone(), id: id.to_owned(), actor }
     }
 
@@ -74,7 +74,18 @@ impl Registry {
 
     /// Waits until no job runs, at most `timeout`. True when none runs.
     pub(crate) async fn wait_empty(&self, timeout: Duration) -> bool {
-        let mut rx = self.count.subscribe();
-        tokio::time::timeout(timeout, rx.wait_for(|n| *n == 0)).await.is_ok_and(|r| r.is_ok())
+        let wait = async {
+            loop {
+                // Registered before the check, so a last job leaving in between is not missed.
+                let emptied = self.emptied.notified();
+                tokio::pin!(emptied);
+                emptied.as_mut().enable();
+                if self.jobs.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
+                    return;
+                }
+                emptied.await;
+            }
+        };
+        tokio::time::timeout(timeout, wait).await.is_ok()
     }
 }

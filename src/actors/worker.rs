@@ -22,6 +22,10 @@ use crate::supervisor::{ChildSpec, Observer, Restart, Strategy, Supervisor, Supe
 /// soon as its wait is unblocked; this only bounds a Redis that does not answer).
 const IDLE_TAKE_END: Duration = Duration::from_secs(2);
 
+/// How long `close` waits for the acknowledgement calls in flight once the jobs ended (each is
+/// one script call; this only bounds a Redis that does not answer).
+const ACK_CALLS_END: Duration = Duration::from_secs(5);
+
 /// The children of the tree, in start order: the lock renewer first (it stops last, outliving
 /// the jobs whose locks it renews), the acker before the fetcher (it outlives the jobs whose
 /// outcomes it sends).
@@ -249,6 +253,9 @@ impl Worker {
         self.core.engine.end_idle_takes(IDLE_TAKE_END).await;
         self.core.hand_back_held().await;
         self.core.registry.wait_empty(timeout).await;
+        // The acknowledgement calls still in flight: the jobs they take come back to wait.
+        self.core.ack_calls.close();
+        let _ = tokio::time::timeout(ACK_CALLS_END, self.core.ack_calls.wait()).await;
         let orphans = self.active_jobs();
         if let Some(tree) = self.supervisor() {
             tree.stop(Some(self.core.grace + Duration::from_secs(10))).await;

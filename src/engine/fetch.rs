@@ -94,7 +94,9 @@ impl Engine {
     }
 
     /// Turns a fetch reply into a job for the caller; applies deferred failures and fails
-    /// undecodable jobs (the job is active and locked by us, so nobody else will).
+    /// undecodable jobs (the job is active and locked by us, so nobody else will). Those rare
+    /// paths are boxed: their futures are large, and this one is part of every take's future,
+    /// which tokio copies whole when it spawns it.
     pub(crate) async fn accept(&self, reply: FetchReply, token: &str) -> Result<Accepted> {
         match reply {
             FetchReply::RateLimited(ttl) => {
@@ -104,7 +106,7 @@ impl Engine {
             FetchReply::Empty { delay_until } => Ok(Accepted::Empty { delay_until }),
             FetchReply::Unreadable { id, message } => {
                 let e = Error::CorruptJob { job_id: id.clone(), field: "hash", message };
-                self.fail_corrupt(&id, &Lease::new(token), &e.to_string()).await?;
+                Box::pin(self.fail_corrupt(&id, &Lease::new(token), &e.to_string())).await?;
                 Err(e)
             }
             FetchReply::Job { id, hash } => {
@@ -112,19 +114,20 @@ impl Engine {
                 match Job::from_hash(self.queue.keys(), &id, hash) {
                     Ok(job) => {
                         if let Some(reason) = job.deferred_failure.clone() {
-                            self.fail_at_pickup(&job, &lease, &reason).await?;
+                            Box::pin(self.fail_at_pickup(&job, &lease, &reason)).await?;
                             return Ok(Accepted::Again);
                         }
                         if let Some(max) = self.opts.max_started_attempts {
                             if job.attempts_started > max {
-                                self.fail_at_pickup(&job, &lease, "job started more than allowable limit").await?;
+                                Box::pin(self.fail_at_pickup(&job, &lease, "job started more than allowable limit"))
+                                    .await?;
                                 return Ok(Accepted::Again);
                             }
                         }
                         Ok(Accepted::Job(Box::new(Taken { job, lease })))
                     }
                     Err(e) => {
-                        self.fail_corrupt(&id, &lease, &e.to_string()).await?;
+                        Box::pin(self.fail_corrupt(&id, &lease, &e.to_string())).await?;
                         Err(e)
                     }
                 }

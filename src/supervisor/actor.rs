@@ -31,6 +31,8 @@ pub(crate) struct Temporary {
     pub(crate) id: String,
     pub(crate) shutdown: Duration,
     pub(crate) cell: ActorCell,
+    /// Started on a caller's task (`start_temporary`): only a failure is reported.
+    pub(crate) quiet: bool,
 }
 
 /// What the supervisor shares with its handles: its observers, and its temporary children,
@@ -115,7 +117,7 @@ impl SupervisorState {
             self.stopping.insert(t.cell.get_id());
         }
         futures_util::future::join_all(temps.iter().map(|t| stop_cell(&t.cell, t.shutdown))).await;
-        for t in temps {
+        for t in temps.into_iter().filter(|t| !t.quiet) {
             self.shared.emit(SupervisorEvent::ChildStopped { supervisor: self.name(), child: t.id });
         }
     }
@@ -194,7 +196,12 @@ impl Actor for SupervisorActor {
                     Ok(cell) => {
                         let child = spec.id.clone();
                         if spec.restart == Restart::Temporary {
-                            let t = Temporary { id: spec.id.clone(), shutdown: spec.shutdown, cell: cell.clone() };
+                            let t = Temporary {
+                                id: spec.id.clone(),
+                                shutdown: spec.shutdown,
+                                cell: cell.clone(),
+                                quiet: false,
+                            };
                             state.shared.temporary.lock().unwrap_or_else(|p| p.into_inner()).insert(cell.get_id(), t);
                         } else {
                             state.children.push(Child {
@@ -293,13 +300,14 @@ impl Actor for SupervisorActor {
             return Ok(());
         }
         let Some(i) = state.index_of_cell(cell.get_id()) else {
-            // A temporary child: reported, never restarted.
+            // A temporary child: reported (a quiet one only when it failed), never restarted.
             if let Some(t) = state.shared.forget_temporary(cell.get_id()) {
                 let supervisor = state.name();
-                state.shared.emit(match failure {
-                    Some(reason) => SupervisorEvent::ChildFailed { supervisor, child: t.id, reason },
-                    None => SupervisorEvent::ChildStopped { supervisor, child: t.id },
-                });
+                match failure {
+                    Some(reason) => state.shared.emit(SupervisorEvent::ChildFailed { supervisor, child: t.id, reason }),
+                    None if !t.quiet => state.shared.emit(SupervisorEvent::ChildStopped { supervisor, child: t.id }),
+                    None => {}
+                }
             }
             return Ok(());
         };

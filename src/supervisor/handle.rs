@@ -209,10 +209,11 @@ impl Supervisor {
     }
 
     /// Starts a temporary child on the caller's task, without a message through the mailbox:
-    /// `start` spawns it linked under the supervisor's cell. Its exit is reported like any
-    /// child's; it is never restarted; it stops (within `shutdown`) before the others when the
-    /// supervisor stops. For children started often and from many tasks (job actors), where
-    /// one mailbox would serialise every start.
+    /// `start` spawns it linked under the supervisor's cell. It is never restarted; it stops
+    /// (within `shutdown`) before the others when the supervisor stops; only its failure is
+    /// reported (`ChildFailed`), not its start or normal stop. For children started often and
+    /// from many tasks (job actors, thousands a second), where one mailbox would serialise
+    /// every start and an event per start and stop would cost more than the child.
     pub(crate) async fn start_temporary<F, Fut>(&self, id: String, shutdown: Duration, start: F) -> Result<ActorCell>
     where
         F: FnOnce(ActorCell) -> Fut,
@@ -222,16 +223,14 @@ impl Supervisor {
             .await
             .map_err(|e| Error::Spawn { what: format!("child {id}"), message: e.to_string() })?;
         let key = cell.get_id();
-        let t = Temporary { id: id.clone(), shutdown, cell: cell.clone() };
+        let t = Temporary { id, shutdown, cell: cell.clone(), quiet: true };
         self.shared.temporary.lock().unwrap_or_else(|p| p.into_inner()).insert(key, t);
         // The child may have ended before it was recorded: its exit then found nothing to
         // forget, so forget it here. (Recorded first, checked after: whichever of the two
         // comes second removes it.)
         if matches!(cell.get_status(), ActorStatus::Stopping | ActorStatus::Stopped) {
             self.shared.temporary.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
-            return Ok(cell);
         }
-        self.shared.emit(SupervisorEvent::ChildStarted { supervisor: self.shared.name.clone(), child: id });
         Ok(cell)
     }
 }
