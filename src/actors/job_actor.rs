@@ -21,10 +21,10 @@ use super::flow::{RunState, Slot, Unfinished};
 use super::job_msg::{CancelReason, Internal, InternalMsg, JobMsg};
 use super::processor::JobContext;
 use super::registry::{Registration, RunningJob};
-use super::task_guard::TaskGuard;
 use crate::clock::now_us;
 use crate::engine::Taken;
 use crate::job::{JobError, JobOutcome};
+use crate::supervisor::TaskGuard;
 
 pub(crate) struct JobArgs {
     pub(crate) taken: Box<Taken>,

@@ -21,7 +21,6 @@ mod reconnect;
 mod registry;
 mod stalled_checker;
 mod task_actor;
-mod task_guard;
 mod worker;
 
 pub use callbacks::WorkerCallbacks;

@@ -10,7 +10,7 @@ use std::pin::Pin;
 
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SpawnErr};
 
-use super::task_guard::TaskGuard;
+use crate::supervisor::TaskGuard;
 
 /// Messages of a task actor (none of them from users).
 pub(crate) enum TaskMsg {

@@ -12,6 +12,7 @@ mod events;
 mod handle;
 mod intensity;
 mod spec;
+mod task_guard;
 #[cfg(test)]
 mod tests;
 
@@ -20,3 +21,4 @@ pub use events::SupervisorEvent;
 pub use handle::{Supervisor, SupervisorOptions};
 pub use intensity::RestartIntensity;
 pub use spec::{ChildSpec, Restart, RestartBackoff, Strategy};
+pub(crate) use task_guard::TaskGuard;
