@@ -65,6 +65,15 @@ async fn a_users_tree_of_two_workers_and_queue_events() {
     assert_eq!(rv, "8");
     assert_eq!(app.which_children().await.unwrap().len(), 3);
 
+    // Closing a child is a normal stop: the tree lets it go instead of restarting it.
+    events.close().await;
+    let e = next_event(&mut rx, |e| {
+        matches!(e, SupervisorEvent::ChildStopped { .. } | SupervisorEvent::ChildRestarted { .. })
+    })
+    .await;
+    assert!(matches!(&e, SupervisorEvent::ChildStopped { child, .. } if child.starts_with("queue-events")), "{e}");
+    assert_eq!(app.which_children().await.unwrap().len(), 2);
+
     app.stop(Some(Duration::from_secs(20))).await;
     assert!(!app.is_running());
     assert!(!events.is_running(), "stopping the tree stops its children");

@@ -161,11 +161,12 @@ impl QueueEvents {
     }
 
     /// This `QueueEvents` as a child of a supervisor of yours (create it with `autorun: false`):
-    /// the child is its own supervisor over the reader, restarted by yours should it melt down
-    /// (the subscriptions then live on; events resume after the last one delivered).
+    /// the child is its own supervisor over the reader, transient: restarted by yours should it
+    /// melt down (the subscriptions then live on; events resume after the last one delivered),
+    /// not after [`close`](Self::close).
     pub fn child_spec(&self) -> ChildSpec {
         let me = self.clone();
-        ChildSpec::new(self.tree_name(), Restart::Permanent, move |parent: ActorCell| {
+        ChildSpec::new(self.tree_name(), Restart::Transient, move |parent: ActorCell| {
             let me = me.clone();
             async move {
                 if me.inner.shared.is_closed() {
