@@ -161,6 +161,28 @@ impl Error {
         }
     }
 
+    /// True when Redis refused the call for a reason that passes by itself: the connection
+    /// ([`is_connection_error`](Self::is_connection_error)), or a server that cannot serve the
+    /// call now: out of memory under `noeviction` (`OOM`), busy running a long script (`BUSY`),
+    /// loading its data set (`LOADING`), a replica after a failover (`READONLY`), a cluster or
+    /// master not available (`MASTERDOWN`, `CLUSTERDOWN`, `TRYAGAIN`), too few replicas
+    /// (`NOREPLICAS`), or refusing writes until it can persist (`MISCONF`). Redis runs none of
+    /// such a call (a script is refused before it starts), so retrying it later is safe; a
+    /// worker waits and retries instead of failing.
+    pub fn is_transient(&self) -> bool {
+        if self.is_connection_error() {
+            return true;
+        }
+        match self {
+            Error::Redis { source, .. } => matches!(
+                source.code(),
+                Some("OOM" | "BUSY" | "LOADING" | "READONLY" | "MASTERDOWN" | "CLUSTERDOWN" | "TRYAGAIN")
+                    | Some("NOREPLICAS" | "MISCONF")
+            ),
+            _ => false,
+        }
+    }
+
     /// True when the error means the worker no longer owns the job (lock missing or taken).
     pub fn is_lock_lost(&self) -> bool {
         matches!(self.script_code(), Some(ScriptErrorCode::JobLockNotExist | ScriptErrorCode::JobLockMismatch))

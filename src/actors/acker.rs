@@ -21,6 +21,7 @@ use super::core::Core;
 use super::events::WorkerEvent;
 use super::job_actor;
 use super::job_msg::CancelReason;
+use super::reconnect::Outage;
 use super::task_actor::Failure;
 use crate::engine::{Completion, FailOutcome, Taken};
 use crate::error::{Error, Result};
@@ -122,13 +123,30 @@ fn report_error(core: &Core, id: &str, e: &Error) {
     }
 }
 
-/// One finishMany call for a batch of completions; answers every request and starts the jobs
-/// taken on the parked slots.
+/// One finishMany call for a batch of completions (tried again while Redis refuses it for a
+/// passing reason: no completion is dropped); answers every request and starts the jobs taken on
+/// the parked slots.
 async fn complete_batch(core: Arc<Core>, mut requests: Vec<Ack>, completions: Vec<Completion>, tokens: String) {
-    let take = core.flow.plan_takes(requests.iter_mut().filter_map(|r| r.slot.take()));
+    let mut freed: Vec<_> = requests.iter_mut().filter_map(|r| r.slot.take()).collect();
     let refs: Vec<&Completion> = completions.iter().collect();
-    let wakes = core.flow.marker_wakes();
-    let result = core.engine.complete_many(&refs, take, &tokens).await;
+    let mut outage = Outage::new("acker");
+    let (result, take, wakes) = loop {
+        // The freed slots stay parked across tries; each try asks for what they still want.
+        let take = core.flow.plan_takes(freed.drain(..));
+        let wakes = core.flow.marker_wakes();
+        match core.engine.complete_many(&refs, take, &tokens).await {
+            Err(e) if e.is_transient() => {
+                core.flow.arrived(take, wakes, None);
+                outage.wait(&core, &e, false).await;
+            }
+            result => {
+                if result.is_ok() {
+                    outage.over(&core);
+                }
+                break (result, take, wakes);
+            }
+        }
+    };
     match result {
         Ok(outcome) => {
             for (req, done) in requests.into_iter().zip(outcome.finished) {
@@ -164,14 +182,8 @@ async fn complete_batch(core: Arc<Core>, mut requests: Vec<Ack>, completions: Ve
         }
         Err(e) => {
             core.flow.arrived(take, wakes, None);
-            let message = e.to_string();
-            let connection = e.is_connection_error();
             for req in requests {
-                let err = if connection {
-                    Error::Connection { operation: "finishMany", message: message.clone() }
-                } else {
-                    Error::unexpected("finishMany", Some(&req.taken.job.id), message.clone())
-                };
+                let err = for_job(&e, "finishMany", &req.taken.job.id);
                 finish(&core, req, Err(err));
             }
         }
@@ -179,15 +191,44 @@ async fn complete_batch(core: Arc<Core>, mut requests: Vec<Ack>, completions: Ve
     core.flow.release_parked();
 }
 
-/// Every acknowledgement but a completion: one call, then the event.
+/// The error of a call that carried several jobs, as each job's own (the error is not `Clone`):
+/// the same Redis error naming the job, or the same text.
+fn for_job(e: &Error, operation: &'static str, id: &str) -> Error {
+    match e {
+        Error::Redis { source, .. } => Error::redis(operation, Some(id), source.clone()),
+        Error::Connection { operation, message } => Error::Connection { operation, message: message.clone() },
+        other => Error::unexpected(operation, Some(id), other.to_string()),
+    }
+}
+
+/// Every acknowledgement but a completion: one call (tried again while Redis refuses it for a
+/// passing reason), then the event.
 async fn ack_one(core: Arc<Core>, mut ack: Ack) {
     // The slot is freed once the outcome is in Redis, as the job's: until then the fetcher must
     // not take another job in its place (after a rate limit, not before the hold-off is set).
     let slot = ack.slot.take();
+    let mut outage = Outage::new("acker");
+    let result = loop {
+        match acknowledge_one(&core, &ack).await {
+            Err(e) if e.is_transient() => outage.wait(&core, &e, false).await,
+            result => {
+                if result.is_ok() {
+                    outage.over(&core);
+                }
+                break result;
+            }
+        };
+    };
+    finish(&core, ack, result);
+    drop(slot);
+}
+
+/// One try of [`ack_one`]: the call for `ack`'s outcome, and its event once it landed.
+async fn acknowledge_one(core: &Core, ack: &Ack) -> Result<()> {
     let (engine, job, lease) = (&core.engine, &ack.taken.job, &ack.taken.lease);
     let id = job.id.clone();
     let moved = |to: &str| WorkerEvent::JobMoved { id: id.clone(), to: to.into() };
-    let result = match &ack.kind {
+    match &ack.kind {
         AckKind::Complete { .. } => unreachable!("completions go in batches"),
         AckKind::Fail(err) => engine.fail(job, lease, err, false).await.map(|outcome| {
             let retry = matches!(outcome, FailOutcome::Retried { .. });
@@ -202,7 +243,7 @@ async fn ack_one(core: Arc<Core>, mut ack: Ack) {
         }
         AckKind::Delay(d) => engine.delay(job, lease, *d).await.map(|()| core.events.emit(moved("delayed"))),
         AckKind::RateLimit(window) => {
-            rate_limit(&core, &ack.taken, *window).await.map(|()| core.events.emit(moved("waiting")))
+            rate_limit(core, &ack.taken, *window).await.map(|()| core.events.emit(moved("waiting")))
         }
         AckKind::Wait => engine.move_to_wait(job, lease).await.map(|_| core.events.emit(moved("waiting"))),
         AckKind::WaitingChildren => {
@@ -213,9 +254,7 @@ async fn ack_one(core: Arc<Core>, mut ack: Ack) {
             };
             to.map(|to| core.events.emit(moved(to)))
         }
-    };
-    finish(&core, ack, result);
-    drop(slot);
+    }
 }
 
 /// A processor's rate limit: the queue's limiter key for the window (other workers that have a

@@ -1,7 +1,7 @@
 //! The fetcher: takes jobs for free concurrency slots and starts them. Its loop runs in a task
-//! actor; any Redis anomaly fails the actor, and the restart starts over with a fresh blocking
-//! connection. A connection error first waits until Redis serves again (see
-//! `reconnect`), so an outage costs one restart, not a meltdown.
+//! actor. A transient error (Redis gone, out of memory, busy...: see `reconnect`) is waited out
+//! and the take tried again, on a fresh blocking connection where it was that connection's; any
+//! other error fails the actor, and the restart starts over.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,7 +10,7 @@ use super::core::Core;
 use super::events::WorkerEvent;
 use super::flow::{RunState, Slot};
 use super::job_actor;
-use super::reconnect::wait_for_redis;
+use super::reconnect::Outage;
 use super::task_actor::Failure;
 use crate::engine::Accepted;
 use crate::error::Error;
@@ -26,6 +26,7 @@ pub(crate) async fn run(core: Arc<Core>, failure: Failure) {
     let drain_delay = core.engine.options().drain_delay;
     let mut n: u64 = 0;
     let mut drained = false;
+    let mut outage = Outage::new("fetcher");
     // Set when the last look found the queue empty: the next take waits on the marker first.
     let mut idle: Option<u64> = None;
     loop {
@@ -72,6 +73,9 @@ pub(crate) async fn run(core: Arc<Core>, failure: Failure) {
                 Err(_) => return,
             }
         };
+        if result.is_ok() {
+            outage.over(&core);
+        }
         let failed = match result {
             Ok(Taken::Delivered) => {
                 drained = false;
@@ -94,7 +98,10 @@ pub(crate) async fn run(core: Arc<Core>, failure: Failure) {
                 let woke = core.engine.wait_for_marker(Instant::now() + drain_delay, delay_until).await;
                 core.flow.marker_woke();
                 match woke {
-                    Ok(_) => continue,
+                    Ok(_) => {
+                        outage.over(&core);
+                        continue;
+                    }
                     Err(e) => e,
                 }
             }
@@ -105,8 +112,11 @@ pub(crate) async fn run(core: Arc<Core>, failure: Failure) {
             }
             Err(e) => e,
         };
-        if failed.is_connection_error() {
-            wait_for_redis(&core, "fetcher", &failed).await;
+        if failed.is_transient() {
+            if outage.wait(&core, &failed, true).await {
+                continue;
+            }
+            return;
         }
         return failure.fail(failed.to_string());
     }

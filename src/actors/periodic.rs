@@ -1,8 +1,9 @@
 //! The loop of a task actor that runs one maintenance step, at start and then `period` after
-//! each step ended (the lock renewer and the stalled checker). A connection error makes it wait
-//! for Redis and go on (the shared connection reconnects by itself, so there is nothing a
-//! restart would fix); any other failing step fails the actor, so its supervisor restarts it.
-//! The step keeps no state of its own, so a restart loses nothing.
+//! each step ended (the lock renewer and the stalled checker). A transient error (Redis gone,
+//! out of memory, busy...) makes it wait for Redis and try the step again (the shared connection
+//! reconnects by itself, so there is nothing a restart would fix); any other failing step fails
+//! the actor, so its supervisor restarts it. The step keeps no state of its own, so a restart
+//! loses nothing.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::core::Core;
-use super::reconnect::wait_for_redis;
+use super::reconnect::Outage;
 use super::task_actor::Failure;
 
 pub(crate) type Step = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = crate::Result<()>> + Send>> + Send + Sync>;
@@ -28,15 +29,26 @@ pub(crate) struct PeriodicArgs {
 /// fixed beat: the stalled check's key lives exactly one interval from when Redis ran the
 /// previous check, and a check that arrives a moment early finds it and does nothing.
 pub(crate) async fn run(args: PeriodicArgs, failure: Failure) {
+    let mut outage = Outage::new(args.name);
     let mut first = true;
     loop {
         if !std::mem::take(&mut first) {
             tokio::time::sleep(args.period).await;
         }
-        match (args.step)().await {
-            Ok(()) => {}
-            Err(e) if e.is_connection_error() => wait_for_redis(&args.core, args.name, &e).await,
-            Err(e) => return failure.fail(e.to_string()),
+        // A step refused for a passing reason is tried again as soon as the outage allows (a
+        // lock renewal must not wait a whole period), not counted as a failure.
+        loop {
+            match (args.step)().await {
+                Ok(()) => outage.over(&args.core),
+                Err(e) if e.is_transient() => {
+                    if outage.wait(&args.core, &e, true).await {
+                        continue;
+                    }
+                    return;
+                }
+                Err(e) => return failure.fail(e.to_string()),
+            }
+            break;
         }
     }
 }

@@ -1,39 +1,77 @@
-//! Waiting out a Redis outage. A child that meets a connection error does not fail at once:
-//! with restart backoff starting at 10 ms, five quick failures would melt the tree down in well
-//! under a second of outage. It waits here until Redis serves a real read again (not just
-//! `PING`, which a server still `LOADING` its data set answers), so an outage of any length costs
-//! the fetcher one restart and the periodic children none.
+//! Waiting out a Redis that cannot serve: gone (a connection error), or refusing calls for a
+//! while (out of memory, busy with a long script, loading, a replica after a failover: see
+//! [`Error::is_transient`](crate::Error::is_transient)). A child that meets such an error does
+//! not fail: restarts are for bugs, and five quick failures would melt the tree down within a
+//! second of any outage. It reports the outage once (`ConnectionLost`, with the error), waits
+//! (until Redis serves a real read again when it was gone, with a backoff doubling up to 2 s when
+//! it refused), tries the same call again, and reports the end (`ConnectionRestored`).
 
 use std::time::{Duration, Instant};
 
 use super::core::Core;
 use super::events::WorkerEvent;
 use super::flow::RunState;
+use crate::error::Error;
 
-/// The longest pause between two probes.
+/// The first pause after a refusal, and the longest.
+const FIRST_DELAY: Duration = Duration::from_millis(25);
+const MAX_DELAY: Duration = Duration::from_secs(2);
+
+/// The longest pause between two probes of a Redis that went away.
 const MAX_PROBE_DELAY: Duration = Duration::from_secs(1);
 
-/// Emits `ConnectionLost`, waits until Redis answers, emits `ConnectionRestored`. Returns early
-/// (without the restored event) if the worker starts closing.
-pub(crate) async fn wait_for_redis(core: &Core, child: &str, error: &crate::Error) {
-    core.events.emit(WorkerEvent::ConnectionLost { child: child.into(), error: error.to_string() });
-    let started = Instant::now();
-    let mut delay = Duration::from_millis(25);
-    let mut run = core.flow.watch_run();
-    loop {
-        if redis_ready(core).await {
-            let down_ms = started.elapsed().as_millis() as u64;
-            core.events.emit(WorkerEvent::ConnectionRestored { child: child.into(), down_ms });
-            return;
+/// One child's outage: when it began (none while Redis serves) and the next pause.
+pub(crate) struct Outage {
+    child: &'static str,
+    since: Option<Instant>,
+    delay: Duration,
+}
+
+impl Outage {
+    pub(crate) fn new(child: &'static str) -> Self {
+        Outage { child, since: None, delay: FIRST_DELAY }
+    }
+
+    /// Waits before trying again after the transient `error`. False when the worker started
+    /// closing meanwhile and `stop_on_close` (then the caller gives up).
+    pub(crate) async fn wait(&mut self, core: &Core, error: &Error, stop_on_close: bool) -> bool {
+        if self.since.is_none() {
+            self.since = Some(Instant::now());
+            core.events.emit(WorkerEvent::ConnectionLost { child: self.child.into(), error: error.to_string() });
         }
+        let mut run = core.flow.watch_run();
+        if error.is_connection_error() {
+            // Gone: probe until it answers a real read again (not just PING, which a server
+            // still loading its data set answers).
+            let mut delay = FIRST_DELAY;
+            while !redis_ready(core).await {
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = run.changed(), if stop_on_close => {}
+                }
+                if stop_on_close && *run.borrow() == RunState::Closing {
+                    return false;
+                }
+                delay = (delay * 2).min(MAX_PROBE_DELAY);
+            }
+            return true;
+        }
+        // Refusing: it answers reads (OOM) or nothing at all (BUSY) until it is over; back off.
         tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = run.changed() => {}
+            _ = tokio::time::sleep(self.delay) => {}
+            _ = run.changed(), if stop_on_close => {}
         }
-        if *run.borrow() == RunState::Closing {
-            return;
+        self.delay = (self.delay * 2).min(MAX_DELAY);
+        !(stop_on_close && *run.borrow() == RunState::Closing)
+    }
+
+    /// The call went through: the outage, if there was one, is over.
+    pub(crate) fn over(&mut self, core: &Core) {
+        self.delay = FIRST_DELAY;
+        if let Some(since) = self.since.take() {
+            let down_ms = since.elapsed().as_millis() as u64;
+            core.events.emit(WorkerEvent::ConnectionRestored { child: self.child.into(), down_ms });
         }
-        delay = (delay * 2).min(MAX_PROBE_DELAY);
     }
 }
 
