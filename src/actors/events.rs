@@ -90,19 +90,22 @@ pub enum WorkerEvent {
         /// The job id.
         id: String,
     },
-    /// A child could not reach Redis; it waits for Redis before going on (or failing, to be
-    /// restarted with a fresh connection).
+    /// A child could not get a call through: Redis is unreachable, or refused the call for a
+    /// passing reason (full, busy with a script, loading, a replica after a failover: see
+    /// [`Error::is_transient`](crate::Error::is_transient)). The child waits and tries the same
+    /// call again; it does not fail, and nothing it carried is dropped. Emitted once per outage
+    /// and child.
     ConnectionLost {
-        /// The child's role.
+        /// The child's role (`fetcher`, `acker`, `lock-renewer`, `stalled-checker`).
         child: String,
-        /// The error that revealed it.
+        /// The error that revealed it (the Redis error text, e.g. `OOM ...` or `BUSY ...`).
         error: String,
     },
-    /// Redis answers again.
+    /// The child's call went through again: the outage it reported is over.
     ConnectionRestored {
         /// The child's role.
         child: String,
-        /// How long Redis was unreachable, in ms.
+        /// How long the child could not get through, in ms.
         down_ms: u64,
     },
     /// The queue has no job to take (emitted once each time it runs dry).

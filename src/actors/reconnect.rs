@@ -3,7 +3,7 @@
 //! [`Error::is_transient`](crate::Error::is_transient)). A child that meets such an error does
 //! not fail: restarts are for bugs, and five quick failures would melt the tree down within a
 //! second of any outage. It reports the outage once (`ConnectionLost`, with the error), waits
-//! (until Redis serves a real read again when it was gone, with a backoff doubling up to 2 s when
+//! (until Redis serves a real read again when it was gone, with a backoff doubling up to 1 s when
 //! it refused), tries the same call again, and reports the end (`ConnectionRestored`).
 
 use std::time::{Duration, Instant};
@@ -15,7 +15,7 @@ use crate::error::Error;
 
 /// The first pause after a refusal, and the longest.
 const FIRST_DELAY: Duration = Duration::from_millis(25);
-const MAX_DELAY: Duration = Duration::from_secs(2);
+const MAX_DELAY: Duration = Duration::from_secs(1);
 
 /// The longest pause between two probes of a Redis that went away.
 const MAX_PROBE_DELAY: Duration = Duration::from_secs(1);
