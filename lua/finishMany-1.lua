@@ -84,7 +84,7 @@ local allClear = n > 0 and rcall("EXISTS", unpack(jobKeys)) == n
   and (#childKeys == 0 or rcall("EXISTS", unpack(childKeys)) == 0)
 for j = 1, n do
   local a = jobs[j]
-  codes[j] = allClear and 0 or finishChecks(B, a)
+  codes[j] = allClear and 0 or finishChecks(B, a, a.token)
   if codes[j] == 0 then
     if a.token == "0" then
       codes[j] = -2 -- the worker tree always holds a lock

@@ -15,7 +15,7 @@ local B = KEYS[1]
 local id, token = ARGV[1], ARGV[2]
 local jobKey = B .. id
 
-if rcall("EXISTS", jobKey) == 0 then return -1 end
+if rcall("EXISTS", jobKey) == 0 then return dropGone(B, id, token) end
 local released = releaseLock(B, id, token)
 if released < 0 then return released end
 if rcall("LREM", B .. "active", 1, id) == 1 then

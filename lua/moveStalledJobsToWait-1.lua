@@ -3,7 +3,7 @@
   all workers: every job that was a candidate at the previous check and still has no lock is put
   back at the front of wait; one that stalled more than maxStalledCount times gets a deferred
   failure (`defa`) for the next worker to apply. Then every active job becomes a candidate; a
-  lock renewal removes it again.
+  lock renewal removes it again. A candidate whose hash is gone just leaves active.
 
   KEYS[1]  queue base "prefix:name:"
   ARGV[1]  maxStalledCount   ARGV[2] now   ARGV[3] stalled interval (ms)
@@ -29,7 +29,10 @@ if #candidates > 0 then
   for _, id in ipairs(candidates) do
     if string.sub(id, 1, 2) == "0:" then
       rcall("LREM", activeKey, 1, id)
-    elseif rcall("EXISTS", B .. id .. ":lock") == 0 and rcall("LREM", activeKey, 1, id) == 1 then
+    elseif rcall("EXISTS", B .. id .. ":lock") == 0 and rcall("LREM", activeKey, 1, id) == 1
+        and rcall("EXISTS", B .. id) == 1 then
+      -- (A job whose hash is gone just leaves active: there is nothing to run again, and
+      -- HINCRBY would recreate a hash of bookkeeping fields only.)
       local jobKey = B .. id
       local stc = rcall("HINCRBY", jobKey, "stc", 1)
       local rjk = rcall("HGET", jobKey, "rjk")

@@ -8,7 +8,8 @@
   ARGV[2]  lock token ("0" = no lock)   ARGV[3] lock duration (ms)
   ARGV[4]  limiter max or "" ARGV[5] limiter duration (ms) or ""  ARGV[6] worker name or ""
 
-  Returns {flat job hash, id, 0, 0} | {0, 0, rateLimitTtl, 0} | {0, 0, 0, nextDelayedDueMs or 0}.
+  Returns {flat job hash, id, 0, 0} | {0, 0, rateLimitTtl, 0} | {0, 0, 0, nextDelayedDueMs or 0};
+  the hash is empty when the id taken was a ghost (its job gone), dropped from active.
   Events: waiting (prev=delayed) per promoted job, active (prev=waiting).
 ]]
 --@include "includes/base.lua"

@@ -21,7 +21,7 @@ local reason, stacktrace, fetch = ARGV[4], ARGV[5], ARGV[6] == "1"
 local o = fetchOptions(7)
 local jobKey = B .. id
 
-if rcall("EXISTS", jobKey) == 0 then return -1 end
+if rcall("EXISTS", jobKey) == 0 then return dropGone(B, id, o.token) end
 local released = releaseLock(B, id, o.token)
 if released < 0 then return released end
 if reason ~= "" then rcall("HSET", jobKey, "failedReason", reason) end

@@ -16,7 +16,7 @@ local B = KEYS[1]
 local id, token, now, child = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local jobKey = B .. id
 
-if rcall("EXISTS", jobKey) == 0 then return -1 end
+if rcall("EXISTS", jobKey) == 0 then return dropGone(B, id, token) end
 if rcall("ZCARD", jobKey .. ":unsuccessful") ~= 0 then return -9 end
 if child ~= "" then
   if rcall("SISMEMBER", jobKey .. ":dependencies", child) == 0 then return 1 end

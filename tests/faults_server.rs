@@ -6,13 +6,9 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bullmq::{
-    processor, Connection, JobOptions, JobOutcome, JobState, Queue, QueueOptions, Worker, WorkerEvent, WorkerOptions,
-};
+use bullmq::{Connection, JobOptions, JobState, Queue, QueueOptions, Worker, WorkerEvent, WorkerOptions};
 use common::*;
 use serde_json::json;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -26,20 +22,9 @@ async fn own_server() -> (String, redis::aio::MultiplexedConnection) {
     (url, raw)
 }
 
-/// Runs per job id, shared with the processor.
-type Runs = Arc<Mutex<HashMap<String, u32>>>;
-
 /// A tree whose jobs take `work` each, counting runs per job.
 async fn tree(url: &str, name: &str, work: Duration) -> (Worker, UnboundedReceiver<WorkerEvent>, Queue, Runs) {
-    let runs: Runs = Arc::default();
-    let seen = runs.clone();
-    let p = processor(move |job, _ctx| {
-        *seen.lock().unwrap().entry(job.id.clone()).or_default() += 1;
-        async move {
-            tokio::time::sleep(work).await;
-            Ok(JobOutcome::Completed(json!(1)))
-        }
-    });
+    let (p, runs) = counting_processor(work, |job| job.id.clone());
     let conn = Connection::from_url(url);
     let opts = WorkerOptions::new(conn.clone())
         .concurrency(4)

@@ -48,13 +48,19 @@ end
 
 -- Marks a job taken (processedOn, ats + 1, pb) and returns its hash as it is after that. The hash
 -- is read first and the changed fields are patched into the reply, so one HSET counts `ats` too
--- (HINCRBY + HSET + HGETALL was one call more per job).
+-- (HINCRBY + HSET + HGETALL was one call more per job). Returns nil, writing nothing, when the
+-- hash is no job's: gone, or without the name and data every add writes.
 local function takeHash(jobKey, o)
   local h = rcall("HGETALL", jobKey)
   local ats, atsAt, onAt, pbAt = 0, nil, nil, nil
+  local named, hasData = false, false
   for i = 1, #h, 2 do
     local k = h[i]
-    if k == "ats" then
+    if k == "name" then
+      named = true
+    elseif k == "data" then
+      hasData = true
+    elseif k == "ats" then
       atsAt = i + 1
       ats = tonumber(h[i + 1]) or 0
     elseif k == "processedOn" then
@@ -63,6 +69,7 @@ local function takeHash(jobKey, o)
       pbAt = i + 1
     end
   end
+  if not (named and hasData) then return nil end
   local atsText = intText(ats + 1)
   putField(h, onAt, "processedOn", o.nowText)
   putField(h, atsAt, "ats", atsText)
@@ -110,15 +117,25 @@ local function legacyMarker(id)
   return string.byte(id, 1) == 48 and string.byte(id, 2) == 58
 end
 
--- What every take does once its id is in active: the lock (unless `token` is "0"), the
--- `active` event and the hash stamped and read (takeHash).
+-- What every take does once its id is in active: the hash stamped and read (takeHash), the lock
+-- (unless `token` is "0") and the `active` event. An id whose job is gone (a hash deleted while
+-- the job waited or ran, or one holding no name and data) is a ghost: it leaves active, with any
+-- lock and stalled mark, nothing is written for it, and the reply's hash is empty (a job's never
+-- is) for the worker to report it and take again.
 local function activate(B, o, id, token)
   local jobKey = B .. id
+  local h = takeHash(jobKey, o)
+  if not h then
+    rcall("LREM", B .. "active", 1, id)
+    rcall("DEL", jobKey .. ":lock")
+    rcall("SREM", B .. "stalled", id)
+    return {}
+  end
   if token ~= "0" then
     rcall("SET", jobKey .. ":lock", token, "PX", o.lockText)
   end
   emit(B, false, "event", "active", "jobId", id, "prev", "waiting")
-  return takeHash(jobKey, o)
+  return h
 end
 
 -- Takes one job under `token` (after fetchPrepare). Replies {hash, id, 0, 0} with a job,

@@ -17,11 +17,11 @@ local function finishArgs(i)
   }
 end
 
--- What must hold before job `a.id` may finish: 0, or -1 (no job), -4 (pending children),
--- -9 (failed children).
-local function finishChecks(B, a)
+-- What must hold before job `a.id`, held under `token`, may finish: 0, or -1 (no job: its id
+-- leaves active, see dropGone), -4 (pending children), -9 (failed children).
+local function finishChecks(B, a, token)
   local jobKey = B .. a.id
-  if rcall("EXISTS", jobKey) == 0 then return -1 end
+  if rcall("EXISTS", jobKey) == 0 then return dropGone(B, a.id, token) end
   if a.target == "completed" then
     if rcall("SCARD", jobKey .. ":dependencies") ~= 0 then return -4 end
     if rcall("ZCARD", jobKey .. ":unsuccessful") ~= 0 then return -9 end
@@ -176,7 +176,7 @@ end
 -- lock), -3 (not active), -4 (pending children), -6 (lock held by another), -9 (failed
 -- children).
 local function finishJob(B, a, token, now, cap, nowText)
-  local checked = finishChecks(B, a)
+  local checked = finishChecks(B, a, token)
   if checked ~= 0 then return checked end
   local released = releaseLock(B, a.id, token)
   if released < 0 then return released end

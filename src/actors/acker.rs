@@ -174,6 +174,9 @@ async fn complete_batch(core: Arc<Core>, mut requests: Vec<Ack>, completions: Ve
                     Err(e) => core.events.emit(WorkerEvent::Error { message: e.to_string() }),
                 }
             }
+            for id in outcome.gone {
+                core.events.emit(WorkerEvent::JobMissing { id });
+            }
             core.flow.arrived(take, wakes, outcome.ran_dry);
             for (taken, slot) in core.flow.start_parked() {
                 // Boxed: a start's future is large, and this one is part of every batch's.

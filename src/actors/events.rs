@@ -90,6 +90,13 @@ pub enum WorkerEvent {
         /// The job id.
         id: String,
     },
+    /// A take found an id whose job is gone (its hash deleted, e.g. by a `DEL` or a removal
+    /// that raced the take, or left holding no name and data): nothing ran, the id left active
+    /// with its lock, and the worker took again.
+    JobMissing {
+        /// The id taken.
+        id: String,
+    },
     /// A child could not get a call through: Redis is unreachable, or refused the call for a
     /// passing reason (full, busy with a script, loading, a replica after a failover: see
     /// [`Error::is_transient`](crate::Error::is_transient)). The child waits and tries the same
@@ -140,8 +147,9 @@ impl std::fmt::Display for WorkerEvent {
             JobCancelled { id, reason } => write!(f, "job {id} cancelled: {reason}"),
             JobStalled { id } => write!(f, "job {id} stalled, back to wait"),
             LockLost { id } => write!(f, "job {id} lost its lock"),
-            ConnectionLost { child, error } => write!(f, "{child} lost Redis: {error}"),
-            ConnectionRestored { child, down_ms } => write!(f, "{child} reached Redis again after {down_ms} ms"),
+            JobMissing { id } => write!(f, "job {id} is gone (no hash, or no name and data): skipped, not run"),
+            ConnectionLost { child, error } => write!(f, "{child} cannot get through to Redis: {error}"),
+            ConnectionRestored { child, down_ms } => write!(f, "{child} got through to Redis again after {down_ms} ms"),
             Drained => f.write_str("queue drained"),
             Error { message } => write!(f, "error: {message}"),
             Closed { orphans } if orphans.is_empty() => f.write_str("closed"),

@@ -142,8 +142,12 @@ fn drained_once(core: &Core, drained: &mut bool) {
 }
 
 /// What a take that brought no job to start means for the loop.
-fn nothing_taken(a: Accepted) -> Taken {
+fn nothing_taken(core: &Core, a: Accepted) -> Taken {
     match a {
+        Accepted::Gone { id } => {
+            core.events.emit(WorkerEvent::JobMissing { id });
+            Taken::Empty { delay_until: 0 }
+        }
         Accepted::RateLimited => Taken::RateLimited,
         Accepted::Empty { delay_until } => Taken::Empty { delay_until },
         // A job failed at pickup: look again (the take set the marker if more are ready).
@@ -172,7 +176,7 @@ async fn block_and_deliver(core: Arc<Core>, token: String, slot: Slot, delay_unt
             core.engine.move_to_wait(&taken.job, &taken.lease).await?;
             Taken::HandedBack
         }
-        other => nothing_taken(other),
+        other => nothing_taken(&core, other),
     })
 }
 
@@ -182,6 +186,6 @@ async fn take_and_deliver(core: Arc<Core>, token: String, slot: Slot) -> crate::
             job_actor::start(&core, *taken, slot).await;
             Taken::Delivered
         }
-        other => nothing_taken(other),
+        other => nothing_taken(&core, other),
     })
 }

@@ -109,7 +109,9 @@ impl Engine {
             }
             Some(other) => {
                 // No job, but what the fetch learnt (a rate limit) still counts.
-                let _ = Box::pin(self.accept(other, lease.token())).await?;
+                if let Accepted::Gone { id } = Box::pin(self.accept(other, lease.token())).await? {
+                    tracing::warn!(job_id = %id, "skipped a job whose hash is gone");
+                }
                 Ok(None)
             }
             None => Ok(None),

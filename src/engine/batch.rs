@@ -30,6 +30,8 @@ pub(crate) struct Completion {
 pub(crate) struct BatchOutcome {
     pub(crate) finished: Vec<Result<()>>,
     pub(crate) taken: Vec<Result<Taken>>,
+    /// Ghosts the takes dropped (see `FetchReply::Gone`).
+    pub(crate) gone: Vec<String>,
     /// `Some(next delayed due ms, 0: none)` when fewer jobs than asked for were there to take
     /// (and no rate limit stopped the takes): the queue ran dry for this worker.
     pub(crate) ran_dry: Option<u64>,
@@ -90,13 +92,15 @@ impl Engine {
         }
         let ran_dry = (take > 0 && reply.taken.len() < take && reply.ttl == 0).then_some(reply.due);
         let mut taken = Vec::with_capacity(reply.taken.len());
+        let mut gone = Vec::new();
         for (job, token) in reply.taken {
             match self.accept(job, &token).await {
                 Ok(Accepted::Job(t)) => taken.push(Ok(*t)),
+                Ok(Accepted::Gone { id }) => gone.push(id),
                 Ok(_) => {}
                 Err(e) => taken.push(Err(e)),
             }
         }
-        Ok(BatchOutcome { finished: reply.finished, taken, ran_dry })
+        Ok(BatchOutcome { finished: reply.finished, taken, gone, ran_dry })
     }
 }

@@ -45,6 +45,11 @@ pub(crate) enum Accepted {
     Job(Box<Taken>),
     /// A job had to be failed at pickup (deferred failure); fetch again.
     Again,
+    /// The id taken was a ghost (its job gone; see `FetchReply::Gone`), dropped: report it and
+    /// fetch again.
+    Gone {
+        id: String,
+    },
     RateLimited,
     Empty {
         delay_until: u64,
@@ -72,6 +77,10 @@ impl Engine {
                 Accepted::Job(taken) => return Ok(Some(*taken)),
                 Accepted::RateLimited => return Ok(None),
                 Accepted::Again => continue,
+                Accepted::Gone { id } => {
+                    tracing::warn!(job_id = %id, "skipped a job whose hash is gone");
+                    continue;
+                }
                 Accepted::Empty { delay_until } => {
                     if !opts.block || !self.wait_for_marker(deadline, delay_until).await? {
                         return Ok(None);
@@ -104,6 +113,7 @@ impl Engine {
                 Ok(Accepted::RateLimited)
             }
             FetchReply::Empty { delay_until } => Ok(Accepted::Empty { delay_until }),
+            FetchReply::Gone { id } => Ok(Accepted::Gone { id }),
             FetchReply::Unreadable { id, message } => {
                 let e = Error::CorruptJob { job_id: id.clone(), field: "hash", message };
                 Box::pin(self.fail_corrupt(&id, &Lease::new(token), &e.to_string())).await?;

@@ -49,6 +49,9 @@ pub(crate) enum FetchReply {
     /// not UTF-8, written by another client): to be failed at pickup like any corrupt job,
     /// without failing the other jobs of its call.
     Unreadable { id: String, message: String },
+    /// An id whose job is gone (its hash deleted, or holding no name and data): the take
+    /// dropped it from active, with its lock, and ran nothing.
+    Gone { id: String },
     /// The rate limiter is exhausted for this many ms.
     RateLimited(u64),
     /// Nothing to do; the next delayed job is due at this ms (0: none). `blocked` (paused or at
@@ -56,8 +59,11 @@ pub(crate) enum FetchReply {
     Empty { delay_until: u64 },
 }
 
-/// A taken job's flat hash as text, or why it is not.
+/// A taken job's flat hash as text, or why it is not (an empty hash: a ghost, see `Gone`).
 pub(super) fn taken_job(id: String, flat: Vec<Vec<u8>>) -> FetchReply {
+    if flat.is_empty() {
+        return FetchReply::Gone { id };
+    }
     let mut text = Vec::with_capacity(flat.len());
     for (i, bytes) in flat.into_iter().enumerate() {
         match String::from_utf8(bytes) {

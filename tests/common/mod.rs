@@ -282,3 +282,20 @@ pub async fn add_numbered(q: &Queue, name: &str, n: u64) {
         q.add(name, serde_json::json!({ "i": i }), bullmq::JobOptions::default()).await.unwrap();
     }
 }
+
+/// Runs per key, shared with a [`counting_processor`].
+pub type Runs = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>;
+
+/// A processor whose jobs take `work` each and complete with 1, counting runs per `key(job)`.
+pub fn counting_processor(work: Duration, key: fn(&bullmq::Job) -> String) -> (bullmq::Processor, Runs) {
+    let runs: Runs = Default::default();
+    let seen = runs.clone();
+    let p = bullmq::processor(move |job, _ctx| {
+        *seen.lock().unwrap().entry(key(&job)).or_default() += 1;
+        async move {
+            tokio::time::sleep(work).await;
+            Ok(bullmq::JobOutcome::Completed(serde_json::json!(1)))
+        }
+    });
+    (p, runs)
+}
