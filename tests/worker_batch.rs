@@ -8,6 +8,7 @@ mod common;
 use std::time::Duration;
 
 use bullmq::queue::MetricsType;
+use bullmq::supervisor::RestartIntensity;
 use bullmq::worker::MetricsOptions;
 use bullmq::{processor, BulkJob, Deduplication, JobOptions, JobOutcome, KeepJobs, Worker, WorkerEvent, WorkerOptions};
 use common::*;
@@ -165,6 +166,31 @@ async fn jobs_fetched_ahead_are_renewed_and_handed_back_at_close() {
     let completed = q.get_completed_count().await.unwrap();
     assert_eq!(completed + 1 + waiting.len() as u64, n, "nothing lost");
     println!("prefetch: held_ahead=2 renewed=2 handed_back_at_close=2 orphans=1 lost=0");
+}
+
+/// A meltdown with jobs held ahead: they go back to wait at once (nothing would run them, and
+/// their locks would otherwise hold them for a lock duration), and `Closed` lists the running
+/// job, the one left active.
+#[tokio::test]
+async fn a_meltdown_hands_back_the_jobs_held_ahead() {
+    let n = 40;
+    let q = queue("wb-melt").await;
+    add_numbered(&q, "p", n).await;
+    let o = base().concurrency(1).prefetch(2).restart_intensity(RestartIntensity::new(0, Duration::from_secs(30)));
+    let (w, mut rx) = Worker::spawn(q.name(), short_then_blocking_at_20(), o).await.unwrap();
+    wait_for(&mut rx, |e| matches!(e, WorkerEvent::JobActive { id } if id == "20")).await;
+    eventually("two fetched ahead", Duration::from_secs(5), || async { q.get_active_count().await.unwrap() == 3 })
+        .await;
+    w.inject_panic("stalled-checker").await;
+    wait_for(&mut rx, |e| matches!(e, WorkerEvent::Meltdown { .. })).await;
+    let closed = wait_for(&mut rx, |e| matches!(e, WorkerEvent::Closed { .. })).await;
+    assert_eq!(closed, WorkerEvent::Closed { orphans: vec!["20".into()] });
+    let waiting: Vec<String> = cmd(&["LRANGE", &k(&q, "wait"), "0", "-1"]).await;
+    assert!(waiting.contains(&"21".to_owned()) && waiting.contains(&"22".to_owned()), "{waiting:?}");
+    assert_eq!(q.get_active_count().await.unwrap(), 1);
+    let completed = q.get_completed_count().await.unwrap();
+    assert_eq!(completed + 1 + waiting.len() as u64, n, "nothing lost");
+    println!("meltdown-held: held_ahead=2 handed_back=2 orphans=1 lost=0");
 }
 
 /// `prefetch` is capped at four times the concurrency: asked for 10 ahead at concurrency 1, the

@@ -65,15 +65,23 @@ impl Core {
         rx.wait_for(Option::is_some).await.ok().and_then(|t| t.clone())
     }
 
-    /// Puts a job taken but not run back at the front of the line (no attempt counted).
-    pub(crate) async fn hand_back(&self, taken: Taken) {
-        let _ = self.engine.move_to_wait(&taken.job, &taken.lease).await;
+    /// Puts a job taken but not run back at the front of the line (no attempt counted). False
+    /// when Redis refused: the job stays active, locked until its lock expires, for the stalled
+    /// check.
+    pub(crate) async fn hand_back(&self, taken: Taken) -> bool {
+        self.engine.move_to_wait(&taken.job, &taken.lease).await.is_ok()
     }
 
-    /// Hands every job held ahead back to wait (pause, close): nothing runs them here.
-    pub(crate) async fn hand_back_held(&self) {
+    /// Hands every job held ahead back to wait (pause, close, meltdown): nothing runs them here.
+    /// Returns the ids it could not hand back (left active).
+    pub(crate) async fn hand_back_held(&self) -> Vec<String> {
+        let mut kept = Vec::new();
         for taken in self.flow.drain_held() {
-            self.hand_back(taken).await;
+            let id = taken.job.id.clone();
+            if !self.hand_back(taken).await {
+                kept.push(id);
+            }
         }
+        kept
     }
 }

@@ -56,10 +56,14 @@ pub(crate) struct JobActor;
 /// took the job (no mailbox in between, so job starts do not queue behind each other). A job
 /// taken while the worker began closing goes back to wait: nothing starts after close.
 pub(crate) async fn start(core: &Arc<Core>, taken: Taken, slot: Slot) {
-    if core.flow.run_state() == RunState::Closing {
-        return Box::pin(core.hand_back(taken)).await;
-    }
-    let Some(tree) = core.tree().await else { return Box::pin(core.hand_back(taken)).await };
+    let tree = match core.flow.run_state() {
+        RunState::Closing => None,
+        _ => core.tree().await,
+    };
+    let Some(tree) = tree else {
+        Box::pin(core.hand_back(taken)).await;
+        return;
+    };
     let id = taken.job.id.clone();
     let args = JobArgs { taken: Box::new(taken), core: core.clone(), slot };
     let grace = core.grace + std::time::Duration::from_secs(1);

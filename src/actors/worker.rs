@@ -251,12 +251,12 @@ impl Worker {
         // An idle take in flight is ended and waited for, so whatever it took is back in wait
         // before close returns (see engine::idle_take).
         self.core.engine.end_idle_takes(IDLE_TAKE_END).await;
-        self.core.hand_back_held().await;
+        let mut orphans = self.core.hand_back_held().await;
         self.core.registry.wait_empty(timeout).await;
         // The acknowledgement calls still in flight: the jobs they take come back to wait.
         self.core.ack_calls.close();
         let _ = tokio::time::timeout(ACK_CALLS_END, self.core.ack_calls.wait()).await;
-        let orphans = self.active_jobs();
+        orphans.extend(self.active_jobs());
         if let Some(tree) = self.supervisor() {
             tree.stop(Some(self.core.grace + Duration::from_secs(10))).await;
         }
@@ -304,7 +304,17 @@ fn translate(core: Arc<Core>) -> Observer {
             SupervisorEvent::Meltdown { restarts, .. } => {
                 core.events.emit(WorkerEvent::Meltdown { max_restarts: *restarts });
                 // The failure kills every child; running jobs stay active for the stalled check.
-                Some(WorkerEvent::Closed { orphans: core.registry.ids() })
+                // Jobs held ahead go back to wait (nothing will run them here); those Redis
+                // refuses stay active too. The running ones are read now, before their actors
+                // are gone.
+                let running = core.registry.ids();
+                let core = core.clone();
+                tokio::spawn(async move {
+                    let mut orphans = core.hand_back_held().await;
+                    orphans.extend(running);
+                    core.events.emit(WorkerEvent::Closed { orphans });
+                });
+                None
             }
             _ => None,
         };
