@@ -25,14 +25,17 @@ pub mod worker {
     #[doc(hidden)]
     pub use crate::actors::Internal;
     pub use crate::actors::{
-        processor, CancelReason, JobContext, JobMsg, Processor, ProcessorFuture, Worker, WorkerCallbacks, WorkerEvent,
+        blocking_processor, processor, CancelReason, JobContext, JobMsg, Processor, ProcessorFuture, Worker,
+        WorkerCallbacks, WorkerEvent,
     };
     pub use crate::engine::{
         ActiveJob, FailOutcome, GetNextJobOptions, ManualWorker, MetricsOptions, RateLimiter, WorkerOptions,
     };
 }
 
-pub use crate::actors::{processor, CancelReason, JobContext, JobMsg, Processor, Worker, WorkerEvent};
+pub use crate::actors::{
+    blocking_processor, processor, CancelReason, JobContext, JobMsg, Processor, Worker, WorkerEvent,
+};
 pub use crate::connection::{Connection, ConnectionOptions};
 pub use crate::engine::{ActiveJob, ManualWorker, WorkerOptions};
 pub use crate::error::{Error, Result, ScriptError, ScriptErrorCode};

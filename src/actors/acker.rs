@@ -130,6 +130,8 @@ async fn complete_batch(core: Arc<Core>, mut requests: Vec<Ack>, completions: Ve
     let mut freed: Vec<_> = requests.iter_mut().filter_map(|r| r.slot.take()).collect();
     let refs: Vec<&Completion> = completions.iter().collect();
     let mut outage = Outage::new("acker");
+    // The jobs the call takes are known once its reply is handled: until then, see in_flight.
+    let _take = core.takes.start(format!("{tokens}:"));
     let (result, take, wakes) = loop {
         // The freed slots stay parked across tries; each try asks for what they still want.
         let take = core.flow.plan_takes(freed.drain(..));

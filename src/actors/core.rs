@@ -11,6 +11,7 @@ use tokio_util::task::TaskTracker;
 
 use super::ack::Ack;
 use super::events::EventBus;
+use super::in_flight::TakesInFlight;
 use super::processor::Processor;
 use super::registry::Registry;
 use crate::engine::{Engine, Taken};
@@ -36,6 +37,8 @@ pub(crate) struct Core {
     pub(crate) tree: watch::Sender<Option<Supervisor>>,
     /// How long a cancelled processor may run on before it is aborted.
     pub(crate) grace: Duration,
+    /// Takes whose reply is not handled yet (see `in_flight`).
+    pub(crate) takes: Arc<TakesInFlight>,
 }
 
 impl Core {
@@ -53,6 +56,7 @@ impl Core {
             ack_calls: TaskTracker::new(),
             tree,
             grace: CANCEL_GRACE,
+            takes: Arc::default(),
         })
     }
 

@@ -160,6 +160,7 @@ fn nothing_taken(core: &Core, a: Accepted) -> Taken {
 /// starts the job, or hands it back to wait when the worker stopped running meanwhile.
 async fn block_and_deliver(core: Arc<Core>, token: String, slot: Slot, delay_until: u64) -> crate::Result<Taken> {
     let _in_flight = core.engine.idle_take_started();
+    let _take = core.takes.start(token.clone());
     let reply = core.engine.block_and_take(&token, delay_until).await;
     core.flow.marker_woke();
     let Some(reply) = reply? else {
@@ -181,6 +182,7 @@ async fn block_and_deliver(core: Arc<Core>, token: String, slot: Slot, delay_unt
 }
 
 async fn take_and_deliver(core: Arc<Core>, token: String, slot: Slot) -> crate::Result<Taken> {
+    let _take = core.takes.start(token.clone());
     Ok(match core.engine.take(&token).await? {
         Accepted::Job(taken) => {
             job_actor::start(&core, *taken, slot).await;

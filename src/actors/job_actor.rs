@@ -20,7 +20,7 @@ use super::events::WorkerEvent;
 use super::flow::{RunState, Slot, Unfinished};
 use super::job_msg::{CancelReason, Internal, InternalMsg, JobMsg};
 use super::processor::JobContext;
-use super::registry::{Registration, RunningJob};
+use super::registry::{JobPhase, Registration, RunningJob};
 use crate::clock::now_us;
 use crate::engine::Taken;
 use crate::job::{JobError, JobOutcome};
@@ -47,6 +47,8 @@ pub(crate) struct JobState {
     done: bool,
     slot: Option<Slot>,
     unfinished: Option<Unfinished>,
+    /// Shared with the lock renewer (see `JobPhase`).
+    phase: Arc<JobPhase>,
     _registration: Registration,
 }
 
@@ -120,7 +122,9 @@ impl Actor for JobActor {
             .abort_handle(),
         );
         // Registered before the processor can finish, so the entry exists while it runs.
-        let registration = core.registry.register(&job.id, RunningJob { lease: lease.clone(), actor: myself });
+        let phase = Arc::new(JobPhase::default());
+        let running = RunningJob { lease: lease.clone(), actor: myself, phase: phase.clone() };
+        let registration = core.registry.register(&job.id, running);
         core.events.emit(WorkerEvent::JobActive { id: job.id.clone() });
         let unfinished = Some(core.flow.unfinished_job());
         Ok(JobState {
@@ -134,6 +138,7 @@ impl Actor for JobActor {
             done: false,
             slot: Some(args.slot),
             unfinished,
+            phase,
             _registration: registration,
         })
     }
@@ -235,6 +240,7 @@ async fn acknowledge(state: &mut JobState, kind: AckKind) {
         }
     }
     let Some(taken) = state.taken.take() else { return };
+    state.phase.finishing();
     let (reply, answer) = oneshot::channel();
     let ack = Ack::new(Pending { taken, kind, slot, reply }, state.core.acks.clone());
     if state.core.acks.send(ack).is_err() {

@@ -13,13 +13,23 @@ pub(crate) fn step(core: Arc<Core>) -> Step {
     Arc::new(move || {
         let core = core.clone();
         Box::pin(async move {
-            let mut pairs: Vec<(String, String)> =
-                core.registry.running().into_iter().map(|(id, j)| (id, j.lease.token().to_owned())).collect();
+            let duration = core.engine.options().lock_duration;
+            // Takes whose reply has waited half a lock duration: renewed by token (in_flight).
+            let stuck = core.takes.older_than(duration / 2);
+            if !stuck.is_empty() {
+                core.engine.extend_taken_locks(&stuck, duration).await?;
+            }
+            let mut pairs: Vec<(String, String)> = core
+                .registry
+                .running()
+                .into_iter()
+                .filter(|(_, j)| !j.phase.is_lost())
+                .map(|(id, j)| (id, j.lease.token().to_owned()))
+                .collect();
             pairs.extend(core.flow.held_locks());
             if pairs.is_empty() {
                 return Ok(());
             }
-            let duration = core.engine.options().lock_duration;
             let lost = core.engine.extend_locks(&pairs, duration).await?;
             for id in lost {
                 // A job held ahead whose lock is gone is not ours to run any more.
@@ -29,7 +39,10 @@ pub(crate) fn step(core: Arc<Core>) -> Step {
                 }
                 // Only the run whose token was refused: the job may have been taken again since.
                 let sent = pairs.iter().find(|(i, _)| *i == id).map(|(_, t)| t.as_str());
-                if let Some(job) = core.registry.job(&id).filter(|j| Some(j.lease.token()) == sent) {
+                let Some(job) = core.registry.job(&id).filter(|j| Some(j.lease.token()) == sent) else { continue };
+                // One whose outcome is on its way raced its own finish, which released the lock
+                // (a real loss is the finish's to report). Otherwise reported and cancelled once.
+                if !job.phase.is_finishing() && job.phase.lose() {
                     core.events.emit(WorkerEvent::LockLost { id });
                     let _ = job.actor.send_message(JobMsg::Cancel { reason: CancelReason::LockLost });
                 }

@@ -13,6 +13,8 @@ use std::time::Duration;
 use super::core::Core;
 use super::reconnect::Outage;
 use super::task_actor::Failure;
+use crate::engine::maintenance;
+use crate::supervisor::TaskGuard;
 
 pub(crate) type Step = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = crate::Result<()>> + Send>> + Send + Sync>;
 
@@ -25,11 +27,23 @@ pub(crate) struct PeriodicArgs {
 }
 
 /// Runs the step at once, then `period` after each step ended, until a step fails otherwise
-/// than by a connection error. The period counts from the end of the previous step, not on a
+/// than by a transient error. The period counts from the end of the previous step, not on a
 /// fixed beat: the stalled check's key lives exactly one interval from when Redis ran the
 /// previous check, and a check that arrives a moment early finds it and does nothing.
+///
+/// The loop runs on the maintenance runtime (see `engine::maintenance`), bound to this task:
+/// processors that block every thread of the worker's runtime do not delay it.
 pub(crate) async fn run(args: PeriodicArgs, failure: Failure) {
-    let mut outage = Outage::new(args.name);
+    let task = match maintenance::spawn(run_here(args, failure.clone())) {
+        Ok(task) => task,
+        Err(e) => return failure.fail(e.to_string()),
+    };
+    let _bound = TaskGuard::new(task.abort_handle());
+    let _ = task.await;
+}
+
+async fn run_here(args: PeriodicArgs, failure: Failure) {
+    let mut outage = Outage::maintenance(args.name);
     let mut first = true;
     loop {
         if !std::mem::take(&mut first) {

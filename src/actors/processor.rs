@@ -91,3 +91,47 @@ where
 {
     Arc::new(move |job, ctx| Box::pin(f(job, ctx)))
 }
+
+/// Wraps a synchronous closure that blocks its thread (`std::thread::sleep`, a synchronous
+/// client, file or CPU-heavy work without a yield) as a [`Processor`]: each run goes to tokio's
+/// blocking pool (`spawn_blocking`), so the worker's runtime threads stay free for the fetcher,
+/// the acknowledgements and other jobs. (Lock renewal and the stalled check run on a thread of
+/// their own either way, so a blocking closure passed to [`processor`] does not lose its locks;
+/// it only takes runtime threads from everything else.)
+///
+/// A blocking run cannot be aborted: after a cancel's grace the job is given up, but the closure
+/// runs on until it returns. Check `ctx.cancel.is_cancelled()` at safe points, and reach the
+/// context's async methods with `tokio::runtime::Handle::current().block_on(..)`.
+///
+/// ```
+/// use bullmq::{blocking_processor, JobOutcome};
+///
+/// let p = blocking_processor(|job, ctx| {
+///     for _ in 0..10 {
+///         if ctx.cancel.is_cancelled() {
+///             return Err(bullmq::JobError::new("cancelled"));
+///         }
+///         std::thread::sleep(std::time::Duration::from_millis(10)); // blocking work
+///     }
+///     Ok(JobOutcome::Completed(job.data))
+/// });
+/// # drop(p);
+/// ```
+pub fn blocking_processor<F>(f: F) -> Processor
+where
+    F: Fn(Job, JobContext) -> Result<JobOutcome, JobError> + Send + Sync + 'static,
+{
+    let f = Arc::new(f);
+    Arc::new(move |job, ctx| {
+        let f = f.clone();
+        Box::pin(async move {
+            match tokio::task::spawn_blocking(move || f(job, ctx)).await {
+                Ok(result) => result,
+                // A panic in the closure is the job's panic (the job actor turns it into a
+                // failure); a cancelled blocking task only happens at runtime shutdown.
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => Err(JobError::new(format!("blocking run ended: {e}"))),
+            }
+        })
+    })
+}

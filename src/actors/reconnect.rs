@@ -23,13 +23,21 @@ const MAX_PROBE_DELAY: Duration = Duration::from_secs(1);
 /// One child's outage: when it began (none while Redis serves) and the next pause.
 pub(crate) struct Outage {
     child: &'static str,
+    /// Probes on the maintenance connection (the child's own) rather than the shared one.
+    maintenance: bool,
     since: Option<Instant>,
     delay: Duration,
 }
 
 impl Outage {
+    /// The outage of a child calling Redis on the shared connection.
     pub(crate) fn new(child: &'static str) -> Self {
-        Outage { child, since: None, delay: FIRST_DELAY }
+        Outage { child, maintenance: false, since: None, delay: FIRST_DELAY }
+    }
+
+    /// The outage of a maintenance child (calling on the maintenance connection).
+    pub(crate) fn maintenance(child: &'static str) -> Self {
+        Outage { maintenance: true, ..Outage::new(child) }
     }
 
     /// Waits before trying again after the transient `error`. False when the worker started
@@ -44,7 +52,7 @@ impl Outage {
             // Gone: probe until it answers a real read again (not just PING, which a server
             // still loading its data set answers).
             let mut delay = FIRST_DELAY;
-            while !redis_ready(core).await {
+            while !redis_ready(core, self.maintenance).await {
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
                     _ = run.changed(), if stop_on_close => {}
@@ -75,9 +83,13 @@ impl Outage {
     }
 }
 
-async fn redis_ready(core: &Core) -> bool {
+async fn redis_ready(core: &Core, maintenance: bool) -> bool {
     let q = core.engine.queue();
-    let Ok(client) = q.client() else { return false };
+    let client = match maintenance {
+        true => core.engine.maintenance_client().await,
+        false => q.client(),
+    };
+    let Ok(client) = client else { return false };
     let mut conn = client.conn();
     let mut exists = redis::cmd("EXISTS");
     exists.arg(q.keys().key("meta"));

@@ -4,6 +4,7 @@
 //! actor. The last one to leave wakes a `close` waiting for the jobs to end (no polling).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,6 +19,38 @@ use crate::engine::Lease;
 pub(crate) struct RunningJob {
     pub(crate) lease: Lease,
     pub(crate) actor: ActorRef<JobMsg>,
+    /// Shared with the job actor.
+    pub(crate) phase: Arc<JobPhase>,
+}
+
+/// Where a running job is, as far as its lock goes: running, finishing (its outcome went to
+/// the acker: the lock is still renewed until the outcome is in Redis, but a renewal that finds
+/// it gone most likely raced the finish that released it, and the finish reports a real loss
+/// itself), or lost (reported once, renewed no more).
+#[derive(Default)]
+pub(crate) struct JobPhase(AtomicU8);
+
+const RUNNING: u8 = 0;
+const FINISHING: u8 = 1;
+const LOST: u8 = 2;
+
+impl JobPhase {
+    pub(crate) fn finishing(&self) {
+        let _ = self.0.compare_exchange(RUNNING, FINISHING, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    pub(crate) fn is_finishing(&self) -> bool {
+        self.0.load(Ordering::Acquire) == FINISHING
+    }
+
+    /// Marks the lock lost; true the first time (from running).
+    pub(crate) fn lose(&self) -> bool {
+        self.0.compare_exchange(RUNNING, LOST, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+
+    pub(crate) fn is_lost(&self) -> bool {
+        self.0.load(Ordering::Acquire) == LOST
+    }
 }
 
 pub(crate) struct Registry {

@@ -22,6 +22,7 @@ pub(crate) enum TaskMsg {
 }
 
 /// How a loop reports that it failed.
+#[derive(Clone)]
 pub(crate) struct Failure(ActorRef<TaskMsg>);
 
 impl Failure {

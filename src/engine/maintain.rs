@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::Engine;
 use crate::clock::now_ms;
 use crate::error::Result;
-use crate::scripts::{ExtendLocks, MoveStalledJobsToWait};
+use crate::scripts::{ExtendLocks, ExtendTakenLocks, MoveStalledJobsToWait};
 
 impl Engine {
     /// Renews the locks of many active jobs, `(job id, token)`, in one call. Returns the ids
@@ -16,10 +16,20 @@ impl Engine {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
-        let client = self.queue.client()?;
+        let client = self.maintenance_client().await?;
         let extend = ExtendLocks { duration, jobs };
         let call = extend.run(client);
         crate::telemetry::traced_extend_locks(self.queue.name(), self.opts.name.as_deref(), jobs, call).await
+    }
+
+    /// Renews the locks of the jobs taken under `tokens` (see `ExtendTakenLocks`): for takes
+    /// whose reply is not read yet. Returns the ids renewed.
+    pub(crate) async fn extend_taken_locks(&self, tokens: &[String], duration: Duration) -> Result<Vec<String>> {
+        if tokens.is_empty() {
+            return Ok(Vec::new());
+        }
+        let client = self.maintenance_client().await?;
+        ExtendTakenLocks { duration, tokens }.run(client).await
     }
 
     /// Runs the stalled check once (at most once per `stalled_interval` across all workers of
@@ -31,7 +41,7 @@ impl Engine {
             now: now_ms(),
             interval: o.stalled_interval,
         };
-        let client = self.queue.client()?;
+        let client = self.maintenance_client().await?;
         crate::telemetry::stalled_check(self.queue.name(), o.name.as_deref(), check.run(client)).await
     }
 

@@ -13,6 +13,7 @@ mod fetch;
 mod idle_take;
 mod lease;
 mod maintain;
+pub(crate) mod maintenance;
 mod options;
 mod wait_deadline;
 
@@ -29,7 +30,7 @@ pub(crate) use lease::{Lease, Taken};
 pub use options::{MetricsOptions, RateLimiter, WorkerOptions};
 
 use crate::clock::now_ms;
-use crate::connection::BlockingConn;
+use crate::connection::{BlockingConn, Client};
 use crate::error::{Error, Result};
 use crate::queue::{Queue, QueueOptions};
 
@@ -55,6 +56,9 @@ pub(crate) struct Engine {
     /// The client-side deadline of marker waits, kept between waits (see `wait_deadline`).
     wait_deadline: Mutex<Option<wait_deadline::WaitDeadline>>,
     stalled_timer: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The connection of lock renewal and the stalled check, opened on the maintenance runtime
+    /// (see `maintenance`) on first use.
+    maintenance: tokio::sync::OnceCell<Client>,
 }
 
 impl Drop for Engine {
@@ -81,6 +85,7 @@ impl Engine {
             wait_deadline: Mutex::new(None),
             rate_limited_until: AtomicU64::new(0),
             stalled_timer: Mutex::new(None),
+            maintenance: tokio::sync::OnceCell::new(),
         }))
     }
 
@@ -109,6 +114,18 @@ impl Engine {
             Some(n) => keys.client_name(&format!(":w:{n}")),
             None => keys.client_name(""),
         }
+    }
+
+    /// The connection lock renewal and the stalled check use: driven by the maintenance
+    /// runtime, so their calls go through while processors hold every thread of the worker's.
+    pub(crate) async fn maintenance_client(&self) -> Result<&Client> {
+        self.queue.client()?;
+        self.maintenance
+            .get_or_try_init(|| {
+                let (connection, name) = (self.opts.connection.clone(), self.queue.name().to_owned());
+                async move { maintenance::run(async move { Client::connect(&connection, &name).await }).await? }
+            })
+            .await
     }
 
     /// Drops the blocking connection; the next blocking fetch opens a fresh one (what a

@@ -22,6 +22,7 @@ mod change_priority;
 mod clean_jobs_in_set;
 mod drain;
 mod extend_locks;
+mod extend_taken_locks;
 mod fetch;
 mod finish_many;
 mod get_rate_limit_ttl;
@@ -49,6 +50,7 @@ pub(crate) use change_priority::ChangePriority;
 pub(crate) use clean_jobs_in_set::CleanJobsInSet;
 pub(crate) use drain::Drain;
 pub(crate) use extend_locks::ExtendLocks;
+pub(crate) use extend_taken_locks::ExtendTakenLocks;
 pub(crate) use fetch::{FetchArgs, FetchReply};
 pub(crate) use finish_many::{FinishMany, ManyJob, Profile};
 pub(crate) use get_rate_limit_ttl::GetRateLimitTtl;
@@ -268,6 +270,7 @@ fn all() -> impl Iterator<Item = &'static ScriptDef> {
         &clean_jobs_in_set::DEF,
         &drain::DEF,
         &extend_locks::DEF,
+        &extend_taken_locks::DEF,
         &finish_many::DEF,
         &get_rate_limit_ttl::DEF,
         &get_state::DEF,
