@@ -38,7 +38,13 @@ if #candidates > 0 then
       local rjk = rcall("HGET", jobKey, "rjk")
       local scheduled = rjk and (rcall("EXISTS", B .. "repeat:" .. rjk) == 1 or rcall("ZSCORE", B .. "repeat", rjk))
       if stc > maxStalled and not scheduled then
-        rcall("HSET", jobKey, "defa", "job stalled more than allowable limit")
+        local reason = "job stalled more than allowable limit"
+        -- Its last run was alone in its worker (markRunAlone): nothing else ran there to blame.
+        if rcall("HGET", jobKey, "iso") == tostring(stc - 1) then
+          reason = reason .. ": it was running alone in its worker when the worker died or lost"
+            .. " its lock, so the job itself is the likely cause"
+        end
+        rcall("HSET", jobKey, "defa", reason)
       end
       pushWait(B, id, "RPUSH", blocked)
       emit(B, false, "event", "waiting", "jobId", id, "prev", "active")

@@ -13,10 +13,12 @@
 //! - **Ran dry**: a completion call whose takes found the queue empty was the fetch for its
 //!   slot already; the fetcher may block on the marker at once (see [`Flow::take_ran_dry`]).
 //! - **Hold-off**: a processor's rate limit; nothing is taken or started until it is over.
+//! - **Running alone**: a job that stalled before runs with nothing beside it (see `alone`);
+//!   nothing is taken or started while it waits for the running jobs to end and while it runs.
 //! - **Run state**: running, paused or closing.
 //!
 //! The state that must change together (buffer, parked slots, takes in flight, ran-dry, marker
-//! wakes, hold-off) is one [`Synced`] struct under one lock, as in tokio's multi-thread
+//! wakes, hold-off, running alone) is one [`Synced`] struct under one lock, as in tokio's multi-thread
 //! scheduler's `idle.rs`; the job-time average and the count of unfinished jobs, each on its
 //! own, are atomics.
 
@@ -115,6 +117,11 @@ struct Synced {
     marker_wakes: u64,
     /// No job is taken or started before this (a processor's rate limit).
     held_until: Option<Instant>,
+    /// Jobs to run alone (see `WorkerOptions::isolate_stalled_jobs`), waiting or running: while
+    /// there is one, nothing else is taken or started.
+    isolating: usize,
+    /// `(id, token)` of those still waiting for the running jobs to end (renewed meanwhile).
+    suspects: Vec<(String, String)>,
 }
 
 /// The flow control of one worker.
@@ -226,9 +233,12 @@ impl Flow {
         None
     }
 
-    /// `(id, token)` of the jobs held ahead, for the lock renewer.
+    /// `(id, token)` of the jobs held ahead and of those waiting to run alone, for the lock
+    /// renewer.
     pub(crate) fn held_locks(&self) -> Vec<(String, String)> {
-        self.lock().buffer.iter().map(|t| (t.job.id.clone(), t.lease.token().to_owned())).collect()
+        let s = self.lock();
+        let held = s.buffer.iter().map(|t| (t.job.id.clone(), t.lease.token().to_owned()));
+        held.chain(s.suspects.iter().cloned()).collect()
     }
 
     /// Forgets a job held ahead (its lock was lost); false when it was not held.
@@ -359,6 +369,44 @@ impl Flow {
         s.buffer.drain(..).collect()
     }
 
+    // --- running alone ---
+
+    /// `taken` is to run alone: from now until [`alone_ended`](Self::alone_ended) nothing else
+    /// is taken or started. Returns the jobs held ahead, which go back to wait; None when
+    /// another job runs alone or waits to (this one goes back to wait too: waiting here it
+    /// would hold a slot the other waits for).
+    pub(crate) fn alone_begins(&self, taken: &Taken) -> Option<Vec<Taken>> {
+        let mut s = self.lock();
+        if s.isolating > 0 {
+            return None;
+        }
+        s.isolating += 1;
+        s.suspects.push((taken.job.id.clone(), taken.lease.token().to_owned()));
+        Some(s.buffer.drain(..).collect())
+    }
+
+    /// Every slot but the one the job to run alone holds: granted once the running jobs ended
+    /// (the semaphore is fair, so the fetcher waits behind this). None when closed.
+    pub(crate) async fn other_slots(&self) -> Option<OwnedSemaphorePermit> {
+        self.slots.clone().acquire_many_owned((self.concurrency - 1) as u32).await.ok()
+    }
+
+    /// The job to run alone stopped waiting (it starts, or goes back to wait).
+    pub(crate) fn alone_starts(&self, id: &str) {
+        self.lock().suspects.retain(|(i, _)| i != id);
+    }
+
+    /// The job run alone ended (or never started).
+    pub(crate) fn alone_ended(&self) {
+        let mut s = self.lock();
+        s.isolating = s.isolating.saturating_sub(1);
+    }
+
+    /// True while a job runs alone or waits to.
+    pub(crate) fn is_isolating(&self) -> bool {
+        self.lock().isolating > 0
+    }
+
     /// What is left of a hold-off (none when free).
     pub(crate) fn held_for(&self) -> Option<Duration> {
         let s = self.lock();
@@ -366,8 +414,9 @@ impl Flow {
     }
 }
 
+/// Nothing is taken or started: a hold-off, or a job running alone.
 fn held(s: &Synced) -> bool {
-    s.held_until.is_some_and(|u| Instant::now() < u)
+    s.isolating > 0 || s.held_until.is_some_and(|u| Instant::now() < u)
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use ractor::ActorCell;
 
 use super::ack::{Ack, AckKind, Pending};
+use super::alone::{self, Alone};
 use super::core::Core;
 use super::events::WorkerEvent;
 use super::flow::{RunState, Slot, Unfinished};
@@ -30,6 +31,8 @@ pub(crate) struct JobArgs {
     pub(crate) taken: Box<Taken>,
     pub(crate) core: Arc<Core>,
     pub(crate) slot: Slot,
+    /// Set for a job running alone (see `alone`).
+    pub(crate) alone: Option<Alone>,
 }
 
 pub(crate) struct JobState {
@@ -47,6 +50,8 @@ pub(crate) struct JobState {
     done: bool,
     slot: Option<Slot>,
     unfinished: Option<Unfinished>,
+    /// Held while the job runs alone: released when the actor ends.
+    _alone: Option<Alone>,
     /// Shared with the lock renewer (see `JobPhase`).
     phase: Arc<JobPhase>,
     _registration: Registration,
@@ -56,18 +61,33 @@ pub(crate) struct JobActor;
 
 /// Starts the actor for a job just taken, as a temporary child of the tree, from whichever task
 /// took the job (no mailbox in between, so job starts do not queue behind each other). A job
-/// taken while the worker began closing goes back to wait: nothing starts after close.
+/// taken while the worker began closing goes back to wait: nothing starts after close. So does
+/// one taken while a job runs alone here; a job that stalled before is run alone (`alone`).
 pub(crate) async fn start(core: &Arc<Core>, taken: Taken, slot: Slot) {
+    if alone::is_suspect(core, &taken) {
+        return alone::run(core, taken, slot);
+    }
+    if core.flow.is_isolating() {
+        drop(slot);
+        Box::pin(core.hand_back(taken)).await;
+        return;
+    }
+    start_with(core, taken, slot, None).await
+}
+
+/// [`start`], for a job cleared to start (`alone`: running alone).
+pub(crate) async fn start_with(core: &Arc<Core>, taken: Taken, slot: Slot, alone: Option<Alone>) {
     let tree = match core.flow.run_state() {
         RunState::Closing => None,
         _ => core.tree().await,
     };
     let Some(tree) = tree else {
+        drop((slot, alone));
         Box::pin(core.hand_back(taken)).await;
         return;
     };
     let id = taken.job.id.clone();
-    let args = JobArgs { taken: Box::new(taken), core: core.clone(), slot };
+    let args = JobArgs { taken: Box::new(taken), core: core.clone(), slot, alone };
     let grace = core.grace + std::time::Duration::from_secs(1);
     let started = tree
         .start_temporary(format!("job:{id}"), grace, |sup: ActorCell| async move {
@@ -138,6 +158,7 @@ impl Actor for JobActor {
             done: false,
             slot: Some(args.slot),
             unfinished,
+            _alone: args.alone,
             phase,
             _registration: registration,
         })

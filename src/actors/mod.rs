@@ -7,6 +7,7 @@
 
 mod ack;
 mod acker;
+mod alone;
 mod callbacks;
 mod core;
 mod events;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::Engine;
 use crate::clock::now_ms;
 use crate::error::Result;
-use crate::scripts::{ExtendLocks, ExtendTakenLocks, MoveStalledJobsToWait};
+use crate::scripts::{ExtendLocks, ExtendTakenLocks, MarkRunAlone, MoveStalledJobsToWait};
 
 impl Engine {
     /// Renews the locks of many active jobs, `(job id, token)`, in one call. Returns the ids
@@ -30,6 +30,13 @@ impl Engine {
         }
         let client = self.maintenance_client().await?;
         ExtendTakenLocks { duration, tokens }.run(client).await
+    }
+
+    /// Records that this run of `job` (which stalled before) is alone in its worker, for the
+    /// stalled check's failure reason should it stall again. False when the lock is not ours.
+    pub(crate) async fn mark_run_alone(&self, job: &crate::job::Job, lease: &super::Lease) -> Result<bool> {
+        let call = MarkRunAlone { id: &job.id, token: lease.token(), stalled_count: job.stalled_counter };
+        call.run(self.queue.client()?).await
     }
 
     /// Runs the stalled check once (at most once per `stalled_interval` across all workers of

@@ -94,9 +94,17 @@ pub struct WorkerOptions {
     pub prefetch: usize,
     /// Restart intensity of the worker tree (not a BullMQ option; OTP's): at most this many
     /// child restarts within its window; one more is a meltdown, and the worker's own
-    /// supervisor hears of it. A Redis outage costs one restart (children wait for Redis before
-    /// failing), so only a child that crashes in a loop melts the tree down. Default 5 in 10 s.
+    /// supervisor hears of it. A Redis outage or a passing refusal (out of memory, busy, a
+    /// failover) costs no restart (children wait and retry), so only a child that crashes in a
+    /// loop melts the tree down. Default 5 in 10 s.
     pub restart_intensity: RestartIntensity,
+    /// Run a job that stalled before (its worker died or lost its lock while running it) alone
+    /// (not a BullMQ option): the worker tree lets its running jobs end, runs it with nothing
+    /// beside it, then goes on. A job that kills its process then takes no other job with it,
+    /// and when it stalls more than `max_stalled_count` times its failure says it ran alone: the
+    /// likely cause. The jobs that merely ran beside it the first time run alone once and
+    /// complete. Costs concurrency only after a stall. Default true.
+    pub isolate_stalled_jobs: bool,
 }
 
 impl fmt::Debug for WorkerOptions {
@@ -110,6 +118,7 @@ impl fmt::Debug for WorkerOptions {
             .field("limiter", &self.limiter)
             .field("name", &self.name)
             .field("prefetch", &self.prefetch)
+            .field("isolate_stalled_jobs", &self.isolate_stalled_jobs)
             .finish_non_exhaustive()
     }
 }
@@ -135,6 +144,7 @@ impl Default for WorkerOptions {
             backoff_strategy: None,
             prefetch: 40,
             restart_intensity: RestartIntensity::default(),
+            isolate_stalled_jobs: true,
         }
     }
 }
@@ -192,6 +202,8 @@ impl WorkerOptions {
         prefetch: usize => prefetch;
         /// Builder: restart intensity of the worker tree.
         restart_intensity: RestartIntensity => restart_intensity;
+        /// Builder: run jobs that stalled before alone (default true).
+        isolate_stalled_jobs: bool => isolate_stalled_jobs;
     }
 
     /// Builder: worker name.

@@ -27,6 +27,7 @@ mod fetch;
 mod finish_many;
 mod get_rate_limit_ttl;
 mod get_state;
+mod mark_run_alone;
 mod move_job_from_active_to_wait;
 mod move_jobs_to_wait;
 mod move_stalled_jobs_to_wait;
@@ -55,6 +56,7 @@ pub(crate) use fetch::{FetchArgs, FetchReply};
 pub(crate) use finish_many::{FinishMany, ManyJob, Profile};
 pub(crate) use get_rate_limit_ttl::GetRateLimitTtl;
 pub(crate) use get_state::GetState;
+pub(crate) use mark_run_alone::MarkRunAlone;
 pub(crate) use move_job_from_active_to_wait::MoveJobFromActiveToWait;
 pub(crate) use move_jobs_to_wait::MoveJobsToWait;
 pub(crate) use move_stalled_jobs_to_wait::MoveStalledJobsToWait;
@@ -274,6 +276,7 @@ fn all() -> impl Iterator<Item = &'static ScriptDef> {
         &finish_many::DEF,
         &get_rate_limit_ttl::DEF,
         &get_state::DEF,
+        &mark_run_alone::DEF,
         &move_job_from_active_to_wait::DEF,
         &move_jobs_to_wait::DEF,
         &move_stalled_jobs_to_wait::DEF,
