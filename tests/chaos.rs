@@ -8,7 +8,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use bullmq::{processor, BulkJob, JobOptions, JobOutcome, Queue, QueueOptions, Worker, WorkerOptions};
@@ -45,14 +45,7 @@ async fn chaos_child_process() {
 }
 
 fn spawn_child(queue: &str) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "chaos_child_process", "--nocapture", "--test-threads", "1"])
-        .env("CHAOS_QUEUE", queue)
-        .env("REDIS_URL", &redis().url)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+    spawn_test_process("chaos_child_process", "CHAOS_QUEUE", queue)
 }
 
 #[tokio::test]

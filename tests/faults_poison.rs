@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use bullmq::{processor, JobOptions, JobOutcome, JobState, Worker, WorkerOptions};
@@ -38,14 +38,7 @@ async fn poison_worker_process() {
 }
 
 fn spawn_worker(queue: &str) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "poison_worker_process", "--nocapture", "--test-threads", "1"])
-        .env("POISON_QUEUE", queue)
-        .env("REDIS_URL", &redis().url)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+    spawn_test_process("poison_worker_process", "POISON_QUEUE", queue)
 }
 
 #[tokio::test]

@@ -13,7 +13,6 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::core::Core;
 use super::flow::{RunState, Slot};
-use super::job_actor;
 use crate::engine::Taken;
 
 /// Held by the job actor of a job running alone: the other slots, and the mark that keeps the
@@ -37,37 +36,32 @@ pub(crate) fn is_suspect(core: &Core, taken: &Taken) -> bool {
     core.engine.options().isolate_stalled_jobs && taken.job.stalled_counter > 0
 }
 
-/// Waits (in a task of its own: the caller may be the acker, whose calls the running jobs need
-/// to end) until `taken` can run alone, then starts it; hands it back to wait if the worker
-/// closes meanwhile, or if another job runs alone here or waits to.
-pub(crate) fn run(core: &Arc<Core>, taken: Taken, slot: Slot) {
-    let back = core.flow.alone_begins(&taken);
-    let core = core.clone();
-    let tracker = core.ack_calls.clone();
-    tracker.spawn(async move {
-        let Some(back) = back else {
-            drop(slot);
-            core.hand_back(taken).await;
-            return;
-        };
-        let running = Running(core.clone());
-        for job in back {
-            core.hand_back(job).await;
-        }
-        let mut run = core.flow.watch_run();
-        let others = tokio::select! {
-            others = core.flow.other_slots() => others,
-            _ = run.wait_for(|s| *s == RunState::Closing) => None,
-        };
-        core.flow.alone_starts(&taken.job.id);
-        let Some(others) = others.filter(|_| core.flow.run_state() != RunState::Closing) else {
-            drop(slot);
-            core.hand_back(taken).await;
-            return;
-        };
-        // Best effort: without the mark, a second stall fails it with BullMQ's plain reason.
-        let _ = core.engine.mark_run_alone(&taken.job, &taken.lease).await;
-        let alone = Alone { _others: others, _running: running };
-        job_actor::start_with(&core, taken, slot, Some(alone)).await;
-    });
+/// Waits until `taken` can run alone and returns it with what it holds while it does; None
+/// when it went back to wait instead: the worker closed meanwhile, or another job runs alone
+/// here or waits to. The caller runs this in a task of its own (it may be the acker, whose
+/// calls the running jobs need in order to end).
+pub(crate) async fn wait_turn(core: &Arc<Core>, taken: Taken, slot: Slot) -> Option<(Taken, Slot, Alone)> {
+    let Some(back) = core.flow.alone_begins(&taken) else {
+        drop(slot);
+        core.hand_back(taken).await;
+        return None;
+    };
+    let running = Running(core.clone());
+    for job in back {
+        core.hand_back(job).await;
+    }
+    let mut run = core.flow.watch_run();
+    let others = tokio::select! {
+        others = core.flow.other_slots() => others,
+        _ = run.wait_for(|s| *s == RunState::Closing) => None,
+    };
+    core.flow.alone_starts(&taken.job.id);
+    let Some(others) = others.filter(|_| core.flow.run_state() != RunState::Closing) else {
+        drop(slot);
+        core.hand_back(taken).await;
+        return None;
+    };
+    // Best effort: without the mark, a second stall fails it with BullMQ's plain reason.
+    let _ = core.engine.mark_run_alone(&taken.job, &taken.lease).await;
+    Some((taken, slot, Alone { _others: others, _running: running }))
 }

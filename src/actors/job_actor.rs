@@ -65,7 +65,13 @@ pub(crate) struct JobActor;
 /// one taken while a job runs alone here; a job that stalled before is run alone (`alone`).
 pub(crate) async fn start(core: &Arc<Core>, taken: Taken, slot: Slot) {
     if alone::is_suspect(core, &taken) {
-        return alone::run(core, taken, slot);
+        let core = core.clone();
+        core.ack_calls.clone().spawn(async move {
+            if let Some((taken, slot, alone)) = alone::wait_turn(&core, taken, slot).await {
+                start_with(&core, taken, slot, Some(alone)).await;
+            }
+        });
+        return;
     }
     if core.flow.is_isolating() {
         drop(slot);
@@ -76,7 +82,7 @@ pub(crate) async fn start(core: &Arc<Core>, taken: Taken, slot: Slot) {
 }
 
 /// [`start`], for a job cleared to start (`alone`: running alone).
-pub(crate) async fn start_with(core: &Arc<Core>, taken: Taken, slot: Slot, alone: Option<Alone>) {
+async fn start_with(core: &Arc<Core>, taken: Taken, slot: Slot, alone: Option<Alone>) {
     let tree = match core.flow.run_state() {
         RunState::Closing => None,
         _ => core.tree().await,

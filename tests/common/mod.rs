@@ -299,3 +299,16 @@ pub fn counting_processor(work: Duration, key: fn(&bullmq::Job) -> String) -> (b
     });
     (p, runs)
 }
+
+/// Re-executes this test binary to run only `test` (a worker that runs until killed), with
+/// `env_key` set to `queue` and the test Redis's URL: a worker in a process of its own.
+pub fn spawn_test_process(test: &str, env_key: &str, queue: &str) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads", "1"])
+        .env(env_key, queue)
+        .env("REDIS_URL", &redis().url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
