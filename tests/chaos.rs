@@ -45,7 +45,7 @@ async fn chaos_child_process() {
 }
 
 fn spawn_child(queue: &str) -> Child {
-    spawn_test_process("chaos_child_process", "CHAOS_QUEUE", queue)
+    spawn_test_process("chaos_child_process", &[("CHAOS_QUEUE", queue)])
 }
 
 #[tokio::test]

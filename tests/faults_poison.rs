@@ -38,7 +38,7 @@ async fn poison_worker_process() {
 }
 
 fn spawn_worker(queue: &str) -> Child {
-    spawn_test_process("poison_worker_process", "POISON_QUEUE", queue)
+    spawn_test_process("poison_worker_process", &[("POISON_QUEUE", queue)])
 }
 
 #[tokio::test]

@@ -175,7 +175,7 @@ async fn a_full_redis_is_waited_out() {
 /// it out: nothing lost, re-run or failed, no child restarted.
 #[tokio::test]
 async fn a_busy_redis_is_waited_out() {
-    let (url, mut raw) = own_server().await;
+    let (url, _raw) = own_server().await;
     let name = qname("busy");
     let n = 400;
     let (w, mut rx, q, runs) = tree(&url, &name, Duration::from_millis(40)).await;
@@ -184,22 +184,7 @@ async fn a_busy_redis_is_waited_out() {
         q.get_completed_count().await.unwrap_or(0) >= 20
     })
     .await;
-    let _: () =
-        redis::cmd("CONFIG").arg("SET").arg("busy-reply-threshold").arg(1000).query_async(&mut raw).await.unwrap();
-    // A read-only busy loop on a connection of its own, so it can be left to end by itself.
-    // (Synchronous: it has no reply timeout, where an async connection gives up after a while.)
-    let mut other = redis::Client::open(url.as_str()).unwrap().get_connection().unwrap();
-    let spin = "local t0 = redis.call('TIME') \
-                local function us(t) return tonumber(t[1]) * 1000000 + tonumber(t[2]) end \
-                while us(redis.call('TIME')) - us(t0) < tonumber(ARGV[1]) do end \
-                return 1";
-    let began = Instant::now();
-    let busy = tokio::task::spawn_blocking(move || {
-        let r: redis::RedisResult<i64> = redis::cmd("EVAL").arg(spin).arg(0).arg(5_000_000).query(&mut other);
-        r.expect("the busy script ran");
-        Instant::now()
-    });
-    let ended = busy.await.unwrap();
+    let (began, ended) = busy_spell(&url, Duration::from_secs(5)).await;
     let busy_s = ended.duration_since(began).as_secs_f64();
     let before = q.get_completed_count().await.unwrap_or(0);
     eventually("a completion after the script", Duration::from_secs(10), || async {

@@ -50,11 +50,16 @@ pub fn redis() -> &'static TestRedis {
 }
 
 /// Starts redis-server on `port` (no persistence) with a watchdog tied to this process.
-#[allow(clippy::zombie_processes)] // the watchdog shell outlives this call on purpose
 pub fn start_server(port: u16) {
+    start_server_args(port, "--appendonly no");
+}
+
+/// [`start_server`] with more server arguments.
+#[allow(clippy::zombie_processes)] // the watchdog shell outlives this call on purpose
+pub fn start_server_args(port: u16, args: &str) {
     let me = std::process::id();
     let script = format!(
-        "redis-server --port {port} --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
+        "redis-server --port {port} --bind 127.0.0.1 --save '' {args} --daemonize no \
          --loglevel warning >/dev/null 2>&1 & R=$!; \
          while kill -0 {me} 2>/dev/null && kill -0 $R 2>/dev/null; do sleep 0.5; done; kill $R 2>/dev/null"
     );
@@ -301,14 +306,45 @@ pub fn counting_processor(work: Duration, key: fn(&bullmq::Job) -> String) -> (b
 }
 
 /// Re-executes this test binary to run only `test` (a worker that runs until killed), with
-/// `env_key` set to `queue` and the test Redis's URL: a worker in a process of its own.
-pub fn spawn_test_process(test: &str, env_key: &str, queue: &str) -> std::process::Child {
+/// `envs` and the test Redis's URL set: a worker in a process of its own.
+pub fn spawn_test_process(test: &str, envs: &[(&str, &str)]) -> std::process::Child {
     Command::new(std::env::current_exe().unwrap())
         .args(["--exact", test, "--nocapture", "--test-threads", "1"])
-        .env(env_key, queue)
+        .envs(envs.iter().copied())
         .env("REDIS_URL", &redis().url)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
+}
+
+/// Keeps the Redis at `url` busy for `spell` with a read-only script from a connection of its
+/// own, `busy-reply-threshold` set to 1 s: after the first second every other client's call is
+/// refused with BUSY. Returns when the script began and ended.
+pub async fn busy_spell(url: &str, spell: Duration) -> (Instant, Instant) {
+    let client = redis::Client::open(url).unwrap();
+    let mut raw = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () =
+        redis::cmd("CONFIG").arg("SET").arg("busy-reply-threshold").arg(1000).query_async(&mut raw).await.unwrap();
+    // Synchronous: it has no reply timeout, where an async connection gives up after a while.
+    let mut other = client.get_connection().unwrap();
+    let spin = "local t0 = redis.call('TIME') \
+                local function us(t) return tonumber(t[1]) * 1000000 + tonumber(t[2]) end \
+                while us(redis.call('TIME')) - us(t0) < tonumber(ARGV[1]) do end \
+                return 1";
+    let began = Instant::now();
+    let micros = spell.as_micros() as u64;
+    tokio::task::spawn_blocking(move || {
+        let r: redis::RedisResult<i64> = redis::cmd("EVAL").arg(spin).arg(0).arg(micros).query(&mut other);
+        r.expect("the busy script ran");
+    })
+    .await
+    .unwrap();
+    (began, Instant::now())
+}
+
+/// Starts redis-server on `port` with its data in `dir` and an append-only file (fsync every
+/// second), so that a graceful restart (`SHUTDOWN`, then this again) keeps every key.
+pub fn start_persistent_server(port: u16, dir: &std::path::Path) {
+    start_server_args(port, &format!("--appendonly yes --appendfsync everysec --dir {}", dir.display()));
 }
