@@ -63,8 +63,11 @@ fn library(dir: &Path, scripts: &[(String, String)]) -> (String, String) {
             body.push('\n');
         }
         body.push_str("end\n");
+        // `--@flags allow-oom`: the function runs while Redis is out of memory (a function is
+        // refused then by default). Only for scripts that add nothing (lock renewal).
+        let flags = if text.lines().any(|l| l.trim() == "--@flags allow-oom") { "'allow-oom'" } else { "" };
         registrations.push_str(&format!(
-            "redis.register_function('{{LIB}}_{ident}', function(k, a)\n  KEYS, ARGV, rcall = k, a, redis.call\n  return s_{ident}()\nend)\n"
+            "redis.register_function{{function_name = '{{LIB}}_{ident}', callback = function(k, a)\n  KEYS, ARGV, rcall = k, a, redis.call\n  return s_{ident}()\nend, flags = {{{flags}}}}}\n"
         ));
     }
     let text = body + &registrations;

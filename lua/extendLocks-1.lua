@@ -6,8 +6,11 @@
   ARGV[1]  lock duration (ms), then pairs: ARGV[2k] job id, ARGV[2k+1] token
 
   Returns the ids whose lock was missing or held under another token (not renewed).
-  Events: none.
+  Events: none. Runs while Redis is out of memory (as a function: `--@flags allow-oom`): it only
+  refreshes keys' times, and a lock left to expire under a full Redis would hand a running job
+  to another worker once memory is back.
 ]]
+--@flags allow-oom
 local rcall = redis.call
 local B = KEYS[1]
 local duration = ARGV[1]

@@ -13,6 +13,7 @@
   Returns the ids whose lock was renewed.
   Events: none.
 ]]
+--@flags allow-oom
 local rcall = redis.call
 local B = KEYS[1]
 local duration = ARGV[1]

@@ -22,15 +22,21 @@ async fn own_server() -> (String, redis::aio::MultiplexedConnection) {
     (url, raw)
 }
 
-/// A tree whose jobs take `work` each, counting runs per job.
-async fn tree(url: &str, name: &str, work: Duration) -> (Worker, UnboundedReceiver<WorkerEvent>, Queue, Runs) {
+/// A tree whose jobs take `work` each, counting runs per job, with locks of `lock` (the stalled
+/// check every half lock).
+async fn tree(
+    url: &str,
+    name: &str,
+    work: Duration,
+    lock: Duration,
+) -> (Worker, UnboundedReceiver<WorkerEvent>, Queue, Runs) {
     let (p, runs) = counting_processor(work, |job| job.id.clone());
     let conn = Connection::from_url(url);
     let opts = WorkerOptions::new(conn.clone())
         .concurrency(4)
         .drain_delay(Duration::from_millis(300))
-        .stalled_interval(Duration::from_secs(5))
-        .lock_duration(Duration::from_secs(30));
+        .stalled_interval(lock / 2)
+        .lock_duration(lock);
     let (w, rx) = Worker::spawn(name, p, opts).await.unwrap();
     let q = Queue::new(name, QueueOptions::new(conn)).await.unwrap();
     (w, rx, q, runs)
@@ -108,14 +114,17 @@ async fn settle(q: &Queue, rx: &mut UnboundedReceiver<WorkerEvent>, seen: &mut S
 }
 
 /// Memory fills up while jobs run (a ballast key grown until Redis refuses writes), stays full
-/// for 10 s, and is freed: the jobs that finished meanwhile are acknowledged once memory is back,
-/// the fetcher takes again, and nothing is lost, re-run or failed.
+/// for 10 s (`BULLMQ_FULL_HOLD_S` to change it), and is freed: the jobs that finished meanwhile
+/// are acknowledged once memory is back, the fetcher takes again, and nothing is lost, re-run
+/// or failed. Locks of 2 s: they are renewed while Redis is full (lock renewal may run out of
+/// memory: it only refreshes a key's time), so none expires under a job whose finish waits.
 #[tokio::test]
 async fn a_full_redis_is_waited_out() {
     let (url, mut raw) = own_server().await;
     let name = qname("full");
     let n = 400;
-    let (w, mut rx, q, runs) = tree(&url, &name, Duration::from_millis(40)).await;
+    let hold = std::env::var("BULLMQ_FULL_HOLD_S").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let (w, mut rx, q, runs) = tree(&url, &name, Duration::from_millis(40), Duration::from_secs(2)).await;
     add_jobs(&q, n).await;
     eventually("a first few done", Duration::from_secs(10), || async {
         q.get_completed_count().await.unwrap_or(0) >= 20
@@ -147,7 +156,7 @@ async fn a_full_redis_is_waited_out() {
         redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg(used - 1024 * 1024).query_async(&mut raw).await.unwrap();
     let done_when_full = q.get_completed_count().await.unwrap_or(0);
     // Hold: the worker is refused and waits; nothing it runs is dropped.
-    tokio::time::sleep(Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_secs(hold)).await;
     let done_while_full = q.get_completed_count().await.unwrap_or(0) - done_when_full;
     let mut seen = Seen::default();
     let keys: Vec<String> = (0..ballast).map(|i| format!("ballast:{i}")).collect();
@@ -178,7 +187,7 @@ async fn a_busy_redis_is_waited_out() {
     let (url, _raw) = own_server().await;
     let name = qname("busy");
     let n = 400;
-    let (w, mut rx, q, runs) = tree(&url, &name, Duration::from_millis(40)).await;
+    let (w, mut rx, q, runs) = tree(&url, &name, Duration::from_millis(40), Duration::from_secs(30)).await;
     add_jobs(&q, n).await;
     eventually("a first few done", Duration::from_secs(10), || async {
         q.get_completed_count().await.unwrap_or(0) >= 20
