@@ -13,6 +13,7 @@ pub mod events;
 pub mod job;
 mod keys;
 pub mod queue;
+mod schedulers;
 mod scripts;
 pub mod supervisor;
 pub mod telemetry;
@@ -44,4 +45,4 @@ pub use crate::job::{
     Backoff, BulkJob, Deduplication, Job, JobError, JobOptions, JobOutcome, JobState, KeepJobs, ParentFailurePolicy,
     ParentOptions,
 };
-pub use crate::queue::{Queue, QueueOptions};
+pub use crate::queue::{JobScheduler, JobSchedulerRecord, JobTemplate, Queue, QueueOptions, RepeatOptions};

@@ -20,3 +20,34 @@ pub fn options_from_stored(stored: &Value) -> Result<JobOptions, String> {
 pub fn merged_options(opts: &JobOptions, defaults: &JobOptions) -> JobOptions {
     opts.merged_over(defaults)
 }
+
+/// The first `n` occurrences of cron `pattern` in `tz` after `current_ms` (each the next after
+/// the previous), as a scheduler computes them; `Err` with the reason when the pattern is
+/// refused.
+pub fn cron_occurrences(pattern: &str, tz: Option<&str>, current_ms: i64, n: usize) -> Result<Vec<i64>, String> {
+    let cron = crate::schedulers::Cron::parse(pattern, tz)?;
+    let mut out = Vec::with_capacity(n);
+    let mut at = current_ms;
+    while out.len() < n {
+        match cron.next_after(at) {
+            Some(next) => {
+                out.push(next);
+                at = next;
+            }
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+/// The next occurrence of cron `pattern` in `tz` after `current_ms` within the optional start
+/// and end dates, as BullMQ's default repeat strategy asks cron-parser for it.
+pub fn cron_next_within(
+    pattern: &str,
+    tz: Option<&str>,
+    current_ms: i64,
+    start_ms: Option<i64>,
+    end_ms: Option<i64>,
+) -> Result<Option<i64>, String> {
+    Ok(crate::schedulers::Cron::parse(pattern, tz)?.next_within(current_ms, start_ms, end_ms))
+}

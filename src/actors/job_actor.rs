@@ -63,7 +63,10 @@ pub(crate) struct JobActor;
 /// took the job (no mailbox in between, so job starts do not queue behind each other). A job
 /// taken while the worker began closing goes back to wait: nothing starts after close. So does
 /// one taken while a job runs alone here; a job that stalled before is run alone (`alone`).
-pub(crate) async fn start(core: &Arc<Core>, taken: Taken, slot: Slot) {
+pub(crate) async fn start(core: &Arc<Core>, mut taken: Taken, slot: Slot) {
+    if let Some(message) = taken.report.take() {
+        core.events.emit(WorkerEvent::Error { message });
+    }
     if alone::is_suspect(core, &taken) {
         let core = core.clone();
         core.ack_calls.clone().spawn(async move {

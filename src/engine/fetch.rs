@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::lease::{Lease, Taken};
+use super::schedule::Duty;
 use super::Engine;
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
@@ -134,7 +135,15 @@ impl Engine {
                                 return Ok(Accepted::Again);
                             }
                         }
-                        Ok(Accepted::Job(Box::new(Taken { job, lease })))
+                        let mut report = None;
+                        if job.repeat_job_key.is_some() {
+                            match Box::pin(self.schedule_next(&job, &lease)).await? {
+                                Duty::Run => {}
+                                Duty::RunAndReport(e) => report = Some(e.to_string()),
+                                Duty::HandedBack => return Ok(Accepted::Again),
+                            }
+                        }
+                        Ok(Accepted::Job(Box::new(Taken { job, lease, report })))
                     }
                     Err(e) => {
                         Box::pin(self.fail_corrupt(&id, &lease, &e.to_string())).await?;

@@ -70,7 +70,7 @@ impl Engine {
         };
         self.waiting_on(id, true);
         let call = pipe.query_async::<Vec<redis::Value>>(&mut conn);
-        let outcome = self.within_wait_deadline(block_ms, call).await;
+        let outcome = self.within_wait_deadline(block_ms, self.wake_when_due(delay_until, block_ms, id, call)).await;
         self.waiting_on(id, false);
         self.marker_woke.notify_waiters();
         let replies = match outcome {
@@ -103,6 +103,31 @@ impl Engine {
             (Err(e), FetchReply::Empty { .. }) => Err(Error::redis("BZPOPMIN", None, e)),
             (_, taken) => Ok(Some(taken)),
         }
+    }
+
+    /// Runs a marker wait `call` of connection `id` blocking `block_ms`, ending it ourselves
+    /// (`CLIENT UNBLOCK`, as a timeout: the take behind it runs) when the next delayed job comes
+    /// due at `due_ms` (0: none). Redis fires a blocking timeout only on its next cron tick, up to
+    /// 100 ms late at the default `hz 10`: every job delayed to a time (scheduler iterations
+    /// above all) would start that late on an idle worker.
+    async fn wake_when_due<F: std::future::Future>(&self, due_ms: u64, block_ms: u64, id: u64, call: F) -> F::Output {
+        let wait_ms = due_ms.saturating_sub(crate::clock::now_ms());
+        if due_ms == 0 || wait_ms > block_ms {
+            return call.await;
+        }
+        tokio::pin!(call);
+        tokio::select! {
+            biased;
+            r = &mut call => return r,
+            _ = tokio::time::sleep(Duration::from_millis(wait_ms)) => {}
+        }
+        if let Ok(client) = self.queue.client() {
+            let mut unblock = redis::cmd("CLIENT");
+            unblock.arg("UNBLOCK").arg(id);
+            // Refused (an ACL without CLIENT) or unanswered: the wait ends by its own timeout.
+            let _ = tokio::time::timeout(UNBLOCK_TIMEOUT, unblock.query_async::<i64>(&mut client.conn())).await;
+        }
+        call.await
     }
 
     /// Counts an idle take as in flight until the guard drops: held by the caller of

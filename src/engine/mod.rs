@@ -15,6 +15,7 @@ mod lease;
 mod maintain;
 pub(crate) mod maintenance;
 mod options;
+mod schedule;
 mod wait_deadline;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -10,8 +10,11 @@ mod coalesce;
 mod getters;
 mod jobs;
 mod metrics;
+mod schedulers;
 
+pub use crate::schedulers::{JobSchedulerRecord, JobTemplate, LegacyRepeatableJob, RepeatOptions};
 pub use metrics::{Metrics, MetricsMeta, MetricsType};
+pub use schedulers::JobScheduler;
 
 use crate::clock::now_ms;
 use crate::connection::{Client, Connection};

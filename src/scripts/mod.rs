@@ -16,6 +16,7 @@ use redis::{FromRedisValue, RedisResult, ToRedisArgs};
 use crate::connection::Client;
 use crate::error::{Error, Result, ScriptError};
 
+mod add_job_scheduler;
 mod add_jobs;
 mod change_delay;
 mod change_priority;
@@ -41,10 +42,13 @@ mod pause;
 mod promote;
 mod remove_deduplication_key;
 mod remove_job;
+mod remove_job_scheduler;
 mod reprocess_job;
 mod retry_job;
 mod update_job;
+mod update_job_scheduler;
 
+pub(crate) use add_job_scheduler::AddJobScheduler;
 pub(crate) use add_jobs::{AddJobs, AddReply, NewJob};
 pub(crate) use change_delay::ChangeDelay;
 pub(crate) use change_priority::ChangePriority;
@@ -69,9 +73,11 @@ pub(crate) use pause::Pause;
 pub(crate) use promote::Promote;
 pub(crate) use remove_deduplication_key::RemoveDeduplicationKey;
 pub(crate) use remove_job::RemoveJob;
+pub(crate) use remove_job_scheduler::RemoveJobScheduler;
 pub(crate) use reprocess_job::ReprocessJob;
 pub(crate) use retry_job::RetryJob;
 pub(crate) use update_job::{JobField, UpdateJob};
+pub(crate) use update_job_scheduler::UpdateJobScheduler;
 
 /// Every script as one function library (see build.rs): `FCALL` runs a script without
 /// re-running the includes' top level, which an EVALSHA of a stitched script does on every call.
@@ -266,6 +272,7 @@ use script_def;
 /// Every script, for loading at connect.
 fn all() -> impl Iterator<Item = &'static ScriptDef> {
     [
+        &add_job_scheduler::DEF,
         &add_jobs::DEF,
         &change_delay::DEF,
         &change_priority::DEF,
@@ -289,9 +296,11 @@ fn all() -> impl Iterator<Item = &'static ScriptDef> {
         &promote::DEF,
         &remove_deduplication_key::DEF,
         &remove_job::DEF,
+        &remove_job_scheduler::DEF,
         &reprocess_job::DEF,
         &retry_job::DEF,
         &update_job::DEF,
+        &update_job_scheduler::DEF,
     ]
     .into_iter()
 }

@@ -348,3 +348,17 @@ pub async fn busy_spell(url: &str, spell: Duration) -> (Instant, Instant) {
 pub fn start_persistent_server(port: u16, dir: &std::path::Path) {
     start_server_args(port, &format!("--appendonly yes --appendfsync everysec --dir {}", dir.display()));
 }
+
+/// A processor that completes every job at once and records the ids it ran, in order.
+pub fn recording_processor() -> (bullmq::Processor, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let runs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let r = runs.clone();
+    let p = bullmq::processor(move |job, _ctx| {
+        let r = r.clone();
+        async move {
+            r.lock().unwrap().push(job.id.clone());
+            Ok(bullmq::JobOutcome::Completed(serde_json::json!({"ran": job.id})))
+        }
+    });
+    (p, runs)
+}

@@ -237,6 +237,49 @@ const commands = {
       return { meta: await queue.getMeta(), raw: await redis.hgetall(key) };
     } finally { await queue.close(); await redis.quit(); }
   },
+  // {schedulers: [{id, repeat, template}]} -> {jobs: [job]}: Queue.upsertJobScheduler for each
+  // (`repeat.startDate` / `endDate` as ms).
+  async upsertSchedulers() {
+    return withQueue(async (q) => {
+      const jobs = [];
+      for (const s of args.schedulers) jobs.push(jobJson(await q.upsertJobScheduler(s.id, s.repeat, s.template)));
+      return { jobs };
+    });
+  },
+  // {id?} -> {scheduler} for one id, else {schedulers, count}: getJobScheduler(s), ascending.
+  async readSchedulers() {
+    return withQueue(async (q) => {
+      if (args.id) return { scheduler: (await q.getJobScheduler(args.id)) ?? null };
+      return { schedulers: await q.getJobSchedulers(0, -1, true), count: await q.getJobSchedulersCount() };
+    });
+  },
+  // {id} -> {removed}: removeJobScheduler.
+  async removeScheduler() {
+    return withQueue(async (q) => ({ removed: await q.removeJobScheduler(args.id) }));
+  },
+  // {ms, concurrency?} -> {runs: [{id, name, data, at}], errors: [text]}: a worker that runs for
+  // `ms` and records every job it processes (and every error it emits), then closes.
+  async workFor() {
+    const runs = [];
+    const errors = [];
+    const worker = new Worker(name, async (job) => {
+      runs.push({ id: job.id, name: job.name, data: job.data, at: Date.now() });
+      return { ran: job.id };
+    }, { connection, prefix, concurrency: args.concurrency || 1 });
+    worker.on('error', (e) => errors.push(String(e && e.message || e)));
+    await sleep(args.ms);
+    await worker.close();
+    return { runs, errors };
+  },
+  // {name, data?, every, key?} -> {id, repeatJobKey}: a BullMQ 5 legacy repeatable job
+  // (Queue.add with `repeat`; `key` as repeat.key, else BullMQ 5 names it by an md5 hash).
+  async addLegacyRepeatable() {
+    return withQueue(async (q) => {
+      const repeat = { every: args.every, ...(args.key ? { key: args.key } : {}) };
+      const job = await q.add(args.name, args.data || {}, { repeat });
+      return { id: job.id, repeatJobKey: job.repeatJobKey ?? null };
+    });
+  },
   // {maxLen} -> {removed}: Queue.trimEvents.
   async trimEvents() {
     const queue = new Queue(name, { connection, prefix, skipMetasUpdate: true });
