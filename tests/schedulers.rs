@@ -423,3 +423,137 @@ async fn a_trigger_iteration_adds_a_deduplicated_task() {
     let deduplicated = events(&q).await.into_iter().filter(|(e, _)| e == "deduplicated").count();
     assert!(deduplicated >= 4, "the later triggers were deduplicated: {deduplicated}");
 }
+
+/// Not a test on its own: one of the processes of
+/// `twenty_processes_upserting_at_once_leave_one_scheduler`: it upserts at the agreed instant.
+#[tokio::test]
+async fn upserting_process() {
+    let (Ok(queue), Ok(at)) = (std::env::var("SCHED_QUEUE"), std::env::var("SCHED_AT")) else { return };
+    let at: u64 = at.parse().unwrap();
+    let q = Queue::new(&queue, QueueOptions::new(conn())).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(at.saturating_sub(now_ms()))).await;
+    q.upsert_job_scheduler("boot", RepeatOptions::every(Duration::from_secs(30)), JobTemplate::named("report"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn twenty_processes_upserting_at_once_leave_one_scheduler() {
+    let q = queue("sch-processes").await;
+    let at = (now_ms() + 2000).to_string();
+    let mut children: Vec<_> = (0..20)
+        .map(|_| spawn_test_process("upserting_process", &[("SCHED_QUEUE", q.name()), ("SCHED_AT", &at)]))
+        .collect();
+    for c in &mut children {
+        assert!(c.wait().unwrap().success(), "an upserting process failed");
+    }
+    assert_eq!(cmd::<u64>(&["ZCARD", &k(&q, "repeat")]).await, 1);
+    assert_eq!(iterations(&q, "boot").await.len(), 1, "one pending iteration");
+    let added = events(&q).await.into_iter().filter(|(e, _)| e == "added").count();
+    assert_eq!(added, 1);
+    println!("scheduler upserts from 20 processes at one instant: schedulers=1 pending=1 added=1");
+}
+
+#[tokio::test]
+async fn a_cron_scheduler_in_a_time_zone() {
+    let q = queue("sch-cron").await;
+    let before = now_ms();
+    let job = q
+        .upsert_job_scheduler(
+            "berlin",
+            RepeatOptions::pattern("*/2 * * * * *").tz("Europe/Berlin").limit(3),
+            JobTemplate::named("tick"),
+        )
+        .await
+        .unwrap();
+    let slot: u64 = job.id.rsplit(':').next().unwrap().parse().unwrap();
+    assert_eq!(slot % 2000, 0, "an even second");
+    assert!(slot > before && slot <= before + 2000, "the next occurrence after now");
+    let s = hash(&k(&q, "repeat:berlin")).await;
+    assert_eq!(
+        (s["pattern"].as_str(), s["tz"].as_str(), s["offset"].as_str(), s["ic"].as_str()),
+        ("*/2 * * * * *", "Europe/Berlin", "0", "1")
+    );
+    assert!(!s.contains_key("every"));
+    let opts: Value = serde_json::from_str(&hash(&k(&q, &job.id)).await["opts"]).unwrap();
+    assert_eq!(opts["prevMillis"], json!(slot), "pattern iterations carry their slot as prevMillis");
+    assert_eq!(opts["repeat"], json!({"pattern": "*/2 * * * * *", "tz": "Europe/Berlin", "limit": 3, "count": 1}));
+
+    let (p, runs) = recording_processor();
+    let (w, _rx) = Worker::spawn(q.name(), p, worker_opts(&q).drain_delay(Duration::from_millis(200))).await.unwrap();
+    eventually("3 iterations", Duration::from_secs(10), || async { runs.lock().unwrap().len() == 3 }).await;
+    holds_for("the limit ends it", Duration::from_millis(2500), || async { runs.lock().unwrap().len() == 3 }).await;
+    w.close(Duration::from_secs(2)).await;
+    let slots: Vec<u64> =
+        runs.lock().unwrap().iter().map(|id| id.rsplit(':').next().unwrap().parse().unwrap()).collect();
+    assert_eq!(slots, vec![slot, slot + 2000, slot + 4000]);
+    assert_eq!(hash(&k(&q, "repeat:berlin")).await["ic"], "3");
+}
+
+#[tokio::test]
+async fn immediately_start_and_end_dates() {
+    let q = queue("sch-dates").await;
+    // `immediately`: the first iteration now, the next on the pattern.
+    let before = now_ms();
+    let first = q
+        .upsert_job_scheduler("now", RepeatOptions::pattern("0 0 1 1 *").immediately(true), JobTemplate::default())
+        .await
+        .unwrap();
+    let slot: u64 = first.id.rsplit(':').next().unwrap().parse().unwrap();
+    assert!(slot >= before && slot <= now_ms() && first.delay == 0);
+
+    // A start date in the future: the first occurrence at or after it.
+    let start = SystemTime::now() + Duration::from_secs(3600);
+    let start_ms = start.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+    let later = q
+        .upsert_job_scheduler("later", RepeatOptions::pattern("0 * * * *").start_date(start), JobTemplate::default())
+        .await
+        .unwrap();
+    let slot: u64 = later.id.rsplit(':').next().unwrap().parse().unwrap();
+    assert!(slot >= start_ms && slot < start_ms + 3_600_000 && slot % 3_600_000 == 0, "{slot} from {start_ms}");
+    let s = hash(&k(&q, "repeat:later")).await;
+    assert_eq!(s["startDate"], start_ms.to_string());
+
+    // An end date before the next occurrence: refused, nothing written.
+    let end = SystemTime::now() + Duration::from_secs(60);
+    let e = q
+        .upsert_job_scheduler("never", RepeatOptions::pattern("0 0 1 1 *").end_date(end), JobTemplate::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidOption { option: "repeat.pattern", .. }), "{e}");
+    assert!(q.get_job_scheduler("never").await.unwrap().is_none());
+
+    // An `every` scheduler past its end date stops producing.
+    let end = SystemTime::now() + Duration::from_millis(700);
+    q.upsert_job_scheduler(
+        "short",
+        RepeatOptions::every(Duration::from_millis(200)).end_date(end),
+        JobTemplate::default(),
+    )
+    .await
+    .unwrap();
+    let (p, runs) = recording_processor();
+    let (w, _rx) = Worker::spawn(q.name(), p, worker_opts(&q).drain_delay(Duration::from_millis(200))).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    w.close(Duration::from_secs(2)).await;
+    let short: Vec<String> =
+        runs.lock().unwrap().iter().filter(|id| id.starts_with("repeat:short:")).cloned().collect();
+    assert!((3..=5).contains(&short.len()), "slots up to the end date only: {short:?}");
+}
+
+#[tokio::test]
+async fn missed_cron_occurrences_are_not_replayed() {
+    let q = queue("sch-missed-cron").await;
+    q.upsert_job_scheduler("mc", RepeatOptions::pattern("* * * * * *"), JobTemplate::default()).await.unwrap();
+    // No worker for 3.2 s: three occurrences pass.
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    let back = now_ms();
+    let (p, runs) = recording_processor();
+    let (w, _rx) = Worker::spawn(q.name(), p, worker_opts(&q).drain_delay(Duration::from_millis(200))).await.unwrap();
+    eventually("two runs", Duration::from_secs(5), || async { runs.lock().unwrap().len() >= 2 }).await;
+    w.close(Duration::from_secs(2)).await;
+    let slots: Vec<u64> =
+        runs.lock().unwrap().iter().map(|id| id.rsplit(':').next().unwrap().parse().unwrap()).collect();
+    assert!(slots[0] < back, "the one pending occurrence runs");
+    assert!(slots[1] > back, "then the next occurrence after the return, the missed ones skipped: {slots:?}");
+}

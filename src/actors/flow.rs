@@ -435,7 +435,7 @@ mod tests {
     fn taken(id: &str) -> Taken {
         let keys = Arc::new(QueueKeys::new("bull", "flow").unwrap());
         let job = Job::created(&keys, id.into(), "j".into(), serde_json::json!({}), JobOptions::default(), 0);
-        Taken { job, lease: Lease::new(format!("t-{id}")), report: None }
+        Taken { job, lease: Lease::new(format!("t-{id}")) }
     }
 
     async fn slots(flow: &Flow, n: usize) -> Vec<Slot> {

@@ -23,7 +23,7 @@ use super::job_msg::{CancelReason, Internal, InternalMsg, JobMsg};
 use super::processor::JobContext;
 use super::registry::{JobPhase, Registration, RunningJob};
 use crate::clock::now_us;
-use crate::engine::Taken;
+use crate::engine::{Duty, Taken};
 use crate::job::{JobError, JobOutcome};
 use crate::supervisor::TaskGuard;
 
@@ -63,10 +63,7 @@ pub(crate) struct JobActor;
 /// took the job (no mailbox in between, so job starts do not queue behind each other). A job
 /// taken while the worker began closing goes back to wait: nothing starts after close. So does
 /// one taken while a job runs alone here; a job that stalled before is run alone (`alone`).
-pub(crate) async fn start(core: &Arc<Core>, mut taken: Taken, slot: Slot) {
-    if let Some(message) = taken.report.take() {
-        core.events.emit(WorkerEvent::Error { message });
-    }
+pub(crate) async fn start(core: &Arc<Core>, taken: Taken, slot: Slot) {
     if alone::is_suspect(core, &taken) {
         let core = core.clone();
         core.ack_calls.clone().spawn(async move {
@@ -95,6 +92,19 @@ async fn start_with(core: &Arc<Core>, taken: Taken, slot: Slot, alone: Option<Al
         Box::pin(core.hand_back(taken)).await;
         return;
     };
+    if taken.job.repeat_job_key.is_some() {
+        // The scheduler duty, now that the job is sure to run here (PROTOCOL.md §15.5).
+        match Box::pin(core.engine.schedule_next(&taken.job, &taken.lease)).await {
+            Ok(Duty::Run) => {}
+            Ok(Duty::RunAndReport(e)) => core.events.emit(WorkerEvent::Error { message: e.to_string() }),
+            Ok(Duty::HandedBack) => return,
+            Err(e) => {
+                // Not handed back either (Redis is away): the stalled check returns it to wait.
+                core.events.emit(WorkerEvent::Error { message: format!("job {}: {e}", taken.job.id) });
+                return;
+            }
+        }
+    }
     let id = taken.job.id.clone();
     let args = JobArgs { taken: Box::new(taken), core: core.clone(), slot, alone };
     let grace = core.grace + std::time::Duration::from_secs(1);

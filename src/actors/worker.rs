@@ -65,7 +65,7 @@ impl Worker {
     pub async fn new(queue: &str, processor: Processor, opts: WorkerOptions) -> Result<Worker> {
         let running = opts.autorun;
         let flow = Flow::new(opts.concurrency, FetchAhead::new(opts.prefetch, opts.concurrency), running);
-        let engine = Engine::connect(queue, opts).await?;
+        let engine = Engine::connect(queue, opts, false).await?;
         Ok(Worker { core: Core::new(engine, processor, flow) })
     }
 

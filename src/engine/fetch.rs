@@ -135,15 +135,13 @@ impl Engine {
                                 return Ok(Accepted::Again);
                             }
                         }
-                        let mut report = None;
-                        if job.repeat_job_key.is_some() {
-                            match Box::pin(self.schedule_next(&job, &lease)).await? {
-                                Duty::Run => {}
-                                Duty::RunAndReport(e) => report = Some(e.to_string()),
-                                Duty::HandedBack => return Ok(Accepted::Again),
+                        if self.schedule_at_take && job.repeat_job_key.is_some() {
+                            // A failure to produce is reported inside; the job runs all the same.
+                            if let Duty::HandedBack = Box::pin(self.schedule_next(&job, &lease)).await? {
+                                return Ok(Accepted::Again);
                             }
                         }
-                        Ok(Accepted::Job(Box::new(Taken { job, lease, report })))
+                        Ok(Accepted::Job(Box::new(Taken { job, lease })))
                     }
                     Err(e) => {
                         Box::pin(self.fail_corrupt(&id, &lease, &e.to_string())).await?;

@@ -30,7 +30,4 @@ impl Lease {
 pub(crate) struct Taken {
     pub(crate) job: Job,
     pub(crate) lease: Lease,
-    /// A problem met while taking it that did not stop it from running, for the worker to
-    /// report (a scheduler's next iteration that could not be produced).
-    pub(crate) report: Option<String>,
 }

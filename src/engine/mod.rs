@@ -29,6 +29,7 @@ pub(crate) use fetch::Accepted;
 pub use fetch::GetNextJobOptions;
 pub(crate) use lease::{Lease, Taken};
 pub use options::{MetricsOptions, RateLimiter, WorkerOptions};
+pub(crate) use schedule::Duty;
 
 use crate::clock::now_ms;
 use crate::connection::{BlockingConn, Client};
@@ -60,6 +61,11 @@ pub(crate) struct Engine {
     /// The connection of lock renewal and the stalled check, opened on the maintenance runtime
     /// (see `maintenance`) on first use.
     maintenance: tokio::sync::OnceCell<Client>,
+    /// Whether a taken scheduler iteration produces the next one as it is taken (manual
+    /// processing: the job goes to the caller), or when it starts (the tree: a job taken ahead
+    /// and handed back at close or pause has produced nothing, so it leaves no extra pending
+    /// iteration behind).
+    schedule_at_take: bool,
 }
 
 impl Drop for Engine {
@@ -72,7 +78,7 @@ impl Drop for Engine {
 
 impl Engine {
     /// Connects (scripts loaded) after validating the options.
-    pub(crate) async fn connect(queue_name: &str, opts: WorkerOptions) -> Result<Arc<Engine>> {
+    pub(crate) async fn connect(queue_name: &str, opts: WorkerOptions, schedule_at_take: bool) -> Result<Arc<Engine>> {
         opts.validate()?;
         let queue_opts = QueueOptions::new(opts.connection.clone()).skip_meta_update(true);
         let queue = Queue::new(queue_name, queue_opts).await?;
@@ -87,6 +93,7 @@ impl Engine {
             rate_limited_until: AtomicU64::new(0),
             stalled_timer: Mutex::new(None),
             maintenance: tokio::sync::OnceCell::new(),
+            schedule_at_take,
         }))
     }
 
@@ -175,7 +182,7 @@ impl std::fmt::Debug for ManualWorker {
 impl ManualWorker {
     /// Connects (scripts loaded) after validating the options.
     pub async fn new(queue_name: &str, opts: WorkerOptions) -> Result<ManualWorker> {
-        Ok(ManualWorker { engine: Engine::connect(queue_name, opts).await? })
+        Ok(ManualWorker { engine: Engine::connect(queue_name, opts, true).await? })
     }
 
     /// The queue this worker takes jobs from.

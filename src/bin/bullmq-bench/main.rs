@@ -5,7 +5,10 @@
 //! at the N-th `JobCompleted` event; with `BULLMQ_BENCH_MANUAL=1` it runs `concurrency`
 //! manual-processing lanes instead (fetch, then complete-and-fetch-next in one call), to compare
 //! the tree's overhead. `latency` runs a worker tree (concurrency 1) and a `QueueEvents`, and
-//! times each `add` until `wait_until_finished` returns, as the Node client does.
+//! times each `add` until `wait_until_finished` returns, as the Node client does. `scheduler`
+//! is in `scheduler.rs`.
+
+mod scheduler;
 
 use std::collections::HashMap;
 use std::io::BufRead;
@@ -171,6 +174,10 @@ async fn run() {
         tokio::time::sleep(Duration::from_millis(200)).await;
         latency_setup = Some((w, qe));
     }
+    let mut scheduler_setup = None;
+    if a.workload == "scheduler" {
+        scheduler_setup = Some(scheduler::setup(&q, connection.clone(), a.n, a.concurrency, a.inflight).await);
+    }
     emit(json!({"phase": "ready", "client_version": version}));
     barrier();
     let t0 = Instant::now();
@@ -245,6 +252,7 @@ async fn run() {
             }
             None => run_process(&a, worker.take().expect("worker set up")).await,
         },
+        "scheduler" => scheduler::measure(scheduler_setup.take().expect("scheduler set up")).await,
         other => {
             emit(json!({"phase": "unsupported", "reason": format!("unknown workload {other}")}));
             return;
@@ -254,6 +262,13 @@ async fn run() {
     let extra = match a.workload.as_str() {
         "process" => json!({ "completed": extra.get("completed").cloned() }),
         "latency" => json!({ "latency_ms": extra.get("latency_ms").cloned() }),
+        "scheduler" => {
+            let mut e = extra.clone();
+            if let Some(m) = e.as_object_mut() {
+                m.remove("elapsed_override");
+            }
+            e
+        }
         _ => json!({}),
     };
     let mut result = json!({"phase": "result", "elapsed_s": elapsed, "jobs": a.n});
