@@ -510,7 +510,10 @@ async fn immediately_start_and_end_dates() {
         .await
         .unwrap();
     let slot: u64 = later.id.rsplit(':').next().unwrap().parse().unwrap();
-    assert!(slot >= start_ms && slot < start_ms + 3_600_000 && slot.is_multiple_of(3_600_000), "{slot} from {start_ms}");
+    assert!(
+        slot >= start_ms && slot < start_ms + 3_600_000 && slot.is_multiple_of(3_600_000),
+        "{slot} from {start_ms}"
+    );
     let s = hash(&k(&q, "repeat:later")).await;
     assert_eq!(s["startDate"], start_ms.to_string());
 

@@ -63,6 +63,15 @@ impl JobContext {
         self.engine.queue().add_job_log(&job.id, line, job.opts.keep_logs).await
     }
 
+    /// What the job's completed children returned, by child key (a parent of a flow reads its
+    /// children's results here).
+    pub async fn get_children_values(
+        &self,
+        job: &Job,
+    ) -> crate::Result<std::collections::HashMap<String, serde_json::Value>> {
+        self.engine.queue().get_children_values(&job.id).await
+    }
+
     /// Replaces the job's data, in Redis and in `job`.
     pub async fn update_data(&self, job: &mut Job, data: impl serde::Serialize) -> crate::Result<()> {
         job.data = self.engine.queue().update_job_data(&job.id, data).await?;

@@ -7,12 +7,14 @@ use serde::Serialize;
 
 mod admin;
 mod coalesce;
+mod dependencies;
 mod getters;
 mod jobs;
 mod metrics;
 mod schedulers;
 
 pub use crate::schedulers::{JobSchedulerRecord, JobTemplate, LegacyRepeatableJob, RepeatOptions};
+pub use dependencies::DependencyCounts;
 pub use metrics::{Metrics, MetricsMeta, MetricsType};
 pub use schedulers::JobScheduler;
 
@@ -167,7 +169,7 @@ impl Queue {
         let data =
             serde_json::to_value(data).map_err(|source| Error::Serialize { what: "data", job_id: None, source })?;
         let opts = opts.merged_over(&self.inner.opts.default_job_options);
-        let new = self.prepare(name, &data, &opts, now_ms())?;
+        let new = prepare_job(name, &data, &opts, now_ms())?;
         self.client()?;
         let timestamp = new.timestamp;
         let id = match self.inner.adder.add(new).await.ok_or(Error::Closed("queue"))?? {
@@ -194,7 +196,7 @@ impl Queue {
         let mut merged = Vec::with_capacity(jobs.len());
         for j in &jobs {
             let opts = j.opts.merged_over(&self.inner.opts.default_job_options);
-            prepared.push(self.prepare(&j.name, &j.data, &opts, now)?);
+            prepared.push(prepare_job(&j.name, &j.data, &opts, now)?);
             merged.push(opts);
         }
         let replies = AddJobs { jobs: &prepared, atomic: true }.run(self.client()?).await?;
@@ -207,49 +209,6 @@ impl Queue {
             }
         }
         Ok(out)
-    }
-
-    fn prepare(&self, name: &str, data: &serde_json::Value, opts: &JobOptions, now: u64) -> Result<NewJob> {
-        opts.validate()?;
-        // Node stores `JSON.stringify(data ?? {})`: no payload is an empty object, not `null`.
-        let data_json = if data.is_null() {
-            "{}".to_owned()
-        } else {
-            serde_json::to_string(data).map_err(|source| Error::Serialize { what: "data", job_id: None, source })?
-        };
-        if let Some(limit) = opts.size_limit {
-            if data_json.len() as u64 > limit {
-                return Err(Error::invalid(
-                    "size_limit",
-                    format!("the data of job {name:?} is {} bytes, above the limit of {limit}", data_json.len()),
-                ));
-            }
-        }
-        let timestamp = opts.timestamp.map(epoch_ms).unwrap_or(now);
-        let (parent_key, parent_json) = match &opts.parent {
-            Some(p) => {
-                let mut pj = serde_json::json!({"id": p.id, "queueKey": p.queue});
-                if let Some(policy) = opts.parent_failure {
-                    pj[policy.flag()] = true.into();
-                }
-                (p.key(), pj.to_string())
-            }
-            None => (String::new(), String::new()),
-        };
-        Ok(NewJob {
-            custom_id: opts.job_id.clone().unwrap_or_default(),
-            name: name.to_owned(),
-            timestamp,
-            data: data_json,
-            opts: opts.to_stored().to_string(),
-            delay: opts.delay.map(ms).unwrap_or(0),
-            priority: opts.priority.unwrap_or(0),
-            lifo: opts.lifo,
-            dedup: opts.deduplication.as_ref().map(|d| d.to_json().to_string()).unwrap_or_default(),
-            parent_key,
-            parent_json,
-            repeat_job_key: String::new(),
-        })
     }
 
     /// Reads a job, or `None` when it does not exist. A job whose hash cannot be decoded is an
@@ -271,4 +230,49 @@ impl Queue {
     pub async fn close(&self) {
         self.inner.closed.store(true, Ordering::Relaxed);
     }
+}
+
+/// A job ready for the add scripts: options validated, data and options serialised, the parent
+/// link resolved. Shared by [`Queue::add`] and flows.
+pub(crate) fn prepare_job(name: &str, data: &serde_json::Value, opts: &JobOptions, now: u64) -> Result<NewJob> {
+    opts.validate()?;
+    // Node stores `JSON.stringify(data ?? {})`: no payload is an empty object, not `null`.
+    let data_json = if data.is_null() {
+        "{}".to_owned()
+    } else {
+        serde_json::to_string(data).map_err(|source| Error::Serialize { what: "data", job_id: None, source })?
+    };
+    if let Some(limit) = opts.size_limit {
+        if data_json.len() as u64 > limit {
+            return Err(Error::invalid(
+                "size_limit",
+                format!("the data of job {name:?} is {} bytes, above the limit of {limit}", data_json.len()),
+            ));
+        }
+    }
+    let timestamp = opts.timestamp.map(epoch_ms).unwrap_or(now);
+    let (parent_key, parent_json) = match &opts.parent {
+        Some(p) => {
+            let mut pj = serde_json::json!({"id": p.id, "queueKey": p.queue});
+            if let Some(policy) = opts.parent_failure {
+                pj[policy.flag()] = true.into();
+            }
+            (p.key(), pj.to_string())
+        }
+        None => (String::new(), String::new()),
+    };
+    Ok(NewJob {
+        custom_id: opts.job_id.clone().unwrap_or_default(),
+        name: name.to_owned(),
+        timestamp,
+        data: data_json,
+        opts: opts.to_stored().to_string(),
+        delay: opts.delay.map(ms).unwrap_or(0),
+        priority: opts.priority.unwrap_or(0),
+        lifo: opts.lifo,
+        dedup: opts.deduplication.as_ref().map(|d| d.to_json().to_string()).unwrap_or_default(),
+        parent_key,
+        parent_json,
+        repeat_job_key: String::new(),
+    })
 }

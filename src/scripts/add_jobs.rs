@@ -25,6 +25,24 @@ pub(crate) struct NewJob {
     pub(crate) repeat_job_key: String,
 }
 
+impl NewJob {
+    /// The eleven fields every add script takes for a job, in their order: id, name, timestamp,
+    /// data, opts, delay, priority, lifo, dedup, parent key, parent JSON.
+    pub(crate) fn push_fields(&self, inv: &mut super::Invocation) {
+        inv.arg(&self.custom_id)
+            .arg(&self.name)
+            .arg(self.timestamp)
+            .arg(&self.data)
+            .arg(&self.opts)
+            .arg(self.delay)
+            .arg(self.priority)
+            .arg(if self.lifo { "1" } else { "" })
+            .arg(&self.dedup)
+            .arg(&self.parent_key)
+            .arg(&self.parent_json);
+    }
+}
+
 /// What the script answered for one job.
 #[derive(Debug)]
 pub(crate) enum AddReply {
@@ -50,18 +68,8 @@ impl AddJobs<'_> {
         let mut inv = DEF.call(&client.keys().base);
         inv.arg(self.jobs.len()).arg(super::flag(self.atomic));
         for j in self.jobs {
-            inv.arg(&j.custom_id)
-                .arg(&j.name)
-                .arg(j.timestamp)
-                .arg(&j.data)
-                .arg(&j.opts)
-                .arg(j.delay)
-                .arg(j.priority)
-                .arg(if j.lifo { "1" } else { "" })
-                .arg(&j.dedup)
-                .arg(&j.parent_key)
-                .arg(&j.parent_json)
-                .arg(&j.repeat_job_key);
+            j.push_fields(&mut inv);
+            inv.arg(&j.repeat_job_key);
         }
         let first = self.jobs.first().map(|j| j.custom_id.as_str()).filter(|s| !s.is_empty());
         let reply: Vec<Value> = inv.run(client, "addJob", first).await?;

@@ -16,6 +16,7 @@ use redis::{FromRedisValue, RedisResult, ToRedisArgs};
 use crate::connection::Client;
 use crate::error::{Error, Result, ScriptError};
 
+mod add_flow;
 mod add_job_scheduler;
 mod add_jobs;
 mod change_delay;
@@ -48,6 +49,7 @@ mod retry_job;
 mod update_job;
 mod update_job_scheduler;
 
+pub(crate) use add_flow::{AddFlow, FlowNode};
 pub(crate) use add_job_scheduler::AddJobScheduler;
 pub(crate) use add_jobs::{AddJobs, AddReply, NewJob};
 pub(crate) use change_delay::ChangeDelay;
@@ -272,6 +274,7 @@ use script_def;
 /// Every script, for loading at connect.
 fn all() -> impl Iterator<Item = &'static ScriptDef> {
     [
+        &add_flow::DEF,
         &add_job_scheduler::DEF,
         &add_jobs::DEF,
         &change_delay::DEF,
