@@ -232,3 +232,44 @@ async fn failure_policies_on_flow_children() {
     let failed = q.get_job(&fail.job.id).await.unwrap().unwrap();
     assert!(failed.failed_reason.unwrap_or_default().contains("child"), "the parent failed because of its child");
 }
+
+/// `continueParentOnFailure` releases the parent while another child still runs; completing the
+/// parent then is refused (pending dependencies) and, as in Node, fails it with that reason,
+/// instead of leaving it active under a lock nobody renews.
+#[tokio::test]
+async fn a_parent_released_early_by_continue_parent_fails_with_pending_dependencies() {
+    let q = queue("flow-cpof").await;
+    let tree = producer()
+        .await
+        .add(
+            FlowJob::new("parent", q.name()).opts(JobOptions::default().job_id("cp-p")).children(vec![
+                FlowJob::new("fail", q.name())
+                    .opts(JobOptions::default().parent_failure(ParentFailurePolicy::ContinueParent)),
+                FlowJob::new("slow", q.name()),
+            ]),
+        )
+        .await
+        .unwrap();
+    let p = processor(|job, _ctx| async move {
+        match job.name.as_str() {
+            "fail" => Err(bullmq::JobError::new("child broke")),
+            "slow" => {
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                Ok(JobOutcome::Completed(json!("slow done")))
+            }
+            _ => Ok(JobOutcome::Completed(json!("parent done"))),
+        }
+    });
+    let (w, mut rx) =
+        Worker::spawn(q.name(), p, worker_opts(&q).concurrency(3).drain_delay(Duration::from_millis(200)))
+            .await
+            .unwrap();
+    let e = wait_for(&mut rx, |e| matches!(e, bullmq::WorkerEvent::JobFailed { id, .. } if id == "cp-p")).await;
+    w.close(Duration::from_secs(3)).await;
+    let bullmq::WorkerEvent::JobFailed { reason, .. } = e else { unreachable!() };
+    assert_eq!(reason, "Job cp-p has pending dependencies. moveToFinished");
+    assert_eq!(q.get_job_state(&tree.job.id).await.unwrap(), JobState::Failed);
+    let job = q.get_job("cp-p").await.unwrap().unwrap();
+    assert_eq!(job.failed_reason.as_deref(), Some("Job cp-p has pending dependencies. moveToFinished"));
+    assert!(!cmd::<bool>(&["EXISTS", &k(&q, "cp-p:lock")]).await, "no lock left behind");
+}

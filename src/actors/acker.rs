@@ -24,7 +24,8 @@ use super::job_msg::CancelReason;
 use super::reconnect::Outage;
 use super::task_actor::Failure;
 use crate::engine::{Completion, FailOutcome, Taken};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ScriptErrorCode};
+use crate::job::JobError;
 use crate::telemetry::{record_job, JobMetric};
 
 /// Turns of the runtime the acker gives running job actors to join a batch before sending it
@@ -151,7 +152,17 @@ async fn complete_batch(core: Arc<Core>, mut requests: Vec<Ack>, completions: Ve
     };
     match result {
         Ok(outcome) => {
-            for (req, done) in requests.into_iter().zip(outcome.finished) {
+            for (mut req, done) in requests.into_iter().zip(outcome.finished) {
+                if let Err(e) = &done {
+                    if refused_for_children(e) {
+                        // Node's worker fails a parent whose completion is refused for its
+                        // children (released early by continueParentOnFailure, or a child
+                        // failed) with the refusal as its reason, retried per its attempts.
+                        req.kind = AckKind::Fail(JobError::new(e.to_string()));
+                        core.ack_calls.spawn(ack_one(core.clone(), req));
+                        continue;
+                    }
+                }
                 if done.is_ok() {
                     let id = req.taken.job.id.clone();
                     let AckKind::Complete { value, .. } = &req.kind else { unreachable!("a completion") };
@@ -194,6 +205,11 @@ async fn complete_batch(core: Arc<Core>, mut requests: Vec<Ack>, completions: Ve
         }
     }
     core.flow.release_parked();
+}
+
+/// A completion refused because of the job's children: pending ones, or failed ones.
+fn refused_for_children(e: &Error) -> bool {
+    matches!(e.script_code(), Some(ScriptErrorCode::JobPendingChildren | ScriptErrorCode::JobHasFailedChildren))
 }
 
 /// The error of a call that carried several jobs, as each job's own (the error is not `Clone`):
