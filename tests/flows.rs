@@ -241,13 +241,11 @@ async fn a_parent_released_early_by_continue_parent_fails_with_pending_dependenc
     let q = queue("flow-cpof").await;
     let tree = producer()
         .await
-        .add(
-            FlowJob::new("parent", q.name()).opts(JobOptions::default().job_id("cp-p")).children(vec![
+        .add(FlowJob::new("parent", q.name()).opts(JobOptions::default().job_id("cp-p")).children(vec![
                 FlowJob::new("fail", q.name())
                     .opts(JobOptions::default().parent_failure(ParentFailurePolicy::ContinueParent)),
                 FlowJob::new("slow", q.name()),
-            ]),
-        )
+            ]))
         .await
         .unwrap();
     let p = processor(|job, _ctx| async move {

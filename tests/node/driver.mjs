@@ -280,6 +280,42 @@ const commands = {
       return { id: job.id, repeatJobKey: job.repeatJobKey ?? null };
     });
   },
+  // {flow} -> {tree: {id, children: [...]}}: FlowProducer.add (queue names as given).
+  async flowAdd() {
+    const flow = new FlowProducer({ connection, prefix });
+    const ids = (node) => ({ id: node.job.id, children: (node.children || []).map(ids) });
+    try { return { tree: ids(await flow.add(args.flow)) }; } finally { await flow.close(); }
+  },
+  // {id, queueName?, depth?} -> {flow}: FlowProducer.getFlow, each node as {name, data, opts
+  // (jobId, timestamp and parent left out), state, returnvalue, children}.
+  async getFlow() {
+    const flow = new FlowProducer({ connection, prefix });
+    const shape = async (node) => {
+      const { jobId, timestamp, parent, ...opts } = node.job.opts;
+      return {
+        name: node.job.name, data: node.job.data, opts, state: await node.job.getState(),
+        returnvalue: node.job.returnvalue ?? null,
+        children: (await Promise.all((node.children || []).map(shape))).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+      };
+    };
+    try {
+      const tree = await flow.getFlow({ id: args.id, queueName: args.queueName || name, prefix, depth: args.depth });
+      return { flow: await shape(tree) };
+    } finally { await flow.close(); }
+  },
+  // {ms, concurrency?} -> {runs}: a worker whose processor returns, for jobs named "parent",
+  // the values of their children (getChildrenValues), else {"n": data.n}.
+  async workFlow() {
+    const runs = [];
+    const worker = new Worker(name, async (job) => {
+      runs.push({ id: job.id, name: job.name });
+      if (job.name === 'parent') return await job.getChildrenValues();
+      return { n: job.data.n ?? null };
+    }, { connection, prefix, concurrency: args.concurrency || 4 });
+    await sleep(args.ms);
+    await worker.close();
+    return { runs };
+  },
   // {maxLen} -> {removed}: Queue.trimEvents.
   async trimEvents() {
     const queue = new Queue(name, { connection, prefix, skipMetasUpdate: true });

@@ -1,0 +1,103 @@
+//! Interop of flows with the real Node BullMQ 6.7, both ways: Node's FlowProducer trees run by
+//! our workers (a parent reading its children's values), ours run by Node workers, and Node's
+//! getFlow reading our trees as it reads its own.
+
+mod common;
+
+use std::time::Duration;
+
+use bullmq::{processor, FlowJob, FlowProducer, JobOptions, JobOutcome, JobState, Worker};
+use common::node::node;
+use common::*;
+use serde_json::{json, Value};
+
+fn tree_spec(top: &str, low: &str) -> FlowJob {
+    FlowJob::new("parent", top).data(json!({"root": 1})).opts(JobOptions::default().attempts(2)).children(vec![
+        FlowJob::new("child", low).data(json!({"n": 1})),
+        FlowJob::new("parent", low).data(json!({"mid": 1})).children(vec![
+            FlowJob::new("child", top).data(json!({"n": 2})),
+            FlowJob::new("child", top).data(json!({"n": 3})).opts(JobOptions::default().priority(2)),
+        ]),
+    ])
+}
+
+fn node_spec(top: &str, low: &str) -> Value {
+    json!({"name": "parent", "queueName": top, "data": {"root": 1}, "opts": {"attempts": 2}, "children": [
+        {"name": "child", "queueName": low, "data": {"n": 1}},
+        {"name": "parent", "queueName": low, "data": {"mid": 1}, "children": [
+            {"name": "child", "queueName": top, "data": {"n": 2}},
+            {"name": "child", "queueName": top, "data": {"n": 3}, "opts": {"priority": 2}},
+        ]},
+    ]})
+}
+
+async fn our_flow_worker(q: &bullmq::Queue) -> Worker {
+    let p = processor(|job, ctx| async move {
+        if job.name == "parent" {
+            let values = ctx.get_children_values(&job).await.map_err(|e| bullmq::JobError::new(e.to_string()))?;
+            return Ok(JobOutcome::Completed(json!(values)));
+        }
+        Ok(JobOutcome::Completed(json!({"n": job.data["n"]})))
+    });
+    Worker::spawn(q.name(), p, worker_opts(q).concurrency(4).drain_delay(Duration::from_millis(200))).await.unwrap().0
+}
+
+/// Node adds a 3-level flow across two queues; our workers run children before parents and each
+/// parent gets its children's values.
+#[tokio::test]
+async fn our_workers_run_node_flows() {
+    let top = queue("iflow-top").await;
+    let low = queue("iflow-low").await;
+    let r = node("bullmq", top.name(), json!({"cmd": "flowAdd", "flow": node_spec(top.name(), low.name())})).await;
+    let root = r["tree"]["id"].as_str().unwrap().to_owned();
+    let mid = r["tree"]["children"][1]["id"].as_str().unwrap().to_owned();
+    let (w1, w2) = (our_flow_worker(&top).await, our_flow_worker(&low).await);
+    eventually("the root completed", Duration::from_secs(10), || async {
+        top.get_job_state(&root).await.unwrap() == JobState::Completed
+    })
+    .await;
+    w1.close(Duration::from_secs(2)).await;
+    w2.close(Duration::from_secs(2)).await;
+    let mid_job = low.get_job(&mid).await.unwrap().unwrap();
+    let values = mid_job.returnvalue.unwrap();
+    let mut ns: Vec<i64> = values.as_object().unwrap().values().map(|v| v["n"].as_i64().unwrap()).collect();
+    ns.sort();
+    assert_eq!(ns, vec![2, 3], "the middle parent read its children's values");
+    let root_job = top.get_job(&root).await.unwrap().unwrap();
+    assert_eq!(root_job.returnvalue.unwrap().as_object().unwrap().len(), 2);
+    println!("interop flows node->rust: 5 jobs across 2 queues, parents read children values");
+}
+
+/// We add the same flow; Node workers run it and Node's getChildrenValues reads what our
+/// children stored; Node's getFlow reads our tree as it reads its own.
+#[tokio::test]
+async fn node_runs_and_reads_our_flows() {
+    let top = queue("iflow-ours-top").await;
+    let low = queue("iflow-ours-low").await;
+    let fp = FlowProducer::new(conn()).await.unwrap();
+    let tree = fp.add(tree_spec(top.name(), low.name())).await.unwrap();
+
+    // getFlow, before processing: ours and Node's own trees read the same.
+    let ntop = queue("iflow-node-top").await;
+    let nlow = queue("iflow-node-low").await;
+    let theirs =
+        node("bullmq", ntop.name(), json!({"cmd": "flowAdd", "flow": node_spec(ntop.name(), nlow.name())})).await;
+    let a = node("bullmq", top.name(), json!({"cmd": "getFlow", "id": tree.job.id})).await["flow"].clone();
+    let b = node("bullmq", ntop.name(), json!({"cmd": "getFlow", "id": theirs["tree"]["id"]})).await["flow"].clone();
+    let normalise = |v: Value, t: &str, l: &str| {
+        serde_json::from_str::<Value>(&v.to_string().replace(t, "TOP").replace(l, "LOW")).unwrap()
+    };
+    assert_eq!(normalise(a, top.name(), low.name()), normalise(b, ntop.name(), nlow.name()));
+
+    let (r1, r2) = tokio::join!(
+        node("bullmq", top.name(), json!({"cmd": "workFlow", "ms": 3000})),
+        node("bullmq", low.name(), json!({"cmd": "workFlow", "ms": 3000})),
+    );
+    assert_eq!(r1["runs"].as_array().unwrap().len() + r2["runs"].as_array().unwrap().len(), 5);
+    let root = top.get_job(&tree.job.id).await.unwrap().unwrap();
+    assert_eq!(top.get_job_state(&tree.job.id).await.unwrap(), JobState::Completed);
+    let values = root.returnvalue.unwrap();
+    let child_key = format!("bull:{}:{}", low.name(), tree.children[0].job.id);
+    assert_eq!(values[&child_key], json!({"n": 1}), "Node read our child's value: {values}");
+    println!("interop flows rust->node: node getFlow equal, 5 jobs run by node, children values read");
+}
