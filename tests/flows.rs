@@ -271,3 +271,59 @@ async fn a_parent_released_early_by_continue_parent_fails_with_pending_dependenc
     assert_eq!(job.failed_reason.as_deref(), Some("Job cp-p has pending dependencies. moveToFinished"));
     assert!(!cmd::<bool>(&["EXISTS", &k(&q, "cp-p:lock")]).await, "no lock left behind");
 }
+
+/// get_flow reads a tree with each node's state; a parent stuck behind a child that failed with
+/// no failure policy is visible there and in get_blocked_parents.
+#[tokio::test]
+async fn get_flow_and_blocked_parents() {
+    let top = queue("flow-read-top").await;
+    let low = queue("flow-read-low").await;
+    let fp = producer().await;
+    let tree = fp
+        .add(
+            FlowJob::new("parent", top.name()).children(vec![
+                FlowJob::new("child", low.name()).data(json!({"n": 1})),
+                FlowJob::new("fail", low.name()),
+            ]),
+        )
+        .await
+        .unwrap();
+    let read = fp.get_flow(top.name(), &tree.job.id, 10, 20).await.unwrap().unwrap();
+    assert_eq!(read.state, JobState::WaitingChildren);
+    assert_eq!(read.children.len(), 2);
+    assert!(read.children.iter().all(|c| c.state == JobState::Waiting));
+    assert!(read.blocked_by.is_empty());
+    assert_eq!(fp.get_flow(top.name(), &tree.job.id, 1, 20).await.unwrap().unwrap().children.len(), 0);
+    assert!(fp.get_flow(top.name(), "nope", 10, 20).await.unwrap().is_none());
+
+    let p = processor(|job, _ctx| async move {
+        if job.name == "fail" {
+            return Err(bullmq::JobError::unrecoverable("no policy"));
+        }
+        Ok(JobOutcome::Completed(json!(job.data["n"])))
+    });
+    let (w, _rx) =
+        Worker::spawn(low.name(), p, worker_opts(&low).drain_delay(Duration::from_millis(200))).await.unwrap();
+    let fail_id = tree.children[1].job.id.clone();
+    eventually("the child failed", Duration::from_secs(5), || async {
+        low.get_job_state(&fail_id).await.unwrap() == JobState::Failed
+    })
+    .await;
+    eventually("the other child completed", Duration::from_secs(5), || async {
+        low.get_job_state(&tree.children[0].job.id).await.unwrap() == JobState::Completed
+    })
+    .await;
+    w.close(Duration::from_secs(2)).await;
+    let read = fp.get_flow(top.name(), &tree.job.id, 10, 20).await.unwrap().unwrap();
+    assert_eq!(read.state, JobState::WaitingChildren);
+    assert_eq!(read.blocked_by, vec![k(&low, &fail_id)]);
+    let mut states: Vec<JobState> = read.children.iter().map(|c| c.state).collect();
+    states.sort_by_key(|s| format!("{s:?}"));
+    assert_eq!(states, vec![JobState::Completed, JobState::Failed]);
+    let blocked = fp.get_blocked_parents(top.name()).await.unwrap();
+    assert_eq!(blocked.len(), 1);
+    assert_eq!(
+        (blocked[0].id.as_str(), blocked[0].failed_children.clone()),
+        (tree.job.id.as_str(), vec![k(&low, &fail_id)])
+    );
+}

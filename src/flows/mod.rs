@@ -4,7 +4,9 @@
 //! or its job context.
 
 mod producer;
+mod read;
 mod tree;
 
 pub use producer::FlowProducer;
+pub use read::{BlockedParent, FlowTree};
 pub use tree::{FlowJob, JobNode};

@@ -47,6 +47,14 @@ impl FlowProducer {
         Ok(FlowProducer { client, prefix: connection.prefix.clone() })
     }
 
+    pub(super) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(super) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// Adds one flow atomically. Returns its jobs as a tree.
     pub async fn add(&self, flow: FlowJob) -> Result<JobNode> {
         let mut roots = self.add_bulk(vec![flow]).await?;

@@ -10,7 +10,7 @@ use crate::scripts::GetState;
 impl Queue {
     /// The state of a job (`Unknown` when it does not exist).
     pub async fn get_job_state(&self, id: &str) -> Result<JobState> {
-        GetState { id }.run(self.client()?).await
+        GetState { id, base: None }.run(self.client()?).await
     }
 
     /// The number of jobs in each of `states`, read in one round trip.
