@@ -35,6 +35,9 @@ pub struct BlockedParent {
     pub failed_children: Vec<String>,
 }
 
+/// A node's hash, then its processed, pending, ignored and failed children's keys.
+type NodeLists = (Vec<String>, Vec<String>, Vec<String>, Vec<String>, Vec<String>);
+
 impl FlowProducer {
     /// The flow under job `id` of `queue_name`: `depth` levels (1: the job alone; BullMQ's
     /// default is 10) with at most `max_children` children read per node (BullMQ's default 20).
@@ -61,13 +64,7 @@ impl FlowProducer {
             let key = keys.job(&id);
             let client = self.client();
             let mut conn = client.conn();
-            let (flat, processed, pending, ignored, failed): (
-                Vec<String>,
-                Vec<String>,
-                Vec<String>,
-                Vec<String>,
-                Vec<String>,
-            ) = redis::pipe()
+            let (flat, processed, pending, ignored, failed): NodeLists = redis::pipe()
                 .cmd("HGETALL")
                 .arg(&key)
                 .cmd("HKEYS")
