@@ -8,6 +8,7 @@
 //! times each `add` until `wait_until_finished` returns, as the Node client does. `scheduler`
 //! is in `scheduler.rs`.
 
+mod flows;
 mod scheduler;
 
 use std::collections::HashMap;
@@ -174,6 +175,16 @@ async fn run() {
         tokio::time::sleep(Duration::from_millis(200)).await;
         latency_setup = Some((w, qe));
     }
+    let flow_count = a.n / 11;
+    let mut flow_producer = None;
+    let mut flow_setup = None;
+    if a.workload == "flow_add" || a.workload == "flow_process" {
+        let fp = flows::producer(connection.clone()).await;
+        if a.workload == "flow_process" {
+            flow_setup = Some(flows::process_setup(&fp, connection.clone(), &a.queue, flow_count, a.concurrency).await);
+        }
+        flow_producer = Some(fp);
+    }
     let mut scheduler_setup = None;
     if a.workload == "scheduler" {
         scheduler_setup = Some(scheduler::setup(&q, connection.clone(), a.n, a.concurrency, a.inflight).await);
@@ -252,6 +263,13 @@ async fn run() {
             }
             None => run_process(&a, worker.take().expect("worker set up")).await,
         },
+        "flow_add" => {
+            flows::add(flow_producer.as_ref().expect("flow producer"), &a.queue, flow_count, a.inflight).await
+        }
+        "flow_process" => {
+            let (w, events) = flow_setup.take().expect("flows set up");
+            flows::process(w, events, flow_count, t0).await
+        }
         "scheduler" => scheduler::measure(scheduler_setup.take().expect("scheduler set up")).await,
         other => {
             emit(json!({"phase": "unsupported", "reason": format!("unknown workload {other}")}));
@@ -262,7 +280,7 @@ async fn run() {
     let extra = match a.workload.as_str() {
         "process" => json!({ "completed": extra.get("completed").cloned() }),
         "latency" => json!({ "latency_ms": extra.get("latency_ms").cloned() }),
-        "scheduler" => {
+        "scheduler" | "flow_add" | "flow_process" => {
             let mut e = extra.clone();
             if let Some(m) = e.as_object_mut() {
                 m.remove("elapsed_override");
