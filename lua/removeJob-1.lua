@@ -40,17 +40,6 @@ locked = function(jobKey)
 end
 if locked(B .. id) then return 0 end
 
--- Takes the id out of whichever state holds it; returns the state's name.
-local function unlist(jB, jid)
-  for _, z in ipairs({ "completed", "waiting-children", "delayed", "failed", "prioritized" }) do
-    if rcall("ZREM", jB .. z, jid) == 1 then return z end
-  end
-  for _, l in ipairs({ "wait", "paused", "active" }) do
-    if rcall("LREM", jB .. l, 0, jid) > 0 then return l end
-  end
-  return "unknown"
-end
-
 local removeTree
 removeTree = function(jB, jid, detach)
   local jobKey = jB .. jid
@@ -63,7 +52,7 @@ removeTree = function(jB, jid, detach)
       if cB then removeTree(cB, cid, false) end
     end
   end
-  local prev = unlist(jB, jid)
+  local prev = unlistJob(jB, jid)
   releaseDedupOwner(jB, jid, f[3])
   local existed = rcall("EXISTS", jobKey) == 1
   deleteJobKeys(jobKey)

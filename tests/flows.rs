@@ -327,3 +327,63 @@ async fn get_flow_and_blocked_parents() {
         (tree.job.id.as_str(), vec![k(&low, &fail_id)])
     );
 }
+
+#[tokio::test]
+async fn removing_children_and_retrying_a_failed_one() {
+    let q = queue("flow-remove").await;
+    let fp = producer().await;
+    let tree = fp
+        .add(FlowJob::new("parent", q.name()).children(vec![FlowJob::new("a", q.name()), FlowJob::new("b", q.name())]))
+        .await
+        .unwrap();
+    let (a, b) = (tree.children[0].job.id.clone(), tree.children[1].job.id.clone());
+    assert!(q.remove_child_dependency(&a).await.unwrap());
+    assert!(!q.remove_child_dependency(&a).await.unwrap(), "no link left");
+    assert_eq!(q.get_job_state(&tree.job.id).await.unwrap(), JobState::WaitingChildren, "b still pending");
+    assert!(q.remove_child_dependency(&b).await.unwrap());
+    assert_eq!(q.get_job_state(&tree.job.id).await.unwrap(), JobState::Waiting, "released with its last child");
+    assert!(matches!(q.remove_child_dependency("nope").await, Err(Error::Script(_))));
+
+    // Unprocessed children (and theirs) removed; the parent goes on.
+    let tree = fp
+        .add(FlowJob::new("parent", q.name()).children(vec![
+            FlowJob::new("c", q.name()),
+            FlowJob::new("parent", q.name()).child(FlowJob::new("gc", q.name())),
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(q.remove_unprocessed_children(&tree.job.id).await.unwrap(), 3);
+    assert_eq!(q.get_job_state(&tree.job.id).await.unwrap(), JobState::Waiting);
+    assert!(q.get_job(&tree.children[1].children[0].job.id).await.unwrap().is_none());
+
+    // A child failed with no policy blocks its parent; retried and completed, it releases it.
+    let q = queue("flow-retry").await;
+    let tree =
+        producer().await.add(FlowJob::new("parent", q.name()).child(FlowJob::new("flaky", q.name()))).await.unwrap();
+    let tries = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let t = tries.clone();
+    let p = processor(move |job, _ctx| {
+        let t = t.clone();
+        async move {
+            if job.name == "flaky" && t.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                return Err(bullmq::JobError::new("first try fails"));
+            }
+            Ok(JobOutcome::Completed(json!("ok")))
+        }
+    });
+    let (w, _rx) = Worker::spawn(q.name(), p, worker_opts(&q).drain_delay(Duration::from_millis(200))).await.unwrap();
+    let child = tree.children[0].job.id.clone();
+    eventually("the child failed", Duration::from_secs(5), || async {
+        q.get_job_state(&child).await.unwrap() == JobState::Failed
+    })
+    .await;
+    assert_eq!(fp.get_blocked_parents(q.name()).await.unwrap().len(), 1);
+    let failed = q.get_job(&child).await.unwrap().unwrap();
+    q.retry_job(&failed, JobState::Failed, false, false).await.unwrap();
+    eventually("the parent completed", Duration::from_secs(5), || async {
+        q.get_job_state(&tree.job.id).await.unwrap() == JobState::Completed
+    })
+    .await;
+    w.close(Duration::from_secs(2)).await;
+    assert!(fp.get_blocked_parents(q.name()).await.unwrap().is_empty());
+}

@@ -53,3 +53,14 @@ local function purgeJob(B, id, hard, keepDedup)
   if not keepDedup then releaseDedupOwner(B, id, f[3]) end
   deleteJobKeys(jobKey)
 end
+
+-- Takes the id out of whichever state holds it; returns the state's name.
+local function unlistJob(jB, jid)
+  for _, z in ipairs({ "completed", "waiting-children", "delayed", "failed", "prioritized" }) do
+    if rcall("ZREM", jB .. z, jid) == 1 then return z end
+  end
+  for _, l in ipairs({ "wait", "paused", "active" }) do
+    if rcall("LREM", jB .. l, 0, jid) > 0 then return l end
+  end
+  return "unknown"
+end

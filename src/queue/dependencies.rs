@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::Queue;
 use crate::error::{Error, Result};
+use crate::scripts::{RemoveChildDependency, RemoveUnprocessedChildren};
 
 /// How many children of a parent are in each state (Node's `getDependenciesCount`).
 #[non_exhaustive]
@@ -67,5 +68,19 @@ impl Queue {
             .await
             .map_err(|e| Error::redis("getDependenciesCount", Some(id), e))?;
         Ok(DependencyCounts { processed, unprocessed, ignored, failed })
+    }
+
+    /// Breaks the link of child job `id` to its parent (Node's `removeChildDependency`): the
+    /// parent no longer waits for it and goes to wait if it was the last pending child. True
+    /// when the parent was waiting for it; a missing job or parent is a typed error.
+    pub async fn remove_child_dependency(&self, id: &str) -> Result<bool> {
+        RemoveChildDependency { id }.run(self.client()?).await
+    }
+
+    /// Removes the children of job `id` that have not run (with their own unprocessed
+    /// children), keeping running, failed and completed ones (Node's
+    /// `removeUnprocessedChildren`). Returns how many jobs were removed.
+    pub async fn remove_unprocessed_children(&self, id: &str) -> Result<u64> {
+        RemoveUnprocessedChildren { id }.run(self.client()?).await
     }
 }

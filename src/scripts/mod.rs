@@ -41,9 +41,11 @@ mod msgpack;
 mod obliterate;
 mod pause;
 mod promote;
+mod remove_child_dependency;
 mod remove_deduplication_key;
 mod remove_job;
 mod remove_job_scheduler;
+mod remove_unprocessed_children;
 mod reprocess_job;
 mod retry_job;
 mod update_job;
@@ -73,9 +75,11 @@ pub(crate) use move_to_waiting_children::MoveToWaitingChildren;
 pub(crate) use obliterate::{Obliterate, ObliterateStep};
 pub(crate) use pause::Pause;
 pub(crate) use promote::Promote;
+pub(crate) use remove_child_dependency::RemoveChildDependency;
 pub(crate) use remove_deduplication_key::RemoveDeduplicationKey;
 pub(crate) use remove_job::RemoveJob;
 pub(crate) use remove_job_scheduler::RemoveJobScheduler;
+pub(crate) use remove_unprocessed_children::RemoveUnprocessedChildren;
 pub(crate) use reprocess_job::ReprocessJob;
 pub(crate) use retry_job::RetryJob;
 pub(crate) use update_job::{JobField, UpdateJob};
@@ -298,8 +302,10 @@ fn all() -> impl Iterator<Item = &'static ScriptDef> {
         &pause::DEF,
         &promote::DEF,
         &remove_deduplication_key::DEF,
+        &remove_child_dependency::DEF,
         &remove_job::DEF,
         &remove_job_scheduler::DEF,
+        &remove_unprocessed_children::DEF,
         &reprocess_job::DEF,
         &retry_job::DEF,
         &update_job::DEF,
