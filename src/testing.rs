@@ -21,23 +21,13 @@ pub fn merged_options(opts: &JobOptions, defaults: &JobOptions) -> JobOptions {
     opts.merged_over(defaults)
 }
 
-/// The first `n` occurrences of cron `pattern` in `tz` after `current_ms` (each the next after
-/// the previous), as a scheduler computes them; `Err` with the reason when the pattern is
-/// refused.
+/// The first `n` occurrences of cron `pattern` in `tz` after `current_ms`, as cron-parser's
+/// iterator yields them (it carries a daylight-saving mark from one step to the next, so around
+/// a spring-forward gap this can differ from asking afresh from each occurrence, which is what a
+/// scheduler does: see [`cron_next_within`]); `Err` with the reason when the pattern is refused.
 pub fn cron_occurrences(pattern: &str, tz: Option<&str>, current_ms: i64, n: usize) -> Result<Vec<i64>, String> {
     let cron = crate::schedulers::Cron::parse(pattern, tz)?;
-    let mut out = Vec::with_capacity(n);
-    let mut at = current_ms;
-    while out.len() < n {
-        match cron.next_after(at) {
-            Some(next) => {
-                out.push(next);
-                at = next;
-            }
-            None => break,
-        }
-    }
-    Ok(out)
+    Ok(cron.occurrences(current_ms, None, None).take(n).collect())
 }
 
 /// The next occurrence of cron `pattern` in `tz` after `current_ms` within the optional start
