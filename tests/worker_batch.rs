@@ -238,7 +238,8 @@ async fn jobs_longer_than_2_ms_are_not_fetched_ahead() {
 }
 
 /// A parent whose child is still pending cannot complete (Node's -4) while the rest of its batch
-/// does: the batched checks fall back to job-by-job checks when any job has children.
+/// does: the batched checks fall back to job-by-job checks when any job has children, and the
+/// refused parent is failed with the refusal as its reason, as Node's worker fails it.
 #[tokio::test]
 async fn a_parent_with_pending_children_is_refused_alone_in_its_batch() {
     let q = queue("wb-parent").await;
@@ -257,16 +258,15 @@ async fn a_parent_with_pending_children_is_refused_alone_in_its_batch() {
     while completed + refused.len() < 8 {
         match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap() {
             WorkerEvent::JobCompleted { .. } => completed += 1,
-            WorkerEvent::Error { message } => refused.push(message),
+            WorkerEvent::JobFailed { id, reason, .. } => refused.push((id, reason)),
             _ => {}
         }
     }
     w.close(Duration::from_secs(1)).await;
     assert_eq!(completed, 7);
-    assert_eq!(refused.len(), 1);
-    assert!(refused[0].contains("pending dependencies") && refused[0].contains('3'), "{}", refused[0]);
-    assert_eq!(q.get_job_state("3").await.unwrap(), bullmq::JobState::Active, "left for its children");
-    println!("batched-parent: jobs=8 completed=7 refused_with_pending_children=1");
+    assert_eq!(refused, vec![("3".to_owned(), "Job 3 has pending dependencies. moveToFinished".to_owned())]);
+    assert_eq!(q.get_job_state("3").await.unwrap(), bullmq::JobState::Failed, "failed as Node fails it");
+    println!("batched-parent: jobs=8 completed=7 failed_with_pending_children=1");
 }
 
 /// Removal on completion in batches: every key of a removed job goes (hash, logs), kept jobs

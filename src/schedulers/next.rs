@@ -78,34 +78,35 @@ pub(crate) async fn produce_next(client: &Client, job: &Job) -> Result<NextItera
     }
     let base = now.max(as_u64(opts.get("prevMillis")).unwrap_or(0));
     let every = as_u64(repeat.get("every")).filter(|e| *e > 0);
-    let next_ms =
-        match (repeat.get("pattern").and_then(Value::as_str), every) {
-            (Some(pattern), _) => {
-                let tz = repeat.get("tz").and_then(Value::as_str);
-                let cron = Cron::parse(pattern, tz).map_err(|m| corrupt(job, format!("repeat.pattern: {m}")))?;
-                let start = as_u64(repeat.get("startDate"));
-                let from = start.map_or(base, |s| s.max(base));
-                let start = start.map(|s| s as i64);
-                match cron.next_within(from as i64, start, end.map(|e| e as i64)) {
-                    Some(next) => Some((next.max(0) as u64).max(base)),
-                    // Past the end date: the schedule is over.
-                    None if end.is_some() && cron.next_within(from as i64, start, None).is_some() => {
-                        return Ok(NextIteration::Ended)
-                    }
-                    // cron-parser finds no next occurrence either (an impossible date it accepts, or
-                    // its step limit around some DST changes), and BullMQ ends such a schedule
-                    // without a word: say so.
-                    None => return Err(Error::invalid(
+    let next_ms = match (repeat.get("pattern").and_then(Value::as_str), every) {
+        (Some(pattern), _) => {
+            let tz = repeat.get("tz").and_then(Value::as_str);
+            let cron = Cron::parse(pattern, tz).map_err(|m| corrupt(job, format!("repeat.pattern: {m}")))?;
+            let start = as_u64(repeat.get("startDate"));
+            let from = start.map_or(base, |s| s.max(base));
+            let start = start.map(|s| s as i64);
+            match cron.next_within(from as i64, start, end.map(|e| e as i64)) {
+                Some(next) => Some((next.max(0) as u64).max(base)),
+                // Past the end date: the schedule is over.
+                None if end.is_some() && cron.next_within(from as i64, start, None).is_some() => {
+                    return Ok(NextIteration::Ended)
+                }
+                // cron-parser finds no next occurrence either (an impossible date it accepts, or
+                // its step limit around some DST changes), and BullMQ ends such a schedule
+                // without a word: say so.
+                None => {
+                    return Err(Error::invalid(
                         "repeat.pattern",
                         format!(
                             "scheduler {sid:?}: {pattern:?} has no next occurrence after {from} ms; the schedule ends"
                         ),
-                    )),
+                    ))
                 }
             }
-            (None, Some(_)) => None,
-            (None, None) => return Err(corrupt(job, "`repeat` has neither `pattern` nor `every`")),
-        };
+        }
+        (None, Some(_)) => None,
+        (None, None) => return Err(corrupt(job, "`repeat` has neither `pattern` nor `every`")),
+    };
 
     // The next options: this iteration's, with BullMQ's per-iteration fields renewed.
     repeat.insert("count".into(), count.into());
