@@ -387,3 +387,26 @@ async fn removing_children_and_retrying_a_failed_one() {
     w.close(Duration::from_secs(2)).await;
     assert!(fp.get_blocked_parents(q.name()).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn dependencies_whole_and_by_page() {
+    let q = queue("flow-deps").await;
+    let children: Vec<FlowJob> = (0..300).map(|n| FlowJob::new("child", q.name()).data(json!({"n": n}))).collect();
+    let tree = producer().await.add(FlowJob::new("parent", q.name()).children(children)).await.unwrap();
+    let all = q.get_dependencies(&tree.job.id, bullmq::queue::DependenciesQuery::default()).await.unwrap();
+    assert_eq!((all.unprocessed.len(), all.processed.len(), all.next_unprocessed_cursor), (300, 0, None));
+    // By pages of ~50 from cursor 0 until the cursor comes back 0: every child once.
+    let mut seen = std::collections::BTreeSet::new();
+    let mut cursor = 0;
+    loop {
+        let mut query = bullmq::queue::DependenciesQuery::default();
+        query.unprocessed = Some((cursor, 50));
+        let page = q.get_dependencies(&tree.job.id, query).await.unwrap();
+        seen.extend(page.unprocessed);
+        cursor = page.next_unprocessed_cursor.unwrap();
+        if cursor == 0 {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 300);
+}

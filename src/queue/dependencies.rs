@@ -25,6 +25,84 @@ pub struct DependencyCounts {
     pub failed: u64,
 }
 
+/// Which part of a parent's children [`Queue::get_dependencies`] reads: each kind either
+/// whole (`None`, the default) or one page from a cursor (`Some((cursor, count))`, as Redis's
+/// SCAN family pages: start at 0, go on with the cursor returned, 0 returned when done; `count`
+/// is a hint).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DependenciesQuery {
+    /// Completed children.
+    pub processed: Option<(u64, u64)>,
+    /// Pending children.
+    pub unprocessed: Option<(u64, u64)>,
+    /// Children whose failure failed the parent.
+    pub failed: Option<(u64, u64)>,
+    /// Children whose failure was ignored.
+    pub ignored: Option<(u64, u64)>,
+}
+
+/// A parent's children by kind (Node's `getDependencies`), with the cursor to go on from for
+/// each kind read by page (0: that kind is done; `None`: read whole).
+#[non_exhaustive]
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Dependencies {
+    /// Completed children's values, by child key.
+    pub processed: HashMap<String, Value>,
+    /// Cursor after `processed`.
+    pub next_processed_cursor: Option<u64>,
+    /// Pending children's keys.
+    pub unprocessed: Vec<String>,
+    /// Cursor after `unprocessed`.
+    pub next_unprocessed_cursor: Option<u64>,
+    /// Keys of children whose failure failed the parent.
+    pub failed: Vec<String>,
+    /// Cursor after `failed`.
+    pub next_failed_cursor: Option<u64>,
+    /// Failed reasons of children whose failure was ignored, by child key.
+    pub ignored: HashMap<String, String>,
+    /// Cursor after `ignored`.
+    pub next_ignored_cursor: Option<u64>,
+}
+
+/// One page (or all) of a hash, set or sorted set of a parent: its items flat, and the cursor.
+async fn read_kind(
+    conn: &mut redis::aio::ConnectionManager,
+    key: String,
+    page: Option<(u64, u64)>,
+    kind: &str,
+    id: &str,
+) -> Result<(Vec<String>, Option<u64>)> {
+    let (whole, scan) = match kind {
+        "hash" => ("HGETALL", "HSCAN"),
+        "set" => ("SMEMBERS", "SSCAN"),
+        _ => ("ZRANGE", "ZSCAN"),
+    };
+    let map = |e| Error::redis("getDependencies", Some(id), e);
+    match page {
+        None => {
+            let mut cmd = redis::cmd(whole);
+            cmd.arg(&key);
+            if whole == "ZRANGE" {
+                cmd.arg(0).arg(-1);
+            }
+            Ok((cmd.query_async(conn).await.map_err(map)?, None))
+        }
+        Some((cursor, count)) => {
+            let (next, items): (u64, Vec<String>) =
+                redis::cmd(scan).arg(&key).arg(cursor).arg("COUNT").arg(count).query_async(conn).await.map_err(map)?;
+            // ZSCAN answers member, score pairs: keep the members.
+            let items = if scan == "ZSCAN" { items.into_iter().step_by(2).collect() } else { items };
+            Ok((items, Some(next)))
+        }
+    }
+}
+
+fn pairs(flat: Vec<String>) -> Vec<(String, String)> {
+    let mut it = flat.into_iter();
+    std::iter::from_fn(|| Some((it.next()?, it.next()?))).collect()
+}
+
 impl Queue {
     /// What the completed children of job `id` returned, by child key (`prefix:queue:id`).
     /// A value another client stored that is not JSON is kept as a string.
@@ -82,5 +160,30 @@ impl Queue {
     /// `removeUnprocessedChildren`). Returns how many jobs were removed.
     pub async fn remove_unprocessed_children(&self, id: &str) -> Result<u64> {
         RemoveUnprocessedChildren { id }.run(self.client()?).await
+    }
+
+    /// The children of job `id` by kind, whole or by page (Node's `getDependencies`).
+    pub async fn get_dependencies(&self, id: &str, query: DependenciesQuery) -> Result<Dependencies> {
+        let key = |s: &str| self.keys().key(&format!("{id}:{s}"));
+        let mut conn = self.client()?.conn();
+        let (processed, next_processed_cursor) =
+            read_kind(&mut conn, key("processed"), query.processed, "hash", id).await?;
+        let (unprocessed, next_unprocessed_cursor) =
+            read_kind(&mut conn, key("dependencies"), query.unprocessed, "set", id).await?;
+        let (failed, next_failed_cursor) = read_kind(&mut conn, key("unsuccessful"), query.failed, "zset", id).await?;
+        let (ignored, next_ignored_cursor) = read_kind(&mut conn, key("failed"), query.ignored, "hash", id).await?;
+        Ok(Dependencies {
+            processed: pairs(processed)
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::from_str(&v).unwrap_or(Value::String(v))))
+                .collect(),
+            next_processed_cursor,
+            unprocessed,
+            next_unprocessed_cursor,
+            failed,
+            next_failed_cursor,
+            ignored: pairs(ignored).into_iter().collect(),
+            next_ignored_cursor,
+        })
     }
 }

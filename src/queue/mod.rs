@@ -14,7 +14,7 @@ mod metrics;
 mod schedulers;
 
 pub use crate::schedulers::{JobSchedulerRecord, JobTemplate, LegacyRepeatableJob, RepeatOptions};
-pub use dependencies::DependencyCounts;
+pub use dependencies::{Dependencies, DependenciesQuery, DependencyCounts};
 pub use metrics::{Metrics, MetricsMeta, MetricsType};
 pub use schedulers::JobScheduler;
 
