@@ -62,7 +62,7 @@ async fn main() -> bullmq::Result<()> {
     w1.close(Duration::from_secs(5)).await;
     w2.close(Duration::from_secs(5)).await;
 
-    let queue = Queue::new(&renders, QueueOptions::new(connection)).await?;
+    let queue = Queue::new(&renders, QueueOptions::new(connection.clone())).await?;
     println!("ignored failures: {:?}", queue.get_ignored_children_failures(&tree.job.id).await?);
     if let Some(read) = flows.get_flow(&renders, &tree.job.id, 10, 20).await? {
         println!("{} is {:?}", read.job.id, read.state);
@@ -71,5 +71,6 @@ async fn main() -> bullmq::Result<()> {
         }
     }
     queue.obliterate(true).await?;
+    Queue::new(&uploads, QueueOptions::new(connection)).await?.obliterate(true).await?;
     Ok(())
 }
