@@ -101,3 +101,61 @@ async fn node_runs_and_reads_our_flows() {
     assert_eq!(values[&child_key], json!({"n": 1}), "Node read our child's value: {values}");
     println!("interop flows rust->node: node getFlow equal, 5 jobs run by node, children values read");
 }
+
+/// Our tree and a Node worker on the same queue run 50 flows of a parent and 5 children: every
+/// job runs once, every parent completes after its children with all their values.
+#[tokio::test]
+async fn a_mixed_fleet_runs_flows() {
+    let q = queue("iflow-fleet").await;
+    let fp = FlowProducer::new(conn()).await.unwrap();
+    let flows: Vec<FlowJob> = (0..50)
+        .map(|i| {
+            FlowJob::new("parent", q.name())
+                .data(json!({"i": i}))
+                .children((0..5).map(|c| FlowJob::new("child", q.name()).data(json!({"n": c}))).collect())
+        })
+        .collect();
+    let trees = fp.add_bulk(flows).await.unwrap();
+    let (p, runs) = recording_processor();
+    let ours = processor(move |job, ctx| {
+        let p = p.clone();
+        async move {
+            if job.name == "parent" {
+                let values = ctx.get_children_values(&job).await.map_err(|e| bullmq::JobError::new(e.to_string()))?;
+                p(job, ctx).await?;
+                return Ok(JobOutcome::Completed(json!(values)));
+            }
+            p(job, ctx).await.map(|_| JobOutcome::Completed(json!({"n": 0})))
+        }
+    });
+    // Node's worker starts first (its process takes a moment); ours joins while it runs.
+    let ours_run = async {
+        eventually("node started", Duration::from_secs(10), || async { q.get_completed_count().await.unwrap() > 0 })
+            .await;
+        let opts = worker_opts(&q).concurrency(4).drain_delay(Duration::from_millis(200));
+        let (w, _rx) = Worker::spawn(q.name(), ours, opts).await.unwrap();
+        eventually("all parents completed", Duration::from_secs(15), || async {
+            q.get_completed_count().await.unwrap() == 300
+        })
+        .await;
+        w.close(Duration::from_secs(2)).await;
+    };
+    let (node_runs, ()) =
+        tokio::join!(node("bullmq", q.name(), json!({"cmd": "workFlow", "ms": 5000, "concurrency": 4})), ours_run);
+    let theirs: Vec<String> =
+        node_runs["runs"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect();
+    let ours = runs.lock().unwrap().clone();
+    let mut all: Vec<&String> = ours.iter().chain(theirs.iter()).collect();
+    let total = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!((all.len(), total), (300, 300), "every job ran exactly once");
+    for t in &trees {
+        let values = q.get_children_values(&t.job.id).await.unwrap();
+        assert_eq!(values.len(), 5);
+        let parent = q.get_job(&t.job.id).await.unwrap().unwrap();
+        assert_eq!(parent.returnvalue.unwrap().as_object().unwrap().len(), 5, "the parent saw all 5 values");
+    }
+    assert!(!ours.is_empty() && !theirs.is_empty(), "both took part: ours={} node={}", ours.len(), theirs.len());
+    println!("interop flows mixed fleet: flows=50 jobs=300 rust={} node={} doubled=0", ours.len(), theirs.len());
+}
