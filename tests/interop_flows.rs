@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use bullmq::{processor, FlowJob, FlowProducer, JobOptions, JobOutcome, JobState, Worker};
@@ -158,4 +159,105 @@ async fn a_mixed_fleet_runs_flows() {
     }
     assert!(!ours.is_empty() && !theirs.is_empty(), "both took part: ours={} node={}", ours.len(), theirs.len());
     println!("interop flows mixed fleet: flows=50 jobs=300 rust={} node={} doubled=0", ours.len(), theirs.len());
+}
+
+/// What a flow's parent and children look like in Redis, ids and queue names left out.
+async fn policy_outcome(q: &bullmq::Queue, parent: &str, children: &[String]) -> Value {
+    let key = |s: &str| k(q, &format!("{parent}{s}"));
+    let strip = |s: String| s.replace(&format!("bull:{}:", q.name()), "Q:");
+    let failed: std::collections::BTreeMap<String, String> =
+        cmd::<HashMap<String, String>>(&["HGETALL", &key(":failed")])
+            .await
+            .into_iter()
+            .map(|(k, v)| (strip(k), v))
+            .collect();
+    let mut unsuccessful: Vec<String> =
+        cmd::<Vec<String>>(&["ZRANGE", &key(":unsuccessful"), "0", "-1"]).await.into_iter().map(strip).collect();
+    unsuccessful.sort();
+    let mut processed: Vec<String> =
+        cmd::<Vec<String>>(&["HKEYS", &key(":processed")]).await.into_iter().map(strip).collect();
+    processed.sort();
+    let mut pending: Vec<String> =
+        cmd::<Vec<String>>(&["SMEMBERS", &key(":dependencies")]).await.into_iter().map(strip).collect();
+    pending.sort();
+    let job = q.get_job(parent).await.unwrap().unwrap();
+    let mut child_states = Vec::new();
+    for c in children {
+        child_states.push(format!("{:?}", q.get_job_state(c).await.unwrap()));
+    }
+    json!({
+        "parent_state": format!("{:?}", q.get_job_state(parent).await.unwrap()),
+        "parent_failed_reason": job.failed_reason.map(|r| strip(r).replace(parent, "P")),
+        "failed": failed, "unsuccessful": unsuccessful, "processed": processed, "pending": pending,
+        "children": child_states,
+    })
+}
+
+/// Each failure policy (and none), on a Node-made flow whose first child fails: our worker
+/// leaves Redis as a Node worker leaves it.
+#[tokio::test]
+async fn failure_policies_end_as_with_node_workers() {
+    for policy in [
+        "failParentOnFailure",
+        "continueParentOnFailure",
+        "ignoreDependencyOnFailure",
+        "removeDependencyOnFailure",
+        "none",
+    ] {
+        let mut outcomes = Vec::new();
+        // Node's flow on a Node worker (the reference), Node's flow on ours, ours on Node's.
+        for (our_flow, ours) in [(false, false), (false, true), (true, false)] {
+            let q = queue("iflow-policy").await;
+            let mut fail_opts = json!({"jobId": "c-fail"});
+            if policy != "none" {
+                fail_opts[policy] = true.into();
+            }
+            if our_flow {
+                let mut fail = JobOptions::default().job_id("c-fail");
+                fail.parent_failure = match policy {
+                    "failParentOnFailure" => Some(bullmq::ParentFailurePolicy::FailParent),
+                    "continueParentOnFailure" => Some(bullmq::ParentFailurePolicy::ContinueParent),
+                    "ignoreDependencyOnFailure" => Some(bullmq::ParentFailurePolicy::IgnoreDependency),
+                    "removeDependencyOnFailure" => Some(bullmq::ParentFailurePolicy::RemoveDependency),
+                    _ => None,
+                };
+                let flow = FlowJob::new("parent", q.name()).opts(JobOptions::default().job_id("cp-p")).children(vec![
+                    FlowJob::new("fail", q.name()).opts(fail),
+                    FlowJob::new("ok", q.name()).opts(JobOptions::default().job_id("c-ok")),
+                ]);
+                FlowProducer::new(conn()).await.unwrap().add(flow).await.unwrap();
+            } else {
+                let spec = json!({"name": "parent", "queueName": q.name(), "opts": {"jobId": "cp-p"}, "children": [
+                    {"name": "fail", "queueName": q.name(), "opts": fail_opts},
+                    {"name": "ok", "queueName": q.name(), "opts": {"jobId": "c-ok"}},
+                ]});
+                node("bullmq", q.name(), json!({"cmd": "flowAdd", "flow": spec})).await;
+            }
+            if ours {
+                let p = processor(|job, _ctx| async move {
+                    match job.name.as_str() {
+                        "fail" => Err(bullmq::JobError::unrecoverable("fail broke")),
+                        _ => Ok(JobOutcome::Completed(json!({"n": null}))),
+                    }
+                });
+                let (w, _rx) =
+                    Worker::spawn(q.name(), p, worker_opts(&q).concurrency(1).drain_delay(Duration::from_millis(200)))
+                        .await
+                        .unwrap();
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                w.close(Duration::from_secs(2)).await;
+            } else {
+                node(
+                    "bullmq",
+                    q.name(),
+                    json!({"cmd": "workFlow", "ms": 1500, "concurrency": 1, "failNames": ["fail"]}),
+                )
+                .await;
+            }
+            outcomes.push(policy_outcome(&q, "cp-p", &["c-fail".to_owned(), "c-ok".to_owned()]).await);
+        }
+        assert_eq!(outcomes[1], outcomes[0], "{policy}: our worker (right) against Node's (left)");
+        assert_eq!(outcomes[2], outcomes[0], "{policy}: our flow on Node's worker (right) against Node's (left)");
+        println!("flow policy {policy}: same as Node: {}", outcomes[0]);
+    }
 }

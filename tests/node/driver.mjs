@@ -303,12 +303,14 @@ const commands = {
       return { flow: await shape(tree) };
     } finally { await flow.close(); }
   },
-  // {ms, concurrency?} -> {runs}: a worker whose processor returns, for jobs named "parent",
-  // the values of their children (getChildrenValues), else {"n": data.n}.
+  // {ms, concurrency?, failNames?} -> {runs}: a worker whose processor fails jobs named in
+  // failNames (unrecoverable), returns for jobs named "parent" the values of their children
+  // (getChildrenValues), else {"n": data.n}.
   async workFlow() {
     const runs = [];
     const worker = new Worker(name, async (job) => {
       runs.push({ id: job.id, name: job.name });
+      if ((args.failNames || []).includes(job.name)) throw new UnrecoverableError(`${job.name} broke`);
       if (job.name === 'parent') return await job.getChildrenValues();
       return { n: job.data.n ?? null };
     }, { connection, prefix, concurrency: args.concurrency || 4 });
