@@ -261,3 +261,42 @@ async fn failure_policies_end_as_with_node_workers() {
         println!("flow policy {policy}: same as Node: {}", outcomes[0]);
     }
 }
+
+/// Node's getDependencies reads our parent as it reads its own, and ours reads Node's.
+#[tokio::test]
+async fn dependencies_read_the_same_both_ways() {
+    let q = queue("iflow-deps").await;
+    let fp = FlowProducer::new(conn()).await.unwrap();
+    let ours = fp
+        .add(FlowJob::new("parent", q.name()).opts(JobOptions::default().job_id("ours")).children(vec![
+            FlowJob::new("child", q.name()).opts(JobOptions::default().job_id("o1")),
+            FlowJob::new("child", q.name()).opts(JobOptions::default().job_id("o2")),
+        ]))
+        .await
+        .unwrap();
+    let spec = json!({"name": "parent", "queueName": q.name(), "opts": {"jobId": "theirs"}, "children": [
+        {"name": "child", "queueName": q.name(), "opts": {"jobId": "t1"}},
+        {"name": "child", "queueName": q.name(), "opts": {"jobId": "t2"}},
+    ]});
+    node("bullmq", q.name(), json!({"cmd": "flowAdd", "flow": spec})).await;
+    let a = node("bullmq", q.name(), json!({"cmd": "getDependencies", "id": ours.job.id})).await;
+    let b = node("bullmq", q.name(), json!({"cmd": "getDependencies", "id": "theirs"})).await;
+    let norm = |v: &Value| {
+        let mut unprocessed: Vec<String> = v["deps"]["unprocessed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap().replace(":o", ":x").replace(":t", ":x"))
+            .collect();
+        unprocessed.sort();
+        json!({"unprocessed": unprocessed, "counts": v["counts"], "processed": v["deps"]["processed"]})
+    };
+    assert_eq!(norm(&a), norm(&b));
+    assert_eq!(a["counts"], json!({"processed": 0, "unprocessed": 2, "ignored": 0, "failed": 0}));
+    let theirs = q.get_dependencies("theirs", bullmq::queue::DependenciesQuery::default()).await.unwrap();
+    let mut keys = theirs.unprocessed.clone();
+    keys.sort();
+    assert_eq!(keys, vec![k(&q, "t1"), k(&q, "t2")]);
+    let counts = q.get_dependencies_count("theirs").await.unwrap();
+    assert_eq!((counts.processed, counts.unprocessed, counts.ignored, counts.failed), (0, 2, 0, 0));
+}

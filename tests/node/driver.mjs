@@ -303,6 +303,13 @@ const commands = {
       return { flow: await shape(tree) };
     } finally { await flow.close(); }
   },
+  // {id} -> {deps, counts}: Job.getDependencies() (whole) and getDependenciesCount().
+  async getDependencies() {
+    return withQueue(async (q) => {
+      const job = await Job.fromId(q, args.id);
+      return { deps: await job.getDependencies(), counts: await job.getDependenciesCount() };
+    });
+  },
   // {ms, concurrency?, failNames?} -> {runs}: a worker whose processor fails jobs named in
   // failNames (unrecoverable), returns for jobs named "parent" the values of their children
   // (getChildrenValues), else {"n": data.n}.
