@@ -410,3 +410,47 @@ async fn dependencies_whole_and_by_page() {
     }
     assert_eq!(seen.len(), 300);
 }
+
+/// A failure that fails its parent, which fails its own parent (failParentOnFailure at two
+/// levels), across two queues.
+#[tokio::test]
+async fn a_failure_cascades_up_two_levels() {
+    let top = queue("flow-cascade-top").await;
+    let low = queue("flow-cascade-low").await;
+    let fail_parent = || JobOptions::default().parent_failure(ParentFailurePolicy::FailParent);
+    let tree = producer()
+        .await
+        .add(
+            FlowJob::new("parent", top.name()).child(
+                FlowJob::new("parent", low.name())
+                    .opts(fail_parent())
+                    .child(FlowJob::new("fail", top.name()).opts(fail_parent())),
+            ),
+        )
+        .await
+        .unwrap();
+    let p = processor(|job, _ctx| async move {
+        if job.name == "fail" {
+            return Err(bullmq::JobError::unrecoverable("leaf broke"));
+        }
+        Ok(JobOutcome::Completed(json!("ran")))
+    });
+    let (w1, _r1) =
+        Worker::spawn(top.name(), p.clone(), worker_opts(&top).drain_delay(Duration::from_millis(200))).await.unwrap();
+    let (w2, _r2) =
+        Worker::spawn(low.name(), p, worker_opts(&low).drain_delay(Duration::from_millis(200))).await.unwrap();
+    eventually("the root failed", Duration::from_secs(10), || async {
+        top.get_job_state(&tree.job.id).await.unwrap() == JobState::Failed
+    })
+    .await;
+    w1.close(Duration::from_secs(2)).await;
+    w2.close(Duration::from_secs(2)).await;
+    let mid = &tree.children[0].job.id;
+    assert_eq!(low.get_job_state(mid).await.unwrap(), JobState::Failed);
+    let mid_job = low.get_job(mid).await.unwrap().unwrap();
+    let leaf_key = k(&top, &tree.children[0].children[0].job.id);
+    assert_eq!(mid_job.failed_reason.as_deref(), Some(format!("child {leaf_key} failed").as_str()));
+    let root = top.get_job(&tree.job.id).await.unwrap().unwrap();
+    assert_eq!(root.failed_reason.as_deref(), Some(format!("child {} failed", k(&low, mid)).as_str()));
+    assert!(root.returnvalue.is_none(), "the root never ran");
+}
