@@ -130,6 +130,13 @@ async fn bad_input_anywhere_writes_nothing() {
         .opts(JobOptions::default().job_id("x"))
         .child(FlowJob::new("c", a.name()).opts(JobOptions::default().job_id("x")));
     assert!(matches!(fp.add(twice).await, Err(Error::InvalidOption { option: "job_id", .. })));
+    // Deduplication: refused on a child (with a parent) and on a node with children, as Node's
+    // FlowProducer refuses them.
+    let dedup = || JobOptions::default().deduplication(bullmq::Deduplication::simple("d1"));
+    let dedup_child = FlowJob::new("p", a.name()).child(FlowJob::new("c", b.name()).opts(dedup()));
+    assert!(matches!(fp.add(dedup_child).await, Err(Error::InvalidOption { option: "deduplication", .. })));
+    let dedup_parent = FlowJob::new("p", a.name()).opts(dedup()).child(FlowJob::new("c", b.name()));
+    assert!(matches!(fp.add(dedup_parent).await, Err(Error::InvalidOption { option: "deduplication", .. })));
     // A root attached to a parent that does not exist: refused by the script, before any write.
     let orphan = FlowJob::new("p", a.name())
         .opts(JobOptions::default().parent(ParentOptions::new("nope", format!("bull:{}", b.name()))))
