@@ -461,3 +461,38 @@ async fn a_failure_cascades_up_two_levels() {
     assert_eq!(root.failed_reason.as_deref(), Some(format!("child {} failed", k(&low, mid)).as_str()));
     assert!(root.returnvalue.is_none(), "the root never ran");
 }
+
+/// A parent released by its children gets their values with its take: its processor reads them
+/// without a call to Redis (shown by deleting the stored values before asking).
+#[tokio::test]
+async fn a_released_parent_gets_its_children_values_with_the_take() {
+    let q = queue("flow-cv").await;
+    let tree = producer()
+        .await
+        .add(FlowJob::new("parent", q.name()).children(vec![
+            FlowJob::new("child", q.name()).data(json!({"n": 1})),
+            FlowJob::new("child", q.name()).data(json!({"n": 2})),
+        ]))
+        .await
+        .unwrap();
+    let processed_key = k(&q, &format!("{}:processed", tree.job.id));
+    let p = processor(move |job, ctx| {
+        let processed_key = processed_key.clone();
+        async move {
+            if job.name == "parent" {
+                let _: () = cmd(&["DEL", &processed_key]).await;
+                let values = ctx.get_children_values(&job).await.map_err(|e| bullmq::JobError::new(e.to_string()))?;
+                return Ok(JobOutcome::Completed(json!(values.len())));
+            }
+            Ok(JobOutcome::Completed(json!({"n": job.data["n"]})))
+        }
+    });
+    let (w, _rx) = Worker::spawn(q.name(), p, worker_opts(&q).drain_delay(Duration::from_millis(200))).await.unwrap();
+    eventually("the parent completed", Duration::from_secs(5), || async {
+        q.get_job_state(&tree.job.id).await.unwrap() == JobState::Completed
+    })
+    .await;
+    w.close(Duration::from_secs(2)).await;
+    let parent = q.get_job(&tree.job.id).await.unwrap().unwrap();
+    assert_eq!(parent.returnvalue, Some(json!(2)), "both values came with the take");
+}

@@ -53,10 +53,12 @@ end
 local function takeHash(jobKey, o)
   local h = rcall("HGETALL", jobKey)
   local ats, atsAt, onAt, pbAt = 0, nil, nil, nil
-  local named, hasData = false, false
+  local named, hasData, parent = false, false, false
   for i = 1, #h, 2 do
     local k = h[i]
-    if k == "name" then
+    if k == "cv" then
+      parent = true
+    elseif k == "name" then
       named = true
     elseif k == "data" then
       hasData = true
@@ -70,6 +72,14 @@ local function takeHash(jobKey, o)
     end
   end
   if not (named and hasData) then return nil end
+  if parent then
+    -- A parent released by its children: their values, as a JSON object of value texts.
+    local processed = rcall("HGETALL", jobKey .. ":processed")
+    local values = {}
+    for i = 1, #processed, 2 do values[processed[i]] = processed[i + 1] end
+    h[#h + 1] = "cv"
+    h[#h + 1] = #processed > 0 and cjson.encode(values) or "{}"
+  end
   local atsText = intText(ats + 1)
   putField(h, onAt, "processedOn", o.nowText)
   putField(h, atsAt, "ats", atsText)

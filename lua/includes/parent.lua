@@ -5,6 +5,9 @@
 -- A parent whose children let it go: back to its queue, honouring its own delay and priority.
 local function releaseParent(pB, pid, now)
   local parentKey = pB .. pid
+  -- `cv`: the take of this job reads its children's values with it (fetch.lua), so its
+  -- processor need not ask Redis for them (BullMQ ignores the field).
+  rcall("HSET", parentKey, "cv", "1")
   local f = rcall("HMGET", parentKey, "delay", "priority")
   local delay, priority = tonumber(f[1]) or 0, tonumber(f[2]) or 0
   if delay > 0 then

@@ -64,11 +64,15 @@ impl JobContext {
     }
 
     /// What the job's completed children returned, by child key (a parent of a flow reads its
-    /// children's results here).
+    /// children's results here). A parent released by its children got them with the take (no
+    /// call to Redis): the values as they were when it was taken.
     pub async fn get_children_values(
         &self,
         job: &Job,
     ) -> crate::Result<std::collections::HashMap<String, serde_json::Value>> {
+        if let Some(values) = job.taken_children_values() {
+            return Ok(values);
+        }
         self.engine.queue().get_children_values(&job.id).await
     }
 

@@ -78,6 +78,9 @@ pub struct Job {
     pub extra: HashMap<String, String>,
     /// The queue it belongs to.
     queue: Arc<QueueKeys>,
+    /// The values of its children as read with the take (`cv`), by child key, as stored (JSON
+    /// texts): a parent released by its children gets them with itself.
+    children_values: Option<HashMap<String, String>>,
     /// `atm` as stored (0 when absent) if the hash, when read, had no parent link, no
     /// deduplication id and no legacy `attemptsMade`: finishing such a job needs nothing read
     /// back from its hash (neither link is ever added later).
@@ -109,6 +112,15 @@ fn json(job_id: &str, field: &'static str, v: &str) -> Result<Value> {
 }
 
 impl Job {
+    /// Its children's values as read with the take, decoded, when the take brought them.
+    pub(crate) fn taken_children_values(&self) -> Option<HashMap<String, Value>> {
+        self.children_values.as_ref().map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.clone()))))
+                .collect()
+        })
+    }
+
     /// Decodes the hash of job `id` of `queue`.
     pub(crate) fn from_hash(queue: &Arc<QueueKeys>, id: &str, mut h: HashMap<String, String>) -> Result<Job> {
         let mut take = |k: &str| h.remove(k);
@@ -154,6 +166,8 @@ impl Job {
         let parent_key = take("parentKey");
         let deduplication_id = take("deid");
         let plain = !legacy && parent_key.is_none() && parent.is_none() && deduplication_id.is_none();
+        // The marker alone ("1", as stored) carries no values: only a take's reply does.
+        let children_values = take("cv").and_then(|cv| serde_json::from_str(&cv).ok());
         Ok(Job {
             id: id.to_owned(),
             name,
@@ -179,6 +193,7 @@ impl Job {
             deferred_failure: take("defa"),
             extra: h,
             queue: queue.clone(),
+            children_values,
             plain_atm: plain.then_some(attempts_made),
         })
     }
@@ -221,6 +236,7 @@ impl Job {
             deferred_failure: None,
             extra: HashMap::new(),
             queue: queue.clone(),
+            children_values: None,
             plain_atm: None,
         }
     }
