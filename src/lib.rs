@@ -14,6 +14,7 @@ pub mod flows;
 pub mod job;
 mod keys;
 pub mod queue;
+pub mod router;
 mod schedulers;
 mod scripts;
 pub mod supervisor;
@@ -48,3 +49,4 @@ pub use crate::job::{
     ParentOptions,
 };
 pub use crate::queue::{JobScheduler, JobSchedulerRecord, JobTemplate, Queue, QueueOptions, RepeatOptions};
+pub use crate::router::{Handled, JobMeta, Router, TopicDefaults};

@@ -11,6 +11,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::oneshot;
 
 use super::flow::Slot;
+use super::job_msg::CancelReason;
 use crate::engine::Taken;
 use crate::error::Result;
 use crate::job::JobError;
@@ -22,9 +23,10 @@ pub(crate) enum AckKind {
         finished_us: u64,
     },
     Fail(JobError),
-    /// A user's cancel: the job fails with `job cancelled: <text>`, `err` kept as the cause.
+    /// A user's cancel or a timeout: the job fails with the reason's failure text, `err` kept
+    /// as the cause.
     Cancelled {
-        text: String,
+        reason: CancelReason,
         err: JobError,
     },
     Delay(Duration),

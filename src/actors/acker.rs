@@ -20,7 +20,6 @@ use super::ack::{Ack, AckKind};
 use super::core::Core;
 use super::events::WorkerEvent;
 use super::job_actor;
-use super::job_msg::CancelReason;
 use super::reconnect::Outage;
 use super::task_actor::Failure;
 use crate::engine::{Completion, FailOutcome, Taken};
@@ -255,11 +254,10 @@ async fn acknowledge_one(core: &Core, ack: &Ack) -> Result<()> {
             let retry = matches!(outcome, FailOutcome::Retried { .. });
             core.events.emit(WorkerEvent::JobFailed { id: id.clone(), reason: err.message.clone(), retry });
         }),
-        AckKind::Cancelled { text, err } => {
-            let err = err.clone().reworded(format!("job cancelled: {text}"));
+        AckKind::Cancelled { reason, err } => {
+            let err = err.clone().reworded(reason.failure_text().unwrap_or_else(|| reason.to_string()));
             engine.fail(job, lease, &err, false).await.map(|_| {
-                let reason = CancelReason::User(text.clone());
-                core.events.emit(WorkerEvent::JobCancelled { id: id.clone(), reason });
+                core.events.emit(WorkerEvent::JobCancelled { id: id.clone(), reason: reason.clone() });
             })
         }
         AckKind::Delay(d) => engine.delay(job, lease, *d).await.map(|()| core.events.emit(moved("delayed"))),

@@ -144,6 +144,9 @@ impl std::fmt::Display for WorkerEvent {
             JobFailed { id, reason, retry: false } => write!(f, "job {id} failed: {reason}"),
             JobMoved { id, to } => write!(f, "job {id} moved to {to}"),
             JobCancelled { id, reason: CancelReason::User(text) } => write!(f, "job {id} cancelled by user: {text}"),
+            JobCancelled { id, reason: CancelReason::Timeout(after) } => {
+                write!(f, "job {id} timed out after {} ms", after.as_millis())
+            }
             JobCancelled { id, reason } => write!(f, "job {id} cancelled: {reason}"),
             JobStalled { id } => write!(f, "job {id} stalled, back to wait"),
             LockLost { id } => write!(f, "job {id} lost its lock"),

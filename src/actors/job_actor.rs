@@ -160,6 +160,10 @@ impl Actor for JobActor {
             })
             .abort_handle(),
         );
+        // The job's own timeout (its `timeout` option): past it, the actor cancels the job.
+        if let Some(after) = job.opts.timeout {
+            myself.send_after(after, move || JobMsg::Cancel { reason: CancelReason::Timeout(after) });
+        }
         // Registered before the processor can finish, so the entry exists while it runs.
         let phase = Arc::new(JobPhase::default());
         let running = RunningJob { lease: lease.clone(), actor: myself, phase: phase.clone() };
@@ -218,12 +222,13 @@ impl Actor for JobActor {
                 state.task.abort();
                 state.done = true;
                 let id = state.id.clone();
-                match state.cancelled.clone().unwrap_or(CancelReason::Shutdown) {
-                    CancelReason::User(text) => {
-                        let err = JobError::bare(format!("job cancelled: {text}"));
-                        Box::pin(acknowledge(state, AckKind::Cancelled { text, err })).await;
+                let reason = state.cancelled.clone().unwrap_or(CancelReason::Shutdown);
+                match reason.failure_text() {
+                    Some(text) => {
+                        let err = JobError::bare(text);
+                        Box::pin(acknowledge(state, AckKind::Cancelled { reason, err })).await;
                     }
-                    reason => state.core.events.emit(WorkerEvent::JobCancelled { id, reason }),
+                    None => state.core.events.emit(WorkerEvent::JobCancelled { id, reason }),
                 }
                 myself.stop(None);
             }
@@ -244,9 +249,11 @@ impl Actor for JobActor {
                     // panic). That is the cancel, not an ordinary failure; what it said is kept
                     // as the cause. (One that returned an outcome anyway, a completion say,
                     // finished its work despite the cancel: that outcome stands.)
-                    (Some(CancelReason::User(text)), Ok(Err(err))) => AckKind::Cancelled { text, err },
-                    (Some(CancelReason::User(text)), Err(panic)) => {
-                        AckKind::Cancelled { text, err: JobError::bare(panic) }
+                    (Some(reason @ (CancelReason::User(_) | CancelReason::Timeout(_))), Ok(Err(err))) => {
+                        AckKind::Cancelled { reason, err }
+                    }
+                    (Some(reason @ (CancelReason::User(_) | CancelReason::Timeout(_))), Err(panic)) => {
+                        AckKind::Cancelled { reason, err: JobError::bare(panic) }
                     }
                     (_, Ok(Ok(JobOutcome::Completed(value)))) => AckKind::Complete { value, finished_us },
                     (_, Ok(Ok(JobOutcome::Delay(d)))) => AckKind::Delay(d),

@@ -15,6 +15,22 @@ pub enum CancelReason {
     LockLost,
     /// The worker is shutting down; the job is left for the stalled check to recover.
     Shutdown,
+    /// The job ran longer than its timeout (its `timeout` option, or one a processor set with
+    /// [`JobContext::set_timeout`](crate::JobContext::set_timeout)); it fails with `job timed
+    /// out after <ms> ms` and is retried per its attempts.
+    Timeout(std::time::Duration),
+}
+
+impl CancelReason {
+    /// The failed reason a job cancelled this way is stored with, when it fails (a user's
+    /// cancel or a timeout; a lost lock or a shutdown leave the job to the stalled check).
+    pub(crate) fn failure_text(&self) -> Option<String> {
+        match self {
+            CancelReason::User(text) => Some(format!("job cancelled: {text}")),
+            CancelReason::Timeout(after) => Some(format!("job timed out after {} ms", after.as_millis())),
+            CancelReason::LockLost | CancelReason::Shutdown => None,
+        }
+    }
 }
 
 impl std::fmt::Display for CancelReason {
@@ -23,6 +39,7 @@ impl std::fmt::Display for CancelReason {
             CancelReason::User(s) => write!(f, "{s}"),
             CancelReason::LockLost => f.write_str("lock lost"),
             CancelReason::Shutdown => f.write_str("worker shutting down"),
+            CancelReason::Timeout(after) => write!(f, "timed out after {} ms", after.as_millis()),
         }
     }
 }

@@ -10,7 +10,7 @@ use ractor::ActorRef;
 use tokio_util::sync::CancellationToken;
 
 use super::events::{EventBus, WorkerEvent};
-use super::job_msg::JobMsg;
+use super::job_msg::{CancelReason, JobMsg};
 use crate::engine::{Engine, Lease};
 use crate::job::{Job, JobError, JobOutcome};
 
@@ -45,6 +45,11 @@ impl JobContext {
         JobContext { cancel, actor, lease, engine, events }
     }
 
+    /// The name of the queue the job came from.
+    pub fn queue_name(&self) -> &str {
+        self.engine.queue().name()
+    }
+
     /// The lock token the job is held under.
     pub fn token(&self) -> &str {
         self.lease.token()
@@ -74,6 +79,13 @@ impl JobContext {
             return Ok(values);
         }
         self.engine.queue().get_children_values(&job.id).await
+    }
+
+    /// Cancels this job with [`CancelReason::Timeout`] once `after` has passed from now (a
+    /// router sets its topic's timeout this way): the processor sees `cancel`, is aborted after
+    /// the grace if it goes on, and the job fails with `job timed out after <ms> ms`.
+    pub fn set_timeout(&self, after: Duration) {
+        self.actor.send_after(after, move || JobMsg::Cancel { reason: CancelReason::Timeout(after) });
     }
 
     /// Replaces the job's data, in Redis and in `job`.

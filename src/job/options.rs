@@ -49,6 +49,10 @@ pub struct JobOptions {
     /// What this child's final failure does to its parent. Default none: the parent stays
     /// waiting for it (BullMQ's behaviour without a policy).
     pub parent_failure: Option<ParentFailurePolicy>,
+    /// Cancel the job when it runs longer than this (a worker tree's job actor sends itself
+    /// `Cancel { Timeout }`): it fails with `job timed out after <ms> ms` and is retried per its
+    /// attempts. Stored as `timeout` (ms), which BullMQ 6 ignores. Default none.
+    pub timeout: Option<Duration>,
     /// Options this crate does not model (for example `repeat` of scheduler jobs, or another
     /// client's extensions), kept and written back unchanged.
     pub extra: Map<String, Value>,
@@ -529,6 +533,7 @@ impl JobOptions {
             telemetry: self.telemetry.clone().or(d.telemetry),
             parent: self.parent.clone().or(d.parent),
             parent_failure: self.parent_failure.or(d.parent_failure),
+            timeout: self.timeout.or(d.timeout),
             extra,
         }
     }
@@ -552,6 +557,7 @@ impl JobOptions {
         put(&mut m, "timestamp", self.timestamp.map(|t| Value::from(epoch_ms(t))));
         put(&mut m, "stackTraceLimit", self.stack_trace_limit.map(Value::from));
         put(&mut m, "sizeLimit", self.size_limit.map(Value::from));
+        put(&mut m, "timeout", self.timeout.map(|d| Value::from(ms(d))));
         if let Some(t) = &self.telemetry {
             put(&mut m, "tm", t.metadata.clone().map(Value::String));
             put(&mut m, "omc", t.omit_context.map(Value::Bool));
@@ -591,6 +597,7 @@ impl JobOptions {
                 }
                 "stackTraceLimit" => o.stack_trace_limit = Some(as_u64(val, "stackTraceLimit")?),
                 "sizeLimit" => o.size_limit = Some(as_u64(val, "sizeLimit")?),
+                "timeout" => o.timeout = Some(Duration::from_millis(as_u64(val, "timeout")?)),
                 "tm" => o.telemetry.get_or_insert_with(Default::default).metadata = val.as_str().map(str::to_owned),
                 "omc" => o.telemetry.get_or_insert_with(Default::default).omit_context = val.as_bool(),
                 "telemetry" => {
@@ -622,6 +629,12 @@ impl JobOptions {
             }
         }
         Ok(o)
+    }
+
+    /// Builder: cancel the job (and fail it, retried per its attempts) when it runs longer.
+    pub fn timeout(mut self, after: Duration) -> Self {
+        self.timeout = Some(after);
+        self
     }
 
     /// Builder: priority (1 is the highest).
