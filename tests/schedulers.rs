@@ -125,7 +125,8 @@ async fn a_worker_keeps_an_every_schedule_going_and_stops_at_the_limit() {
     let runs = runs.lock().unwrap().clone();
     let slots: Vec<u64> = runs.iter().map(|id| id.rsplit(':').next().unwrap().parse().unwrap()).collect();
     for pair in slots.windows(2) {
-        assert_eq!(pair[1] - pair[0], 150, "consecutive slots one interval apart: {slots:?}");
+        // One interval apart, or a whole number of them where a late take let slots pass.
+        assert!(pair[1] > pair[0] && (pair[1] - pair[0]).is_multiple_of(150), "slots on the schedule: {slots:?}");
     }
     assert_eq!(doubled(&runs), 0);
     let s = hash(&k(&q, "repeat:fast")).await;
