@@ -74,34 +74,26 @@ end
 
 local prev = rcall("ZSCORE", zkey, sid)
 prev = prev and tonumber(prev)
+-- The current iteration, when the scheduler has one that still exists.
+local currentId = prev and iterationId(sid, prev)
+local current = currentId and rcall("EXISTS", B .. currentId) == 1
 
-if prev then
-  local currentId = iterationId(sid, prev)
-  if rcall("EXISTS", B .. currentId) == 1 and unchanged(wanted()) then
-    local due = rcall("ZSCORE", B .. "delayed", currentId)
-    local delay = due and math.max(0, math.floor(tonumber(due) / 4096) - now) or 0
-    return { currentId, delay, "1" }
-  end
+if current and unchanged(wanted()) then
+  local due = rcall("ZSCORE", B .. "delayed", currentId)
+  local delay = due and math.max(0, math.floor(tonumber(due) / 4096) - now) or 0
+  return { currentId, delay, "1" }
 end
 
 local offset = tonumber(fields["offset"]) or (type(opts["repeat"]) == "table" and tonumber(opts["repeat"]["offset"])) or 0
 local newOffset = offset
 local nextMs = tonumber(ARGV[2])
-local everyChanged = false
-local removed = false
-if prev then
-  local currentId = iterationId(sid, prev)
-  if rcall("EXISTS", B .. currentId) == 1 then removed = removePendingIteration(B, currentId) end
-  if every then
-    local storedEvery = tonumber(rcall("HGET", skey, "every"))
-    everyChanged = storedEvery ~= every
-  end
-end
+local removed = current and removePendingIteration(B, currentId)
 if every then
+  local everyChanged = prev and tonumber(rcall("HGET", skey, "every")) ~= every
   local from = prev
   -- A changed interval restarts the phase, unless the current iteration is running: then the
   -- next slot is counted from it, so the change does not add an iteration right away.
-  if everyChanged and (removed or rcall("EXISTS", B .. iterationId(sid, prev)) == 0) then from = nil end
+  if everyChanged and (removed or not current) then from = nil end
   nextMs, newOffset = everyNext(from, every, now, offset, fields["startDate"])
   if removed and not everyChanged then nextMs = prev end
 end

@@ -56,9 +56,7 @@ local function takeHash(jobKey, o)
   local named, hasData, parent = false, false, false
   for i = 1, #h, 2 do
     local k = h[i]
-    if k == "cv" then
-      parent = true
-    elseif k == "name" then
+    if k == "name" then
       named = true
     elseif k == "data" then
       hasData = true
@@ -69,6 +67,8 @@ local function takeHash(jobKey, o)
       onAt = i + 1
     elseif k == "pb" then
       pbAt = i + 1
+    elseif k == "cv" then
+      parent = true
     end
   end
   if not (named and hasData) then return nil end

@@ -28,6 +28,17 @@ impl std::fmt::Debug for FlowProducer {
     }
 }
 
+/// The flows of one call, flattened parent before children as the script takes them.
+struct Plan {
+    now: u64,
+    /// Per node, what the reply's tree is built from.
+    placed: Vec<Placed>,
+    /// Per node, what the script is sent.
+    nodes: Vec<FlowNode>,
+    /// `base + id` of every node so far: an id used twice (a cycle) is refused.
+    seen: HashSet<String>,
+}
+
 /// A node placed in the flat list the script takes, with where its children are.
 struct Placed {
     keys: Arc<QueueKeys>,
@@ -68,34 +79,21 @@ impl FlowProducer {
         if flows.is_empty() {
             return Ok(Vec::new());
         }
-        let now = now_ms();
-        let mut placed: Vec<Placed> = Vec::new();
-        let mut nodes: Vec<FlowNode> = Vec::new();
-        let mut seen = HashSet::new();
+        let mut plan = Plan { now: now_ms(), placed: Vec::new(), nodes: Vec::new(), seen: HashSet::new() };
         let mut roots = Vec::with_capacity(flows.len());
         for (i, flow) in flows.into_iter().enumerate() {
-            roots.push(placed.len());
-            self.place(flow, None, &format!("root[{i}]"), now, &mut placed, &mut nodes, &mut seen)?;
+            roots.push(plan.placed.len());
+            self.place(&mut plan, flow, None, &format!("root[{i}]"))?;
         }
-        let ids = AddFlow { nodes: &nodes, now }.run(&self.client).await?;
-        Ok(roots.into_iter().map(|r| build(r, &placed, &ids)).collect())
+        let ids = AddFlow { nodes: &plan.nodes, now: plan.now }.run(&self.client).await?;
+        Ok(roots.into_iter().map(|r| build(r, &plan.placed, &ids)).collect())
     }
 
     /// Places `flow` (and, after it, its children) with the parent `parent` (index, in `placed`).
-    #[allow(clippy::too_many_arguments)]
-    fn place(
-        &self,
-        flow: FlowJob,
-        parent: Option<usize>,
-        path: &str,
-        now: u64,
-        placed: &mut Vec<Placed>,
-        nodes: &mut Vec<FlowNode>,
-        seen: &mut HashSet<String>,
-    ) -> Result<usize> {
+    fn place(&self, plan: &mut Plan, flow: FlowJob, parent: Option<usize>, path: &str) -> Result<usize> {
         let at = |e: Error| match e {
             Error::InvalidOption { option, message } => {
-                Error::InvalidOption { option, message: format!("{path} ({}): {message}", "flow node") }
+                Error::InvalidOption { option, message: format!("{path} (flow node): {message}") }
             }
             other => other,
         };
@@ -114,25 +112,25 @@ impl FlowProducer {
             if opts.parent.is_some() {
                 return Err(at(Error::invalid("parent", "only a root may name a parent; children have theirs")));
             }
-            let parent_id = nodes[p].job.custom_id.clone();
-            opts.parent = Some(ParentOptions::new(parent_id, placed[p].keys.qualified()));
+            let parent_id = plan.nodes[p].job.custom_id.clone();
+            opts.parent = Some(ParentOptions::new(parent_id, plan.placed[p].keys.qualified()));
         }
         if has_children && opts.deduplication.is_some() {
             return Err(at(Error::invalid("deduplication", "not allowed on a job with children")));
         }
         let id = opts.job_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         opts.job_id = Some(id.clone());
-        if !seen.insert(format!("{}{id}", keys.base)) {
+        if !plan.seen.insert(format!("{}{id}", keys.base)) {
             return Err(at(Error::invalid("job_id", format!("{id:?} is used twice in this flow (a cycle?)"))));
         }
-        let job = prepare_job(&flow.name, &flow.data, &opts, now).map_err(at)?;
+        let job = prepare_job(&flow.name, &flow.data, &opts, plan.now).map_err(at)?;
         let timestamp = job.timestamp;
-        let index = placed.len();
-        nodes.push(FlowNode { base: keys.base.clone(), job, has_children });
-        placed.push(Placed { keys, name: flow.name, data: flow.data, opts, children: Vec::new(), timestamp });
+        let index = plan.placed.len();
+        plan.nodes.push(FlowNode { base: keys.base.clone(), job, has_children });
+        plan.placed.push(Placed { keys, name: flow.name, data: flow.data, opts, children: Vec::new(), timestamp });
         for (c, child) in flow.children.into_iter().enumerate() {
-            let ci = self.place(child, Some(index), &format!("{path}.children[{c}]"), now, placed, nodes, seen)?;
-            placed[index].children.push(ci);
+            let ci = self.place(plan, child, Some(index), &format!("{path}.children[{c}]"))?;
+            plan.placed[index].children.push(ci);
         }
         Ok(index)
     }

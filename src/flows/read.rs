@@ -130,29 +130,42 @@ impl FlowProducer {
             .query_async(&mut client.conn())
             .await
             .map_err(|e| Error::redis("getBlockedParents", None, e))?;
-        let mut out = Vec::new();
-        for id in parents {
-            let pending: Vec<String> = redis::cmd("SMEMBERS")
-                .arg(keys.key(&format!("{id}:dependencies")))
-                .query_async(&mut client.conn())
-                .await
-                .map_err(|e| Error::redis("getBlockedParents", Some(&id), e))?;
-            let mut failed_children = Vec::new();
-            for child in pending {
-                if let Some((ckeys, cid)) = self.split(&child) {
-                    let failed: Option<f64> = redis::cmd("ZSCORE")
-                        .arg(ckeys.key("failed"))
-                        .arg(&cid)
-                        .query_async(&mut client.conn())
-                        .await
-                        .map_err(|e| Error::redis("getBlockedParents", Some(&id), e))?;
-                    if failed.is_some() {
-                        failed_children.push(child);
-                    }
-                }
+        // Two round trips whatever the number of parents: their pending children, then whether
+        // each of those is failed.
+        let mut pipe = redis::pipe();
+        for id in &parents {
+            pipe.cmd("SMEMBERS").arg(keys.key(&format!("{id}:dependencies")));
+        }
+        let pending: Vec<Vec<String>> = if parents.is_empty() {
+            Vec::new()
+        } else {
+            pipe.query_async(&mut client.conn()).await.map_err(|e| Error::redis("getBlockedParents", None, e))?
+        };
+        let children: Vec<(usize, String)> = pending
+            .into_iter()
+            .enumerate()
+            .flat_map(|(p, kids)| kids.into_iter().map(move |k| (p, k)))
+            .filter(|(_, k)| self.split(k).is_some())
+            .collect();
+        let mut pipe = redis::pipe();
+        for (_, child) in &children {
+            if let Some((ckeys, cid)) = self.split(child) {
+                pipe.cmd("ZSCORE").arg(ckeys.key("failed")).arg(cid);
             }
-            if !failed_children.is_empty() {
-                out.push(BlockedParent { id, failed_children });
+        }
+        let failed: Vec<Option<f64>> = if children.is_empty() {
+            Vec::new()
+        } else {
+            pipe.query_async(&mut client.conn()).await.map_err(|e| Error::redis("getBlockedParents", None, e))?
+        };
+        let mut out: Vec<BlockedParent> = Vec::new();
+        for ((p, child), score) in children.into_iter().zip(failed) {
+            if score.is_none() {
+                continue;
+            }
+            match out.last_mut() {
+                Some(last) if last.id == parents[p] => last.failed_children.push(child),
+                _ => out.push(BlockedParent { id: parents[p].clone(), failed_children: vec![child] }),
             }
         }
         Ok(out)

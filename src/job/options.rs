@@ -541,6 +541,11 @@ impl JobOptions {
     /// The stored `opts` JSON, with Node's short keys. `attempts` is always present, as Node
     /// writes it.
     pub(crate) fn to_stored(&self) -> Value {
+        Value::Object(self.to_stored_map())
+    }
+
+    /// [`to_stored`](JobOptions::to_stored) as its map, for callers that add fields to it.
+    pub(crate) fn to_stored_map(&self) -> Map<String, Value> {
         let mut m = self.extra.clone();
         m.insert("attempts".into(), Value::from(self.attempts.unwrap_or(0)));
         put(&mut m, "priority", self.priority.map(Value::from));
@@ -568,7 +573,7 @@ impl JobOptions {
         if let Some(policy) = self.parent_failure {
             m.insert(policy.flag().into(), Value::Bool(true));
         }
-        Value::Object(m)
+        m
     }
 
     /// Reads stored options, accepting Node's short keys and the long names (PROTOCOL.md §5.1).

@@ -65,37 +65,47 @@ pub struct Dependencies {
     pub next_ignored_cursor: Option<u64>,
 }
 
-/// One page (or all) of a hash, set or sorted set of a parent: its items flat, and the cursor.
-async fn read_kind(
-    conn: &mut redis::aio::ConnectionManager,
-    key: String,
-    page: Option<(u64, u64)>,
-    kind: &str,
-    id: &str,
-) -> Result<(Vec<String>, Option<u64>)> {
+/// The kinds of collection a parent keeps its children in.
+#[derive(Clone, Copy)]
+enum Kind {
+    Hash,
+    Set,
+    SortedSet,
+}
+
+/// The read of one page (or all) of a parent's collection `key` of `kind`.
+fn read_cmd(kind: Kind, key: String, page: Option<(u64, u64)>) -> redis::Cmd {
     let (whole, scan) = match kind {
-        "hash" => ("HGETALL", "HSCAN"),
-        "set" => ("SMEMBERS", "SSCAN"),
-        _ => ("ZRANGE", "ZSCAN"),
+        Kind::Hash => ("HGETALL", "HSCAN"),
+        Kind::Set => ("SMEMBERS", "SSCAN"),
+        Kind::SortedSet => ("ZRANGE", "ZSCAN"),
     };
-    let map = |e| Error::redis("getDependencies", Some(id), e);
     match page {
         None => {
             let mut cmd = redis::cmd(whole);
-            cmd.arg(&key);
-            if whole == "ZRANGE" {
+            cmd.arg(key);
+            if let Kind::SortedSet = kind {
                 cmd.arg(0).arg(-1);
             }
-            Ok((cmd.query_async(conn).await.map_err(map)?, None))
+            cmd
         }
         Some((cursor, count)) => {
-            let (next, items): (u64, Vec<String>) =
-                redis::cmd(scan).arg(&key).arg(cursor).arg("COUNT").arg(count).query_async(conn).await.map_err(map)?;
-            // ZSCAN answers member, score pairs: keep the members.
-            let items = if scan == "ZSCAN" { items.into_iter().step_by(2).collect() } else { items };
-            Ok((items, Some(next)))
+            let mut cmd = redis::cmd(scan);
+            cmd.arg(key).arg(cursor).arg("COUNT").arg(count);
+            cmd
         }
     }
+}
+
+/// A reply of [`read_cmd`]: the items flat (ZSCAN's scores dropped), and the cursor of a page.
+fn read_reply(kind: Kind, paged: bool, v: redis::Value, id: &str) -> Result<(Vec<String>, Option<u64>)> {
+    let bad = |e: redis::RedisError| Error::redis("getDependencies", Some(id), e);
+    if !paged {
+        return Ok((redis::from_redis_value(v).map_err(|e| bad(e.into()))?, None));
+    }
+    let (next, items): (u64, Vec<String>) = redis::from_redis_value(v).map_err(|e| bad(e.into()))?;
+    let items = if let Kind::SortedSet = kind { items.into_iter().step_by(2).collect() } else { items };
+    Ok((items, Some(next)))
 }
 
 fn pairs(flat: Vec<String>) -> Vec<(String, String)> {
@@ -165,13 +175,29 @@ impl Queue {
     /// The children of job `id` by kind, whole or by page (Node's `getDependencies`).
     pub async fn get_dependencies(&self, id: &str, query: DependenciesQuery) -> Result<Dependencies> {
         let key = |s: &str| self.keys().key(&format!("{id}:{s}"));
-        let mut conn = self.client()?.conn();
-        let (processed, next_processed_cursor) =
-            read_kind(&mut conn, key("processed"), query.processed, "hash", id).await?;
-        let (unprocessed, next_unprocessed_cursor) =
-            read_kind(&mut conn, key("dependencies"), query.unprocessed, "set", id).await?;
-        let (failed, next_failed_cursor) = read_kind(&mut conn, key("unsuccessful"), query.failed, "zset", id).await?;
-        let (ignored, next_ignored_cursor) = read_kind(&mut conn, key("failed"), query.ignored, "hash", id).await?;
+        let reads = [
+            (Kind::Hash, key("processed"), query.processed),
+            (Kind::Set, key("dependencies"), query.unprocessed),
+            (Kind::SortedSet, key("unsuccessful"), query.failed),
+            (Kind::Hash, key("failed"), query.ignored),
+        ];
+        // The four reads in one round trip.
+        let mut pipe = redis::pipe();
+        for (kind, k, page) in &reads {
+            pipe.add_command(read_cmd(*kind, k.clone(), *page));
+        }
+        let replies: Vec<redis::Value> = pipe
+            .query_async(&mut self.client()?.conn())
+            .await
+            .map_err(|e| Error::redis("getDependencies", Some(id), e))?;
+        let mut out = Vec::with_capacity(4);
+        for ((kind, _, page), v) in reads.iter().zip(replies) {
+            out.push(read_reply(*kind, page.is_some(), v, id)?);
+        }
+        let mut out = out.into_iter();
+        let mut next = || out.next().unwrap_or_default();
+        let ((processed, next_processed_cursor), (unprocessed, next_unprocessed_cursor)) = (next(), next());
+        let ((failed, next_failed_cursor), (ignored, next_ignored_cursor)) = (next(), next());
         Ok(Dependencies {
             processed: pairs(processed)
                 .into_iter()

@@ -17,7 +17,15 @@ impl Queue {
     /// scheduler and one pending iteration); changed options replace the pending iteration, or,
     /// when it is running, apply from the next one.
     pub async fn upsert_job_scheduler(&self, id: &str, repeat: RepeatOptions, template: JobTemplate) -> Result<Job> {
-        schedulers::upsert(self.client()?, &self.options().default_job_options, id, &repeat, &template).await
+        let (job, unchanged) =
+            schedulers::upsert(self.client()?, &self.options().default_job_options, id, &repeat, &template).await?;
+        if unchanged {
+            // Nothing was written: the pending iteration is the one already stored.
+            if let Some(stored) = self.get_job(&job.id).await? {
+                return Ok(stored);
+            }
+        }
+        Ok(job)
     }
 
     /// Scheduler `id`, or `None`.

@@ -3,7 +3,7 @@
 //! keep every schedule alive. Only the scheduler's current iteration produces (the script
 //! checks), so a re-run of an old iteration or a second worker's call adds nothing.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::cron::Cron;
 use super::legacy::has_legacy_shape;
@@ -60,10 +60,7 @@ pub(crate) async fn produce_next(client: &Client, job: &Job) -> Result<NextItera
             });
         }
     }
-    let mut opts = match job.opts.to_stored() {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    };
+    let mut opts = job.opts.to_stored_map();
     let Some(Value::Object(mut repeat)) = opts.remove("repeat") else {
         return Err(corrupt(job, "a scheduler iteration without `repeat` options"));
     };

@@ -5,21 +5,8 @@ use std::collections::HashMap;
 use super::record::{JobSchedulerRecord, LegacyRepeatableJob};
 use crate::connection::Client;
 use crate::error::{Error, Result};
-use crate::job::{pairs_to_map, Job};
+use crate::job::pairs_to_map;
 use crate::scripts::RemoveJobScheduler;
-
-/// Job `id` of the scheduler's queue, if it exists.
-pub(super) async fn job(client: &Client, id: &str) -> Result<Option<Job>> {
-    let flat: Vec<String> = redis::cmd("HGETALL")
-        .arg(client.keys().job(id))
-        .query_async(&mut client.conn())
-        .await
-        .map_err(|e| Error::redis("getJob", Some(id), e))?;
-    if flat.is_empty() {
-        return Ok(None);
-    }
-    Job::from_hash(client.keys(), id, pairs_to_map(flat)).map(Some)
-}
 
 fn slot(score: Option<f64>) -> Option<u64> {
     score.filter(|s| *s >= 0.0).map(|s| s as u64)

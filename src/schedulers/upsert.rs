@@ -12,7 +12,7 @@ use crate::scripts::AddJobScheduler;
 
 /// The `repeat` object every iteration's options carry (BullMQ's shape: `immediately` is never
 /// stored; `count` is the 1-based iteration number).
-pub(super) fn repeat_json(repeat: &RepeatOptions, count: u64) -> Value {
+fn repeat_json(repeat: &RepeatOptions, count: u64) -> Value {
     let mut r = Map::new();
     if let Some(p) = &repeat.pattern {
         r.insert("pattern".into(), p.clone().into());
@@ -42,24 +42,23 @@ pub(super) fn repeat_json(repeat: &RepeatOptions, count: u64) -> Value {
 /// Stored options without `attempts` when none was set: BullMQ's scheduler writes only the
 /// options given, and Node reads a missing `attempts` as 0 anyway.
 fn stored_without_default_attempts(opts: &JobOptions) -> Map<String, Value> {
-    let mut m = match opts.to_stored() {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    };
+    let mut m = opts.to_stored_map();
     if opts.attempts.is_none() {
         m.remove("attempts");
     }
     m
 }
 
-/// Creates or updates scheduler `id`. Returns its pending iteration.
+/// Creates or updates scheduler `id`. Returns its pending iteration as written, and whether
+/// the upsert changed nothing (then the pending iteration is the one already stored, which the
+/// caller reads back).
 pub(crate) async fn upsert(
     client: &Client,
     defaults: &JobOptions,
     id: &str,
     repeat: &RepeatOptions,
     template: &JobTemplate,
-) -> Result<Job> {
+) -> Result<(Job, bool)> {
     if id.is_empty() {
         return Err(Error::invalid("job_scheduler_id", "must not be empty"));
     }
@@ -134,17 +133,11 @@ pub(crate) async fn upsert(
     .run(client)
     .await?;
 
-    if up.unchanged {
-        // Nothing was written: the pending iteration is the one already stored.
-        if let Some(job) = super::read::job(client, &up.job_id).await? {
-            return Ok(job);
-        }
-    }
     iteration.insert("jobId".into(), up.job_id.clone().into());
     iteration.insert("delay".into(), up.delay_ms.into());
     let opts = JobOptions::from_stored(&Value::Object(iteration))
         .map_err(|m| Error::unexpected("addJobScheduler", Some(&up.job_id), m))?;
     let mut job = Job::created(client.keys(), up.job_id, name, data, opts, now);
     job.repeat_job_key = Some(id.to_owned());
-    Ok(job)
+    Ok((job, up.unchanged))
 }
