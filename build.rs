@@ -28,8 +28,8 @@ fn stitch(dir: &Path, file: &Path, seen: &mut HashSet<PathBuf>, out: &mut String
 
 /// The includes in an order where each comes after what it uses (every script lists its
 /// includes in this order).
-const LIBRARY_ORDER: [&str; 10] =
-    ["base", "remove", "store", "add", "lock", "fetch", "parent", "finish", "rerun", "scheduler"];
+const LIBRARY_ORDER: [&str; 11] =
+    ["base", "remove", "store", "add", "lock", "fetch", "fair", "parent", "finish", "rerun", "scheduler"];
 
 /// FNV-1a, 64 bits: names the library after its text, so that two versions of this crate on one
 /// Redis load two libraries instead of replacing each other's functions.

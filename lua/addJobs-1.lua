@@ -47,11 +47,13 @@ for i = 0, n - 1 do
 end
 
 -- The events cap and what blocks waking workers, in one read of meta.
-local meta = rcall("HMGET", B .. "meta", "opts.maxLenEvents", "paused", "concurrency")
+local meta = rcall("HMGET", B .. "meta", "opts.maxLenEvents", "paused", "concurrency", "fair.group")
 local cap = eventsCap(B, meta[1] or nil)
 local blocked = blockedBy(B, meta[2], meta[3])
 -- One INCRBY for the whole call: job i gets the value the i-th of n INCRs would have given.
-local lastCounter = rcall("INCRBY", B .. "id", n)
+-- A fair tenant's ids come from its group's counter: one worker runs jobs of every tenant,
+-- and knows them by id (src/fair).
+local lastCounter = rcall("INCRBY", (meta[4] or B) .. "id", n)
 local batch = newBatch()
 
 local out = {}

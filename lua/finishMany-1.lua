@@ -11,9 +11,9 @@
 
   KEYS[1]  queue base "prefix:name:"
   ARGV[1]  n, jobs to complete    ARGV[2] take, next jobs wanted (0..n)
-  ARGV[3..8] fetch options: now, token prefix (take i is locked under "<prefix>:<i>"), lock
-           duration, limiter max, limiter duration, worker name
-  ARGV[9]  p, the number of retention profiles, then p profiles of 5: keep count, keep age,
+  ARGV[3..9] fetch options: now, token prefix (take i is locked under "<prefix>:<i>"), lock
+           duration, limiter max, limiter duration, worker name, fair group ("": none)
+  ARGV[10] p, the number of retention profiles, then p profiles of 5: keep count, keep age,
            keep limit, attempts, metrics max data points (what jobs of a batch mostly share,
            sent once: every argument costs Redis a Lua string)
   then per job j, 6 each: id, return value, lock token, atm + 1 as text when the job has no
@@ -39,6 +39,7 @@
 --@include "includes/store.lua"
 --@include "includes/lock.lua"
 --@include "includes/fetch.lua"
+--@include "includes/fair.lua"
 --@include "includes/parent.lua"
 --@include "includes/finish.lua"
 
@@ -54,15 +55,15 @@ local cap = eventsCap(B, meta and meta[1] or nil)
 -- (MGET, DEL, SREM) instead of three per job, then the rest per job in order.
 local codes, jobs, lockKeys, passed = {}, {}, {}, {}
 local jobKeys, childKeys = {}, {}
-local profiles, np = {}, tonumber(ARGV[9])
+local profiles, np = {}, tonumber(ARGV[10])
 for p = 1, np do
-  local i = 10 + (p - 1) * 5
+  local i = 11 + (p - 1) * 5
   -- Keyed by the number as sent, so each job finds its profile without a tonumber.
   profiles[tostring(p)] = { keepCount = tonumber(ARGV[i]), keepAge = tonumber(ARGV[i + 1]),
     keepLimit = tonumber(ARGV[i + 2]) or 1000, attempts = tonumber(ARGV[i + 3]) or 0,
     maxMetrics = tonumber(ARGV[i + 4]) }
 end
-local first = 10 + np * 5
+local first = 11 + np * 5
 for j = 1, n do
   local i = first + (j - 1) * 6
   local pr = profiles[ARGV[i + 4]]
@@ -119,10 +120,14 @@ if #passed > 0 then
   finishBatchWrites(batch)
 end
 rcall("XTRIM", B .. "events", "MAXLEN", "~", cap)
+fairFreed(B)
 
 local out, ttl, due = { 0, 0, codes }, 0, 0
 local took = 0
-if take > 0 then
+if take > 0 and o.fair then
+  -- A worker of a fair group takes from the tenants its group's index points at.
+  took, due = fairTakeMany(o, take, out, 3)
+elseif take > 0 then
   fetchPrepare(B, o, meta, 1)
   if take > 1 and canTakeMany(o) then
     took = fetchMany(B, o, take, out, 3)

@@ -14,5 +14,6 @@
 ]]
 --@include "includes/base.lua"
 --@include "includes/fetch.lua"
+--@include "includes/fair.lua"
 
 return fetchNext(KEYS[1], fetchOptions(1))

@@ -14,6 +14,7 @@
 --@include "includes/base.lua"
 --@include "includes/lock.lua"
 --@include "includes/fetch.lua"
+--@include "includes/fair.lua"
 
 local B = KEYS[1]
 local id, delay, skipAttempt = ARGV[1], tonumber(ARGV[2]), ARGV[3] == "1"
@@ -32,9 +33,10 @@ rcall("HSET", jobKey, "delay", delay)
 local due = o.now + delay
 rcall("ZADD", B .. "delayed", delayedScore(B, due), id)
 emit(B, eventsCap(B), "event", "delayed", "jobId", id, "delay", due)
+markNextDelayed(B)
+fairFreed(B)
 if fetch then
   local reply = fetchNext(B, o)
   if reply[1] ~= 0 then return reply end
 end
-markNextDelayed(B)
 return 0

@@ -25,6 +25,7 @@
 --@include "includes/store.lua"
 --@include "includes/lock.lua"
 --@include "includes/fetch.lua"
+--@include "includes/fair.lua"
 --@include "includes/parent.lua"
 --@include "includes/finish.lua"
 
@@ -41,6 +42,7 @@ local cap = eventsCap(B)
 local r = finishJob(B, a, o.token, o.now, cap, o.nowText)
 if r ~= 0 then return r end
 rcall("XTRIM", B .. "events", "MAXLEN", "~", cap)
+fairFreed(B)
 
 if fetch then
   local reply = fetchNext(B, o)

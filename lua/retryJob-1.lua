@@ -12,6 +12,7 @@
 --@include "includes/base.lua"
 --@include "includes/lock.lua"
 --@include "includes/fetch.lua"
+--@include "includes/fair.lua"
 
 local B = KEYS[1]
 local id, now, token, pushCmd = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]

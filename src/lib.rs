@@ -10,6 +10,7 @@ pub mod connection;
 mod engine;
 mod error;
 pub mod events;
+pub mod fair;
 pub mod flows;
 pub mod job;
 mod keys;
@@ -43,6 +44,7 @@ pub use crate::connection::{Connection, ConnectionOptions};
 pub use crate::engine::{ActiveJob, ManualWorker, WorkerOptions};
 pub use crate::error::{Error, Result, ScriptError, ScriptErrorCode};
 pub use crate::events::{QueueEvent, QueueEvents, QueueEventsOptions};
+pub use crate::fair::{FairOptions, FairQueue};
 pub use crate::flows::{FlowJob, FlowProducer, JobNode};
 pub use crate::job::{
     Backoff, BulkJob, Deduplication, Job, JobError, JobOptions, JobOutcome, JobState, KeepJobs, ParentFailurePolicy,

@@ -59,8 +59,36 @@ local function isBlocked(B)
   return blockedBy(B, m[1], m[2])
 end
 
+-- A tenant queue of a fair group (src/fair) has `fair.group` (the group's base "prefix:G:") and
+-- `fair.tenant` in its meta. Its pointer in the group's index of tenants with work
+-- (G:ready, QuiCK's pointer index) moves to `pos` (due ms * 1024; 0: ready now) when that is
+-- earlier than where it is, and the group's marker wakes the group's idle workers. Called where
+-- a queue's marker goes from unset to set and where its next delayed time is set, so every
+-- script of ours that readies or delays a job keeps the index; a plain queue pays one HMGET.
+local function fairSignal(B, pos)
+  local f = rcall("HMGET", B .. "meta", "fair.group", "fair.tenant")
+  if f[1] and rcall("ZADD", f[1] .. "ready", "LT", "CH", int(pos), f[2]) == 1 then
+    if pos == 0 then
+      rcall("ZADD", f[1] .. "marker", "0", "0")
+    else
+      rcall("ZADD", f[1] .. "marker", "LT", int(pos / 1024), "1")
+    end
+  end
+end
+
+-- Sets the marker that wakes the queue's idle workers (unless blocked). A marker that was not
+-- there yet also moves a fair tenant's pointer to the front (fairSignal).
 local function wakeWorkers(B, blocked)
-  if not blocked then rcall("ZADD", B .. "marker", "0", "0") end
+  if not blocked and rcall("ZADD", B .. "marker", "0", "0") == 1 then fairSignal(B, 0) end
+end
+
+-- After a finish freed active slots of `B`: a fair tenant that left its group's index at its
+-- cap comes back when it has ready jobs (includes/fair.lua); a plain queue pays one HEXISTS.
+local function fairFreed(B)
+  if rcall("HEXISTS", B .. "meta", "fair.group") == 1
+      and (rcall("LLEN", B .. "wait") > 0 or rcall("ZCARD", B .. "prioritized") > 0) then
+    wakeWorkers(B, isBlocked(B))
+  end
 end
 
 -- Ready job with priority 0: LPUSH = back of the line, RPUSH = served next.
@@ -101,7 +129,9 @@ end
 local function markNextDelayed(B)
   local first = rcall("ZRANGE", B .. "delayed", 0, 0, "WITHSCORES")
   if first[2] then
+    local due = math.floor(tonumber(first[2]) / 4096)
     rcall("ZADD", B .. "marker", tonumber(first[2]) / 4096, "1")
+    fairSignal(B, due * 1024)
   end
 end
 

@@ -223,8 +223,9 @@ local function fetchMany(B, o, want, out, at)
     -- fetchOne deletes the sequence counter when it finds prioritized empty.
     if #top < 2 * (want - fromWait) then rcall("DEL", B .. "pc") end
   end
+  local first = o.tokenOffset or 0
   for t = 1, #ids do
-    out[at + 2 * t - 1] = activate(B, o, ids[t], o.token .. ":" .. intText(t))
+    out[at + 2 * t - 1] = activate(B, o, ids[t], o.token .. ":" .. intText(first + t))
     out[at + 2 * t] = ids[t]
   end
   if #ids > 0 then o.taken = true else o.dry = true end
@@ -246,18 +247,33 @@ local function wakeIfMore(B)
   wakeWorkers(B, rcall("LLEN", B .. "wait") == 0 and rcall("ZCARD", B .. "prioritized") == 0)
 end
 
+-- The fair take across a group's tenant queues (includes/fair.lua, which sets it): a worker
+-- of a fair group (`o.fair`) takes from the tenants its index points at, not from `B`.
+local fairNext
+
 -- Take the next job for a worker. `o` holds now, token, lockDuration and the worker's optional
 -- limiter (limMax, limDuration) and name; replies as fetchOne.
 local function fetchNext(B, o)
+  if o.fair then return fairNext(o) end
   fetchPrepare(B, o)
   local reply = fetchOne(B, o, o.token)
   if reply[1] ~= 0 then wakeIfMore(B) end
   return reply
 end
 
+-- A fair group's take option: "<group base>\n<tenant queue base prefix>\n<jobs per visit>\n
+-- <tenant cap, 0: none>", or nil for "" (a plain worker).
+local function fairOption(text)
+  if not text or text == "" then return nil end
+  local g, t, q, c = string.match(text, "^([^\n]+)\n([^\n]+)\n(%d+)\n(%d+)$")
+  if not g then error("bad fair option") end
+  local cap = tonumber(c)
+  return { group = g, tenants = t, quantum = tonumber(q), cap = cap > 0 and cap or nil }
+end
+
 -- Reads the worker's fetch options from ARGV starting at index `i`:
 -- now ("": the server's clock), token, lockDuration, limMax ("" = none), limDuration
--- ("" = none), name.
+-- ("" = none), name, fair ("" = a plain worker; see fairOption).
 local function fetchOptions(i)
   local now, nowText = tonumber(ARGV[i]), ARGV[i]
   if nowText == "" then
@@ -278,5 +294,6 @@ local function fetchOptions(i)
     limMax = tonumber(ARGV[i + 3]),
     limDuration = tonumber(ARGV[i + 4]),
     name = ARGV[i + 5],
+    fair = fairOption(ARGV[i + 6]),
   }
 end

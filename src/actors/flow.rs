@@ -27,6 +27,19 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+/// A lock to renew: the job's queue (a fair group's jobs come from many), id and token.
+pub(crate) type HeldLock = (std::sync::Arc<crate::keys::QueueKeys>, String, String);
+
+trait HeldLockOf {
+    fn of(taken: &Taken) -> HeldLock;
+}
+
+impl HeldLockOf for HeldLock {
+    fn of(taken: &Taken) -> HeldLock {
+        (taken.job.queue_keys().clone(), taken.job.id.clone(), taken.lease.token().to_owned())
+    }
+}
+
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::engine::Taken;
@@ -121,7 +134,7 @@ struct Synced {
     /// there is one, nothing else is taken or started.
     isolating: usize,
     /// `(id, token)` of those still waiting for the running jobs to end (renewed meanwhile).
-    suspects: Vec<(String, String)>,
+    suspects: Vec<HeldLock>,
 }
 
 /// The flow control of one worker.
@@ -235,9 +248,9 @@ impl Flow {
 
     /// `(id, token)` of the jobs held ahead and of those waiting to run alone, for the lock
     /// renewer.
-    pub(crate) fn held_locks(&self) -> Vec<(String, String)> {
+    pub(crate) fn held_locks(&self) -> Vec<HeldLock> {
         let s = self.lock();
-        let held = s.buffer.iter().map(|t| (t.job.id.clone(), t.lease.token().to_owned()));
+        let held = s.buffer.iter().map(HeldLock::of);
         held.chain(s.suspects.iter().cloned()).collect()
     }
 
@@ -381,7 +394,7 @@ impl Flow {
             return None;
         }
         s.isolating += 1;
-        s.suspects.push((taken.job.id.clone(), taken.lease.token().to_owned()));
+        s.suspects.push(HeldLock::of(taken));
         Some(s.buffer.drain(..).collect())
     }
 
@@ -393,7 +406,7 @@ impl Flow {
 
     /// The job to run alone stopped waiting (it starts, or goes back to wait).
     pub(crate) fn alone_starts(&self, id: &str) {
-        self.lock().suspects.retain(|(i, _)| i != id);
+        self.lock().suspects.retain(|(_, i, _)| i != id);
     }
 
     /// The job run alone ended (or never started).

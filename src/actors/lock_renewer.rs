@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::core::Core;
 use super::events::WorkerEvent;
+use super::flow::HeldLock;
 use super::job_msg::{CancelReason, JobMsg};
 use super::periodic::Step;
 
@@ -19,18 +20,19 @@ pub(crate) fn step(core: Arc<Core>) -> Step {
             if !stuck.is_empty() {
                 core.engine.extend_taken_locks(&stuck, duration).await?;
             }
-            let mut pairs: Vec<(String, String)> = core
+            let mut locks: Vec<HeldLock> = core
                 .registry
                 .running()
                 .into_iter()
                 .filter(|(_, j)| !j.phase.is_lost())
-                .map(|(id, j)| (id, j.lease.token().to_owned()))
+                .map(|(id, j)| (j.keys.clone(), id, j.lease.token().to_owned()))
                 .collect();
-            pairs.extend(core.flow.held_locks());
-            if pairs.is_empty() {
+            locks.extend(core.flow.held_locks());
+            if locks.is_empty() {
                 return Ok(());
             }
-            let lost = core.engine.extend_locks(&pairs, duration).await?;
+            let lost = core.engine.extend_locks_of(&locks, duration).await?;
+            let pairs: Vec<(String, String)> = locks.into_iter().map(|(_, id, token)| (id, token)).collect();
             for id in lost {
                 // A job held ahead whose lock is gone is not ours to run any more.
                 if core.flow.forget_held(&id) {

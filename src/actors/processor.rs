@@ -45,7 +45,8 @@ impl JobContext {
         JobContext { cancel, actor, lease, engine, events }
     }
 
-    /// The name of the queue the job came from.
+    /// The name of the worker's queue (a fair group's worker: the group's name; the queue a
+    /// job came from is [`Job::queue_name`](crate::Job::queue_name)).
     pub fn queue_name(&self) -> &str {
         self.engine.queue().name()
     }
@@ -58,14 +59,14 @@ impl JobContext {
     /// Reports progress: stored on the job, a `progress` event in the queue's stream (what
     /// Node's QueueEvents sees) and a [`WorkerEvent::JobProgress`] to this worker's subscribers.
     pub async fn progress(&self, job: &mut Job, progress: impl serde::Serialize) -> crate::Result<()> {
-        job.progress = self.engine.queue().update_job_progress(&job.id, progress).await?;
+        job.progress = self.engine.queue_of(job).await?.update_job_progress(&job.id, progress).await?;
         self.events.emit(WorkerEvent::JobProgress { id: job.id.clone(), progress: job.progress.clone() });
         Ok(())
     }
 
     /// Appends a line to the job's log (kept to its `keep_logs`); returns the log's length.
     pub async fn log(&self, job: &Job, line: &str) -> crate::Result<u64> {
-        self.engine.queue().add_job_log(&job.id, line, job.opts.keep_logs).await
+        self.engine.queue_of(job).await?.add_job_log(&job.id, line, job.opts.keep_logs).await
     }
 
     /// What the job's completed children returned, by child key (a parent of a flow reads its
@@ -78,7 +79,7 @@ impl JobContext {
         if let Some(values) = job.taken_children_values() {
             return Ok(values);
         }
-        self.engine.queue().get_children_values(&job.id).await
+        self.engine.queue_of(job).await?.get_children_values(&job.id).await
     }
 
     /// Cancels this job with [`CancelReason::Timeout`] once `after` has passed from now (a
@@ -90,7 +91,7 @@ impl JobContext {
 
     /// Replaces the job's data, in Redis and in `job`.
     pub async fn update_data(&self, job: &mut Job, data: impl serde::Serialize) -> crate::Result<()> {
-        job.data = self.engine.queue().update_job_data(&job.id, data).await?;
+        job.data = self.engine.queue_of(job).await?.update_job_data(&job.id, data).await?;
         Ok(())
     }
 
@@ -98,7 +99,7 @@ impl JobContext {
     /// renewer's schedule (the lock renewer extends it every `lock_renew_time` anyway). False
     /// when the lock is no longer ours: the job may be running elsewhere, so stop.
     pub async fn extend_lock(&self, job: &Job, duration: Duration) -> crate::Result<bool> {
-        self.engine.extend_lock(&job.id, &self.lease, duration).await
+        self.engine.extend_lock(job, &self.lease, duration).await
     }
 }
 

@@ -18,6 +18,8 @@ use crate::engine::Lease;
 #[derive(Clone)]
 pub(crate) struct RunningJob {
     pub(crate) lease: Lease,
+    /// The job's queue (a fair group's jobs come from many).
+    pub(crate) keys: Arc<crate::keys::QueueKeys>,
     pub(crate) actor: ActorRef<JobMsg>,
     /// Shared with the job actor.
     pub(crate) phase: Arc<JobPhase>,

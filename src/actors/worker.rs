@@ -14,7 +14,7 @@ use super::job_msg::{CancelReason, JobMsg};
 use super::periodic::PeriodicArgs;
 use super::processor::Processor;
 use super::{acker, fetcher, lock_renewer, periodic, stalled_checker, task_actor};
-use crate::engine::{Engine, WorkerOptions};
+use crate::engine::{Engine, FairOptions, WorkerOptions};
 use crate::error::Result;
 use crate::supervisor::{ChildSpec, Observer, Restart, Strategy, Supervisor, SupervisorEvent, SupervisorOptions};
 
@@ -67,6 +67,32 @@ impl Worker {
         let flow = Flow::new(opts.concurrency, FetchAhead::new(opts.prefetch, opts.concurrency), running);
         let engine = Engine::connect(queue, opts, false).await?;
         Ok(Worker { core: Core::new(engine, processor, flow) })
+    }
+
+    /// A worker of the fair group `group` (see [`FairQueue`](crate::FairQueue)), not started:
+    /// its takes go round-robin over the group's tenants with work, `fair.quantum` jobs a visit
+    /// (times the tenant's weight), within `fair.tenant_concurrency`; everything else is a
+    /// worker's as usual. Its events name jobs by id, which the group's adds keep unique across
+    /// tenants.
+    pub async fn fair(group: &str, processor: Processor, opts: WorkerOptions, fair: FairOptions) -> Result<Worker> {
+        let running = opts.autorun;
+        let flow = Flow::new(opts.concurrency, FetchAhead::new(opts.prefetch, opts.concurrency), running);
+        let engine = Engine::connect_fair(group, opts, &fair).await?;
+        Ok(Worker { core: Core::new(engine, processor, flow) })
+    }
+
+    /// Spawns a worker of the fair group `group` at the root of its own tree (see
+    /// [`fair`](Self::fair)).
+    pub async fn spawn_fair(
+        group: &str,
+        processor: Processor,
+        opts: WorkerOptions,
+        fair: FairOptions,
+    ) -> Result<(Worker, UnboundedReceiver<WorkerEvent>)> {
+        let worker = Worker::fair(group, processor, opts, fair).await?;
+        let events = worker.subscribe();
+        worker.start(None).await?;
+        Ok((worker, events))
     }
 
     /// Spawns a worker at the root of its own tree. Returns it and a subscription that sees

@@ -38,4 +38,9 @@ impl Client {
     pub(crate) fn keys(&self) -> &Arc<QueueKeys> {
         &self.keys
     }
+
+    /// Another queue on the same connection (a fair group's tenant queue).
+    pub(crate) fn for_queue(&self, keys: Arc<QueueKeys>) -> Client {
+        Client { conn: self.conn.clone(), keys }
+    }
 }

@@ -99,7 +99,7 @@ impl Engine {
             fetch_next,
             fetch: &fetch,
         };
-        match call.run(self.queue.client()?).await? {
+        match call.run(&self.client_of(f.job)?).await? {
             Some(next @ FetchReply::Job { .. }) | Some(next @ FetchReply::Unreadable { .. }) => {
                 // Boxed: accepting may fail a job at pickup, which finishes it through here.
                 match Box::pin(self.accept(next, lease.token())).await? {
@@ -164,7 +164,7 @@ impl Engine {
         fetch_next: bool,
     ) -> Result<FailOutcome<Taken>> {
         let d = self.decide(job, err);
-        let client = self.queue.client()?;
+        let client = &self.client_of(Some(job))?;
         match d.retry_in {
             Some(delay) if delay.is_zero() => {
                 RetryJob {
@@ -232,7 +232,7 @@ impl Engine {
             stacktrace: None,
             fetch: &fetch,
         };
-        call.run(self.queue.client()?).await?;
+        call.run(&self.client_of(Some(job))?).await?;
         record_job(job, JobMetric::Delayed);
         Ok(())
     }
@@ -240,7 +240,7 @@ impl Engine {
     /// Puts `job` back at the front of the line without counting an attempt. Returns the rate
     /// limit still to run on the queue (zero: none).
     pub(crate) async fn move_to_wait(&self, job: &Job, lease: &Lease) -> Result<Duration> {
-        let ttl = MoveJobFromActiveToWait { id: &job.id, token: lease.token() }.run(self.queue.client()?).await?;
+        let ttl = MoveJobFromActiveToWait { id: &job.id, token: lease.token() }.run(&self.client_of(Some(job))?).await?;
         record_job(job, JobMetric::Waiting);
         Ok(ttl)
     }
@@ -253,13 +253,13 @@ impl Engine {
         child_key: Option<&str>,
     ) -> Result<bool> {
         let call = MoveToWaitingChildren { id: &job.id, token: lease.token(), now: now_ms(), child_key };
-        call.run(self.queue.client()?).await
+        call.run(&self.client_of(Some(job))?).await
     }
 
-    /// Renews the lock of job `id` held under `lease`. False when it is no longer ours.
-    pub(crate) async fn extend_lock(&self, id: &str, lease: &Lease, duration: Duration) -> Result<bool> {
-        let jobs = [(id.to_owned(), lease.token().to_owned())];
-        let lost = ExtendLocks { duration, jobs: &jobs }.run(self.queue.client()?).await?;
+    /// Renews the lock of `job` held under `lease`. False when it is no longer ours.
+    pub(crate) async fn extend_lock(&self, job: &Job, lease: &Lease, duration: Duration) -> Result<bool> {
+        let jobs = [(job.id.clone(), lease.token().to_owned())];
+        let lost = ExtendLocks { duration, jobs: &jobs }.run(&self.client_of(Some(job))?).await?;
         Ok(lost.is_empty())
     }
 }

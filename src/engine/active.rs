@@ -103,7 +103,7 @@ impl ActiveJob {
 
     /// Renews the job's lock for `duration`. False when the lock is no longer ours.
     pub async fn extend_lock(&self, duration: Duration) -> Result<bool> {
-        self.engine.extend_lock(&self.job.id, &self.lease, duration).await
+        self.engine.extend_lock(&self.job, &self.lease, duration).await
     }
 
     /// Reports progress (a number or any JSON object): stored, and a `progress` event.

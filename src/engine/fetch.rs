@@ -67,6 +67,7 @@ impl Engine {
             lock_duration: o.lock_duration,
             limiter: o.limiter.map(|l| (l.max, l.duration)),
             name: o.name.as_deref().unwrap_or(""),
+            fair: self.fair.as_ref().map_or("", |f| f.arg.as_str()),
         }
     }
 
@@ -120,9 +121,10 @@ impl Engine {
                 Box::pin(self.fail_corrupt(&id, &Lease::new(token), &e.to_string())).await?;
                 Err(e)
             }
-            FetchReply::Job { id, hash } => {
+            FetchReply::Job { id, mut hash } => {
                 let lease = Lease::new(token);
-                match Job::from_hash(self.queue.keys(), &id, hash) {
+                let keys = self.taken_from(&mut hash)?;
+                match Job::from_hash(&keys, &id, hash) {
                     Ok(job) => {
                         if let Some(reason) = job.deferred_failure.clone() {
                             Box::pin(self.fail_at_pickup(&job, &lease, &reason)).await?;

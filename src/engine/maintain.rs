@@ -1,12 +1,14 @@
 //! Keeping jobs owned and recovering the lost: lock renewal and the stalled check (PROTOCOL.md
 //! §11).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::Engine;
 use crate::clock::now_ms;
 use crate::error::Result;
+use crate::keys::QueueKeys;
 use crate::scripts::{ExtendLocks, ExtendTakenLocks, MarkRunAlone, MoveStalledJobsToWait};
 
 impl Engine {
@@ -20,6 +22,32 @@ impl Engine {
         let extend = ExtendLocks { duration, jobs };
         let call = extend.run(client);
         crate::telemetry::traced_extend_locks(self.queue.name(), self.opts.name.as_deref(), jobs, call).await
+    }
+
+    /// Renews the locks of many active jobs, `(queue, job id, token)`: one call per queue (a
+    /// fair group's jobs come from many). Returns the ids whose lock was lost.
+    pub(crate) async fn extend_locks_of(
+        &self,
+        jobs: &[(Arc<QueueKeys>, String, String)],
+        duration: Duration,
+    ) -> Result<Vec<String>> {
+        let own = self.queue.keys();
+        if jobs.iter().all(|(k, _, _)| **k == **own) {
+            let pairs: Vec<(String, String)> = jobs.iter().map(|(_, id, t)| (id.clone(), t.clone())).collect();
+            return self.extend_locks(&pairs, duration).await;
+        }
+        let mut by_queue: HashMap<&str, (&Arc<QueueKeys>, Vec<(String, String)>)> = HashMap::new();
+        for (keys, id, token) in jobs {
+            by_queue.entry(keys.base.as_str()).or_insert_with(|| (keys, Vec::new())).1.push((id.clone(), token.clone()));
+        }
+        let client = self.maintenance_client().await?;
+        let mut lost = Vec::new();
+        for (keys, pairs) in by_queue.into_values() {
+            let (extend, tenant) = (ExtendLocks { duration, jobs: &pairs }, client.for_queue(keys.clone()));
+            let call = extend.run(&tenant);
+            lost.extend(crate::telemetry::traced_extend_locks(&keys.name, self.opts.name.as_deref(), &pairs, call).await?);
+        }
+        Ok(lost)
     }
 
     /// Renews the locks of the jobs taken under `tokens` (see `ExtendTakenLocks`): for takes
@@ -36,7 +64,7 @@ impl Engine {
     /// stalled check's failure reason should it stall again. False when the lock is not ours.
     pub(crate) async fn mark_run_alone(&self, job: &crate::job::Job, lease: &super::Lease) -> Result<bool> {
         let call = MarkRunAlone { id: &job.id, token: lease.token(), stalled_count: job.stalled_counter };
-        call.run(self.queue.client()?).await
+        call.run(&self.client_of(Some(job))?).await
     }
 
     /// Runs the stalled check once (at most once per `stalled_interval` across all workers of
@@ -49,6 +77,10 @@ impl Engine {
             interval: o.stalled_interval,
         };
         let client = self.maintenance_client().await?;
+        if let Some(fair) = &self.fair {
+            let call = self.fair_stalled_check(fair, client);
+            return crate::telemetry::stalled_check(self.queue.name(), o.name.as_deref(), call).await;
+        }
         crate::telemetry::stalled_check(self.queue.name(), o.name.as_deref(), check.run(client)).await
     }
 

@@ -9,6 +9,7 @@
 mod ack;
 mod active;
 mod batch;
+mod fair;
 mod fetch;
 mod idle_take;
 mod lease;
@@ -26,6 +27,8 @@ pub use ack::FailOutcome;
 pub use active::ActiveJob;
 pub(crate) use batch::Completion;
 pub(crate) use fetch::Accepted;
+pub use fair::FairOptions;
+pub(crate) use fair::FairGroup;
 pub use fetch::GetNextJobOptions;
 pub(crate) use lease::{Lease, Taken};
 pub use options::{MetricsOptions, RateLimiter, WorkerOptions};
@@ -66,6 +69,9 @@ pub(crate) struct Engine {
     /// and handed back at close or pause has produced nothing, so it leaves no extra pending
     /// iteration behind).
     schedule_at_take: bool,
+    /// A worker of a fair group: its queue is the group's home queue (the group's keys), its
+    /// jobs come from the tenant queues (see `fair`).
+    fair: Option<FairGroup>,
 }
 
 impl Drop for Engine {
@@ -79,10 +85,27 @@ impl Drop for Engine {
 impl Engine {
     /// Connects (scripts loaded) after validating the options.
     pub(crate) async fn connect(queue_name: &str, opts: WorkerOptions, schedule_at_take: bool) -> Result<Arc<Engine>> {
+        Engine::connect_with(queue_name, opts, schedule_at_take, None).await
+    }
+
+    /// Connects a worker of the fair group `group` (its home queue is named after it).
+    pub(crate) async fn connect_fair(group: &str, opts: WorkerOptions, fair: &FairOptions) -> Result<Arc<Engine>> {
+        fair.validate()?;
+        Engine::connect_with(group, opts, false, Some(fair)).await
+    }
+
+    async fn connect_with(
+        queue_name: &str,
+        opts: WorkerOptions,
+        schedule_at_take: bool,
+        fair: Option<&FairOptions>,
+    ) -> Result<Arc<Engine>> {
         opts.validate()?;
         let queue_opts = QueueOptions::new(opts.connection.clone()).skip_meta_update(true);
         let queue = Queue::new(queue_name, queue_opts).await?;
+        let fair = fair.map(|f| FairGroup::new(queue.keys(), f));
         Ok(Arc::new(Engine {
+            fair,
             queue,
             opts,
             blocking: tokio::sync::Mutex::new(None),

@@ -30,8 +30,8 @@ impl Engine {
         let deadline = Instant::now() + self.opts.lock_duration / 2;
         let mut pause = Duration::from_millis(25);
         loop {
-            let outcome = match self.queue.client() {
-                Ok(client) => produce_next(client, job).await,
+            let outcome = match self.client_of(Some(job)) {
+                Ok(client) => produce_next(&client, job).await,
                 Err(e) => Err(e),
             };
             match outcome {

@@ -147,6 +147,15 @@ impl Queue {
         self.inner.client.keys()
     }
 
+    /// A handle on another queue (`keys`, same prefix) over this one's connection and options,
+    /// without touching its meta: a fair group's tenant queue.
+    pub(crate) fn sibling(&self, keys: Arc<QueueKeys>) -> Queue {
+        let client = self.inner.client.for_queue(keys);
+        let adder = coalesce::Coalescer::start(client.clone());
+        let opts = self.inner.opts.clone();
+        Queue { inner: Arc::new(QueueInner { client, adder, opts, closed: AtomicBool::new(false) }) }
+    }
+
     /// The queue's client, unless the handle was closed.
     pub(crate) fn client(&self) -> Result<&Client> {
         if self.inner.closed.load(Ordering::Relaxed) {

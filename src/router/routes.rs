@@ -177,7 +177,7 @@ impl Router {
                         ctx.set_timeout(after);
                     }
                 }
-                let meta = JobMeta::of(&job, ctx.queue_name());
+                let meta = JobMeta::of(&job, job.queue_name());
                 let handler = route.handler.clone();
                 handler(job, meta, ctx).await?.into_outcome()
             })

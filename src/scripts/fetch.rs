@@ -20,11 +20,13 @@ pub(crate) struct FetchArgs<'a> {
     pub(crate) limiter: Option<(u64, Duration)>,
     /// The worker's name, stored in `pb` ("" for none).
     pub(crate) name: &'a str,
+    /// A fair group's take (includes/fair.lua's `fairOption`), "" for a plain worker.
+    pub(crate) fair: &'a str,
 }
 
 impl FetchArgs<'_> {
     /// ARGV: now ("" for the server's clock), token, lock duration ms, limiter max and window ms
-    /// ("" and "" for none), name.
+    /// ("" and "" for none), name, fair group ("" for none).
     pub(super) fn push(&self, inv: &mut Invocation) {
         if self.now == 0 {
             inv.arg("");
@@ -36,7 +38,7 @@ impl FetchArgs<'_> {
             Some((max, window)) => inv.arg(max).arg(window.as_millis() as u64),
             None => inv.arg("").arg(""),
         };
-        inv.arg(self.name);
+        inv.arg(self.name).arg(self.fair);
     }
 }
 

@@ -25,6 +25,8 @@ mod clean_jobs_in_set;
 mod drain;
 mod extend_locks;
 mod extend_taken_locks;
+mod fair_heal;
+mod fair_join;
 mod fetch;
 mod finish_many;
 mod get_rate_limit_ttl;
@@ -60,6 +62,8 @@ pub(crate) use clean_jobs_in_set::CleanJobsInSet;
 pub(crate) use drain::Drain;
 pub(crate) use extend_locks::ExtendLocks;
 pub(crate) use extend_taken_locks::ExtendTakenLocks;
+pub(crate) use fair_heal::FairHeal;
+pub(crate) use fair_join::FairJoin;
 pub(crate) use fetch::{FetchArgs, FetchReply};
 pub(crate) use finish_many::{FinishMany, ManyJob, Profile};
 pub(crate) use get_rate_limit_ttl::GetRateLimitTtl;
@@ -287,6 +291,8 @@ fn all() -> impl Iterator<Item = &'static ScriptDef> {
         &drain::DEF,
         &extend_locks::DEF,
         &extend_taken_locks::DEF,
+        &fair_heal::DEF,
+        &fair_join::DEF,
         &finish_many::DEF,
         &get_rate_limit_ttl::DEF,
         &get_state::DEF,

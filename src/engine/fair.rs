@@ -1,0 +1,145 @@
+//! A worker of a fair group (src/fair, lua/includes/fair.lua): its takes go round the tenant
+//! queues its group's index points at, so the engine meets jobs of many queues. Every verb on a
+//! job talks to the job's own queue (`client_of`); the stalled check runs for each tenant with
+//! active jobs, with the group's upkeep (`fairHeal`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use super::Engine;
+use crate::clock::now_ms;
+use crate::connection::Client;
+use crate::error::{Error, Result};
+use crate::job::Job;
+use crate::keys::QueueKeys;
+use crate::queue::Queue;
+use crate::scripts::{FairHeal, MoveStalledJobsToWait};
+
+/// How a worker of a fair group takes: jobs per visit of a tenant and a cap on a tenant's
+/// active jobs. Defaults: one job per visit (weights multiply it), no cap.
+#[derive(Debug, Clone)]
+pub struct FairOptions {
+    /// Jobs taken from a tenant per visit before the next tenant's turn (times the tenant's
+    /// weight). Default 1: strict round-robin.
+    pub quantum: u32,
+    /// Most active jobs of one tenant across all workers of the group (its queue's `active`
+    /// list is counted), none by default. BullMQ's global concurrency of a tenant queue
+    /// (`Queue::set_global_concurrency`) is honoured as well.
+    pub tenant_concurrency: Option<u32>,
+    /// Tenants of the group's list checked for a missing pointer per stalled check (tenants
+    /// whose jobs were added by a client that does not keep the index). Default 1000.
+    pub heal_chunk: u32,
+}
+
+impl Default for FairOptions {
+    fn default() -> Self {
+        FairOptions { quantum: 1, tenant_concurrency: None, heal_chunk: 1000 }
+    }
+}
+
+impl FairOptions {
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.quantum == 0 {
+            return Err(Error::invalid("quantum", "must be at least 1"));
+        }
+        if self.tenant_concurrency == Some(0) {
+            return Err(Error::invalid("tenant_concurrency", "must be at least 1 (none: no cap)"));
+        }
+        if self.heal_chunk == 0 {
+            return Err(Error::invalid("heal_chunk", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// The group side of an engine: the take option the scripts read and the tenant queues met.
+pub(crate) struct FairGroup {
+    /// See includes/fetch.lua's `fairOption`.
+    pub(crate) arg: String,
+    /// `prefix:G.`: a tenant's queue base is this, the tenant and `:`.
+    pub(crate) tenant_prefix: String,
+    heal_chunk: u32,
+    /// Tenant queue name -> its keys (one `Arc` per tenant, shared by its jobs).
+    keys: Mutex<HashMap<String, Arc<QueueKeys>>>,
+    /// Tenant queue name -> a queue handle, for what a processor does on its job (progress,
+    /// logs, data).
+    queues: tokio::sync::Mutex<HashMap<String, Queue>>,
+}
+
+impl FairGroup {
+    pub(crate) fn new(home: &QueueKeys, opts: &FairOptions) -> FairGroup {
+        let tenant_prefix = format!("{}:{}.", home.prefix, home.name);
+        let arg = format!("{}\n{}\n{}\n{}", home.base, tenant_prefix, opts.quantum, opts.tenant_concurrency.unwrap_or(0));
+        FairGroup {
+            arg,
+            tenant_prefix,
+            heal_chunk: opts.heal_chunk,
+            keys: Mutex::new(HashMap::new()),
+            queues: tokio::sync::Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl Engine {
+    /// The client for `job`'s queue: the worker's own, or a fair group's tenant queue on the
+    /// same connection.
+    pub(crate) fn client_of(&self, job: Option<&Job>) -> Result<Client> {
+        let client = self.queue.client()?;
+        match job {
+            Some(j) if !Arc::ptr_eq(j.queue_keys(), client.keys()) && **j.queue_keys() != **client.keys() => {
+                Ok(client.for_queue(j.queue_keys().clone()))
+            }
+            _ => Ok(client.clone()),
+        }
+    }
+
+    /// The keys of the queue a taken job came from: the worker's own, or (a fair group) the
+    /// tenant queue the take named in the reply's `tq` field, which is removed.
+    pub(crate) fn taken_from(&self, hash: &mut HashMap<String, String>) -> Result<Arc<QueueKeys>> {
+        let own = self.queue.keys();
+        let (Some(fair), Some(name)) = (&self.fair, hash.remove("tq")) else { return Ok(own.clone()) };
+        let mut known = fair.keys.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(k) = known.get(&name) {
+            return Ok(k.clone());
+        }
+        let keys = Arc::new(QueueKeys::new(&own.prefix, &name)?);
+        known.insert(name, keys.clone());
+        Ok(keys)
+    }
+
+    /// A queue handle for `job`'s queue (a tenant's in a fair group), made once per queue.
+    pub(crate) async fn queue_of(&self, job: &Job) -> Result<Queue> {
+        let Some(fair) = &self.fair else { return Ok(self.queue.clone()) };
+        if **job.queue_keys() == **self.queue.keys() {
+            return Ok(self.queue.clone());
+        }
+        let mut queues = fair.queues.lock().await;
+        if let Some(q) = queues.get(job.queue_name()) {
+            return Ok(q.clone());
+        }
+        let q = self.queue.sibling(job.queue_keys().clone());
+        queues.insert(job.queue_name().to_owned(), q.clone());
+        Ok(q)
+    }
+
+    /// A fair group's stalled check: the group's upkeep, then the stalled check of every
+    /// tenant with active jobs. Returns the ids put back to wait.
+    pub(crate) async fn fair_stalled_check(&self, fair: &FairGroup, client: &Client) -> Result<Vec<String>> {
+        let healed = FairHeal { tenant_prefix: &fair.tenant_prefix, chunk: fair.heal_chunk }.run(client).await?;
+        if healed.repaired > 0 {
+            tracing::debug!(repaired = healed.repaired, "fair group: tenants pointed at again");
+        }
+        let check = MoveStalledJobsToWait {
+            max_stalled_count: self.opts.max_stalled_count,
+            now: now_ms(),
+            interval: self.opts.stalled_interval,
+        };
+        let mut moved = Vec::new();
+        for tenant in healed.busy {
+            let name = format!("{}{tenant}", fair.tenant_prefix.rsplit(':').next().unwrap_or_default());
+            let keys = Arc::new(QueueKeys::new(&self.queue.keys().prefix, &name)?);
+            moved.extend(check.run(&client.for_queue(keys)).await?);
+        }
+        Ok(moved)
+    }
+}

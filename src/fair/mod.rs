@@ -1,0 +1,146 @@
+//! Fairness across tenants, after QuiCK's pointer index: each tenant's jobs live in a plain
+//! BullMQ queue of their own (`<group>.<tenant>`: Node workers and every getter work on any one
+//! tenant), and the group keeps an index of the tenants with work, tenant -> earliest visible
+//! time, that every script of ours that adds, delays, readies or takes a job keeps in the same
+//! call. A worker of the group ([`Worker::fair`](crate::Worker::fair)) takes round-robin over
+//! that index, `quantum` jobs a visit (times the tenant's weight), within per-tenant caps: one
+//! tenant's flood waits behind everyone's turn instead of in front of it.
+//!
+//! The index lives in the group's home keys (`prefix:<group>:ready` and friends, see
+//! `lua/includes/fair.lua`); a take looks at O(log n) of it per tenant visited, whatever the
+//! number of tenants.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::job::{BulkJob, Job, JobOptions};
+use crate::keys::QueueKeys;
+use crate::queue::{Queue, QueueOptions};
+use crate::scripts::FairJoin;
+
+pub use crate::engine::FairOptions;
+
+/// The producer side of a fair group: adds jobs for tenants, sets their weights and caps.
+/// Cheap to clone; clones share one connection.
+///
+/// ```no_run
+/// use bullmq::{FairQueue, JobOptions, QueueOptions};
+///
+/// # async fn demo() -> bullmq::Result<()> {
+/// let mail = FairQueue::new("mail", QueueOptions::default()).await?;
+/// mail.add("acme", "send", serde_json::json!({"to": "a@acme.test"}), JobOptions::default()).await?;
+/// mail.set_weight("bigcorp", 3).await?; // three jobs a turn
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct FairQueue {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// The group's home queue: its keys hold the group's index.
+    home: Queue,
+    /// Tenant -> its queue, joined to the group.
+    tenants: tokio::sync::Mutex<HashMap<String, Queue>>,
+}
+
+impl std::fmt::Debug for FairQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FairQueue").field("group", &self.group()).finish()
+    }
+}
+
+impl FairQueue {
+    /// Connects to the group `group` (a queue name: its home keys are the group's).
+    pub async fn new(group: &str, opts: QueueOptions) -> Result<FairQueue> {
+        let home = Queue::new(group, opts.skip_meta_update(true)).await?;
+        Ok(FairQueue { inner: Arc::new(Inner { home, tenants: tokio::sync::Mutex::new(HashMap::new()) }) })
+    }
+
+    /// The group's name.
+    pub fn group(&self) -> &str {
+        self.inner.home.name()
+    }
+
+    /// The name of `tenant`'s queue: `<group>.<tenant>`.
+    pub fn tenant_queue_name(&self, tenant: &str) -> String {
+        format!("{}.{tenant}", self.group())
+    }
+
+    /// `tenant`'s queue, a plain BullMQ queue (every getter and admin call works on it),
+    /// joined to the group on first use: jobs added to it through this crate reach the group's
+    /// workers at once; jobs added by other clients (a Node producer), within a stalled check.
+    pub async fn tenant(&self, tenant: &str) -> Result<Queue> {
+        self.join(tenant, None).await
+    }
+
+    async fn join(&self, tenant: &str, weight: Option<u32>) -> Result<Queue> {
+        if tenant.is_empty() || tenant.contains(['\n', ':']) {
+            return Err(Error::invalid("tenant", format!("{tenant:?} must be non-empty, without ':' or a newline")));
+        }
+        let mut tenants = self.inner.tenants.lock().await;
+        if let (Some(q), None) = (tenants.get(tenant), weight) {
+            return Ok(q.clone());
+        }
+        let home = &self.inner.home;
+        let queue = match tenants.get(tenant) {
+            Some(q) => q.clone(),
+            None => home.sibling(Arc::new(QueueKeys::new(home.prefix(), &self.tenant_queue_name(tenant))?)),
+        };
+        FairJoin { group_base: &home.keys().base, tenant, weight }.run(queue.client()?).await?;
+        tenants.insert(tenant.to_owned(), queue.clone());
+        Ok(queue)
+    }
+
+    /// Adds a job for `tenant` (see [`Queue::add`]).
+    pub async fn add(&self, tenant: &str, name: &str, data: impl Serialize, opts: JobOptions) -> Result<Job> {
+        self.tenant(tenant).await?.add(name, data, opts).await
+    }
+
+    /// Adds many jobs for `tenant` atomically (see [`Queue::add_bulk`]).
+    pub async fn add_bulk(&self, tenant: &str, jobs: Vec<BulkJob>) -> Result<Vec<Job>> {
+        self.tenant(tenant).await?.add_bulk(jobs).await
+    }
+
+    /// `tenant`'s weight: jobs taken from it per turn, times the workers' `quantum`. Default 1.
+    pub async fn set_weight(&self, tenant: &str, weight: u32) -> Result<()> {
+        if weight == 0 {
+            return Err(Error::invalid("weight", "must be at least 1"));
+        }
+        self.join(tenant, Some(weight)).await.map(|_| ())
+    }
+
+    /// Caps `tenant`'s active jobs across every worker (BullMQ's global concurrency of its
+    /// queue, which Node workers honour too).
+    pub async fn set_tenant_concurrency(&self, tenant: &str, n: u64) -> Result<()> {
+        self.tenant(tenant).await?.set_global_concurrency(n).await
+    }
+
+    /// Every tenant joined to the group, in the order they joined (by name within a tie).
+    pub async fn tenants(&self) -> Result<Vec<String>> {
+        let key = self.inner.home.keys().key("tenants");
+        self.query(redis::cmd("ZRANGE").arg(key).arg(0).arg(-1), "ZRANGE").await
+    }
+
+    /// How many tenants the group's index points at (tenants with ready or delayed jobs, and
+    /// stale pointers a take has not looked at yet).
+    pub async fn indexed_tenants(&self) -> Result<u64> {
+        let key = self.inner.home.keys().key("ready");
+        self.query(redis::cmd("ZCARD").arg(key), "ZCARD").await
+    }
+
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd, op: &'static str) -> Result<T> {
+        cmd.query_async(&mut self.inner.home.client()?.conn()).await.map_err(|e| Error::redis(op, None, e))
+    }
+
+    /// Closes the group's connection handles.
+    pub async fn close(&self) {
+        for q in self.inner.tenants.lock().await.values() {
+            q.close().await;
+        }
+        self.inner.home.close().await;
+    }
+}
