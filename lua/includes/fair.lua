@@ -7,13 +7,15 @@
     GB.."tail"     the last back-of-the-line position handed out.
     GB.."busy"     set of tenants with jobs taken (their stalled checks, src/fair).
     GB.."weights"  hash, tenant -> weight (jobs per visit = weight * quantum), optional.
+    GB.."credit"   hash, tenant -> what is left of a turn of several jobs a call cut short.
     GB.."marker"   the group's marker: the idle workers of the group block on it.
   A tenant T's jobs live in the plain BullMQ queue whose base is o.fair.tenants .. T .. ":".
   Every script that readies or delays a job of T moves T's pointer earlier (fairSignal); only
   a take moves it later or drops it. A stale pointer costs a take one look.
 ]]
 
--- Takes up to `want` jobs from the visible tenants, in pointer order, at most `quantum * weight`
+-- Takes up to `want` jobs from the visible tenants, in pointer order, take i locked under
+-- "<o.token>:<i>" (under o.token itself with `o.single`), at most `quantum * weight`
 -- per visit (and up to the tenant cap), appending hash, id pairs to `out` from index `at`. Each
 -- hash gets a `tq` field naming its queue (in the reply only). A visited tenant goes to the back
 -- of the line while it has ready jobs, to its next delayed time when it has only delayed ones,
@@ -42,16 +44,21 @@ local function fairTakeMany(o, want, out, at)
     fetchPrepare(TB, t)
     local active = f.cap and rcall("LLEN", TB .. "active") or 0
     if f.cap and active >= f.cap then t.blocked = true end
-    local got, ttl = 0, 0
+    local got, ttl, q, credit = 0, 0, 1, 1
     if not t.blocked then
       local weight = weighted and tonumber(rcall("HGET", GB .. "weights", T)) or 1
-      local n = math.min(math.max(1, math.floor(f.quantum * weight)), want - took)
+      q = math.max(1, math.floor(f.quantum * weight))
+      -- A turn of more than one job cut short by the end of a call goes on in the next call
+      -- (deficit round-robin): what is left of it is kept in GB.."credit".
+      credit = q > 1 and tonumber(rcall("HGET", GB .. "credit", T)) or q
+      local n = math.min(credit, want - took)
       if f.cap then n = math.min(n, f.cap - active) end
       if n > 1 and canTakeMany(t) then
         got = fetchMany(TB, t, n, out, at + 2 * took)
       else
         for k = 1, n do
-          local reply = fetchOne(TB, t, o.token .. ":" .. intText(took + k))
+          local token = o.single and o.token or o.token .. ":" .. intText(took + k)
+          local reply = fetchOne(TB, t, token)
           if reply[1] == 0 then
             ttl = reply[3]
             break
@@ -78,9 +85,15 @@ local function fairTakeMany(o, want, out, at)
     elseif ttl > 0 then
       rcall("ZADD", ready, int((o.now + ttl) * 1024), T)
     elseif rcall("LLEN", TB .. "wait") > 0 or rcall("ZCARD", TB .. "prioritized") > 0 then
-      tail = math.max(o.now * 1024, tail + 1)
-      moved = true
-      rcall("ZADD", ready, int(tail), T)
+      if got > 0 and got < credit and took == want then
+        -- The turn goes on: the pointer stays where it is, at the front.
+        rcall("HSET", GB .. "credit", T, int(credit - got))
+      else
+        if q > 1 then rcall("HDEL", GB .. "credit", T) end
+        tail = math.max(o.now * 1024, tail + 1)
+        moved = true
+        rcall("ZADD", ready, int(tail), T)
+      end
     else
       local due = nextDue(TB, t)
       if due > 0 then
@@ -105,6 +118,8 @@ end
 -- 0} or {0, 0, 0, first pointer's ms}).
 fairNext = function(o)
   local out = {}
+  -- One take, locked under the token itself (as moveToActive locks), not "<token>:1".
+  o.single = true
   local took, due = fairTakeMany(o, 1, out, 0)
   if took == 0 then return { 0, 0, 0, due } end
   return { out[1], out[2], 0, 0 }
