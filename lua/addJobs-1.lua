@@ -46,48 +46,6 @@ for i = 0, n - 1 do
   end
 end
 
--- The events cap and what blocks waking workers, in one read of meta.
-local meta = rcall("HMGET", B .. "meta", "opts.maxLenEvents", "paused", "concurrency", "fair.group")
-local cap = eventsCap(B, meta[1] or nil)
-local blocked = blockedBy(B, meta[2], meta[3])
--- One INCRBY for the whole call: job i gets the value the i-th of n INCRs would have given.
--- A fair tenant's ids come from its group's counter: one worker runs jobs of every tenant,
--- and knows them by id (src/fair).
-local lastCounter = rcall("INCRBY", (meta[4] or B) .. "id", n)
-local batch = newBatch()
-
-local out = {}
-for i = 0, n - 1 do
-  local a = FIRST + i * FIELDS
-  local customId, name, ts, data, opts = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2]), ARGV[a + 3], ARGV[a + 4]
-  local delay, priority, lifo = tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6]), ARGV[a + 7] == "1"
-  local deJson, parentKey, parentJson, rjk = ARGV[a + 8], ARGV[a + 9], ARGV[a + 10], ARGV[a + 11]
-
-  local counter = lastCounter - n + 1 + i
-  local id = customId
-  if id == "" then id = tostring(counter) end
-  local jobKey = B .. id
-  local result
-
-  if refused[i] then
-    result = -5
-  elseif customId ~= "" and rcall("EXISTS", jobKey) == 1 then
-    result = addDuplicate(B, cap, id, parentKey, parentJson, false)
-  else
-    local de = nil
-    if deJson ~= "" then de = cjson.decode(deJson) end
-    local owner = nil
-    if de then owner = deduplicate(B, cap, de, id, name, ts, data, opts, delay, parentKey, parentJson, rjk) end
-    if owner then
-      result = owner
-    else
-      storeAndEnqueue(B, { id = id, name = name, data = data, opts = opts, ts = ts, delay = delay,
-        priority = priority, lifo = lifo, parentKey = parentKey, parentJson = parentJson, rjk = rjk,
-        deid = de and tostring(de.id) or nil }, cap, blocked, batch)
-      result = id
-    end
-  end
-  out[i + 1] = result
-end
-flushBatch(B, batch, blocked)
-return out
+-- Then every job (includes/add.lua): one read of meta, one INCRBY for the ids (a fair tenant's
+-- come from its group's counter), each job stored, deduplicated or a duplicate.
+return addBatch(B, ARGV, FIRST, n, refused)

@@ -108,6 +108,69 @@ pub enum Error {
         /// Why it could not.
         message: String,
     },
+    /// The check phase of a [`Transaction`](crate::queue::Transaction) found a command that
+    /// Redis would refuse once the writes had begun; nothing was written.
+    #[error("transaction refused, nothing written: {command} (#{index}) on {key:?}: {reason}")]
+    TransactionRefused {
+        /// The command (`HSET`, `INCRBY`...), or `add` for a job add.
+        command: &'static str,
+        /// Its position (from 0) among the transaction's app commands or, for `add`, its jobs.
+        index: usize,
+        /// The key at fault.
+        key: String,
+        /// What is wrong with it.
+        reason: TransactionRefusal,
+    },
+    /// The keys of one atomic operation hash to more than one Redis Cluster slot, which a
+    /// cluster cannot run as one script; nothing was sent.
+    #[error(
+        "{operation}: on a Redis Cluster every key must be in the queue's hash slot {slot}, and {keys:?} \
+         are not (give them the queue's hash tag, e.g. a prefix like `{{app}}`)"
+    )]
+    CrossSlot {
+        /// The operation refused.
+        operation: &'static str,
+        /// The queue's slot (that of `prefix:name:`).
+        slot: u16,
+        /// The keys in other slots.
+        keys: Vec<String>,
+    },
+}
+
+/// Why the check phase of a [`Transaction`](crate::queue::Transaction) refused a command.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransactionRefusal {
+    /// The key holds a value of another type than the command works on (Redis would answer
+    /// `WRONGTYPE`), as the transaction's earlier commands leave it.
+    WrongType {
+        /// The type the key has (`string`, `list`, `set`, `zset`, `hash`, `stream`).
+        found: String,
+    },
+    /// The target of `INCRBY` (or the hash field of `HINCRBY`) is not a 64-bit integer in
+    /// Redis's decimal form.
+    NotAnInteger {
+        /// The hash field, for `HINCRBY`.
+        field: Option<String>,
+    },
+    /// The increment would take the value out of the signed 64-bit range.
+    Overflow {
+        /// The hash field, for `HINCRBY`.
+        field: Option<String>,
+    },
+}
+
+impl fmt::Display for TransactionRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let field = |field: &Option<String>| field.as_ref().map(|x| format!(" (field {x:?})")).unwrap_or_default();
+        match self {
+            TransactionRefusal::WrongType { found } => write!(f, "the key holds a {found} (WRONGTYPE)"),
+            TransactionRefusal::NotAnInteger { field: x } => write!(f, "the value{} is not an integer", field(x)),
+            TransactionRefusal::Overflow { field: x } => {
+                write!(f, "the increment would overflow a signed 64-bit integer{}", field(x))
+            }
+        }
+    }
 }
 
 fn job_suffix(job_id: &Option<String>) -> String {

@@ -51,9 +51,50 @@ impl QueueKeys {
     }
 }
 
+/// The Redis Cluster hash slot of `key`: CRC16 (XMODEM) modulo 16384 of the key, or of its hash
+/// tag, the text between the first `{` and the next `}` when that is not empty.
+pub(crate) fn cluster_slot(key: &[u8]) -> u16 {
+    crc16_xmodem(hash_tag(key).unwrap_or(key)) % 16384
+}
+
+/// The hash tag of `key`, when it has one.
+pub(crate) fn hash_tag(key: &[u8]) -> Option<&[u8]> {
+    let open = key.iter().position(|&b| b == b'{')?;
+    let len = key[open + 1..].iter().position(|&b| b == b'}')?;
+    (len > 0).then(|| &key[open + 1..open + 1 + len])
+}
+
+/// CRC16 with polynomial 0x1021, initial value 0, no reflection (the cluster specification's).
+fn crc16_xmodem(data: &[u8]) -> u16 {
+    data.iter().fold(0u16, |mut crc, &b| {
+        crc ^= u16::from(b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
+        }
+        crc
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cluster_slots() {
+        assert_eq!(crc16_xmodem(b"123456789"), 0x31c3, "the check value of CRC-16/XMODEM");
+        assert_eq!(cluster_slot(b"foo"), 12182);
+        assert_eq!(cluster_slot(b"bar"), 5061);
+        assert_eq!(cluster_slot(b""), 0);
+        assert_eq!(cluster_slot(b"{user1000}.following"), cluster_slot(b"{user1000}.followers"));
+        assert_eq!(cluster_slot(b"{user1000}.following"), cluster_slot(b"user1000"));
+        // Only the first `{` counts, and an empty tag means no tag.
+        assert_eq!(cluster_slot(b"foo{}{bar}"), crc16_xmodem(b"foo{}{bar}") % 16384);
+        assert_eq!(cluster_slot(b"foo{{bar}}zap"), cluster_slot(b"{bar"));
+        assert_eq!(cluster_slot(b"foo{bar}{zap}"), cluster_slot(b"bar"));
+        assert_eq!(cluster_slot(b"{app}:q:wait"), cluster_slot(b"{app}:order:1"));
+        assert_eq!(hash_tag(b"no tag"), None);
+        assert_eq!(hash_tag(b"a{b"), None);
+    }
 
     #[test]
     fn names() {

@@ -42,7 +42,7 @@ pub use crate::actors::{
 };
 pub use crate::connection::{Connection, ConnectionOptions};
 pub use crate::engine::{ActiveJob, ManualWorker, WorkerOptions};
-pub use crate::error::{Error, Result, ScriptError, ScriptErrorCode};
+pub use crate::error::{Error, Result, ScriptError, ScriptErrorCode, TransactionRefusal};
 pub use crate::events::{QueueEvent, QueueEvents, QueueEventsOptions};
 pub use crate::fair::{FairOptions, FairQueue};
 pub use crate::flows::{FlowJob, FlowProducer, JobNode};
@@ -50,5 +50,7 @@ pub use crate::job::{
     Backoff, BulkJob, Deduplication, Job, JobError, JobOptions, JobOutcome, JobState, KeepJobs, ParentFailurePolicy,
     ParentOptions,
 };
-pub use crate::queue::{JobScheduler, JobSchedulerRecord, JobTemplate, Queue, QueueOptions, RepeatOptions};
+pub use crate::queue::{
+    JobScheduler, JobSchedulerRecord, JobTemplate, Queue, QueueOptions, RepeatOptions, Transaction, TransactionReply,
+};
 pub use crate::router::{Handled, JobMeta, Router, TopicDefaults};

@@ -7,7 +7,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bullmq::{BulkJob, FairOptions, FairQueue, JobOptions, JobOutcome, QueueOptions, Worker, WorkerEvent};
+use bullmq::{BulkJob, FairOptions, FairQueue, JobOptions, JobOutcome, QueueOptions, Worker};
 use common::*;
 use serde_json::json;
 
@@ -285,7 +285,8 @@ async fn node_producers_and_workers_on_tenant_queues() {
     let tenant = g.tenant("acme").await.unwrap();
     // A Node producer adds straight to the tenant's queue (no index kept): the group's upkeep
     // finds them within a stalled check. Ids are Node's: given, so as not to meet the group's.
-    let jobs: Vec<_> = (0..5).map(|i| json!({"name": "node-job", "data": {"i": i}, "opts": {"jobId": format!("n{i}")}})).collect();
+    let jobs: Vec<_> =
+        (0..5).map(|i| json!({"name": "node-job", "data": {"i": i}, "opts": {"jobId": format!("n{i}")}})).collect();
     common::node::node("bullmq", tenant.name(), json!({"cmd": "add", "jobs": jobs})).await;
     let (p, runs) = recording(Duration::ZERO);
     let opts = opts().stalled_interval(Duration::from_millis(500));

@@ -1,6 +1,7 @@
 --[[
   Adding one job: a custom id that exists already, and deduplication (PROTOCOL.md §12.1.3,
-  §12.1.4). Shared by addJobs and addFlow. Needs includes/base.lua and includes/remove.lua.
+  §12.1.4); adding a batch of jobs (addBatch). Shared by addJobs, addFlow and transaction. Needs
+  includes/base.lua, includes/remove.lua and (for addBatch) includes/store.lua.
 ]]
 
 -- Custom id already taken (PROTOCOL.md §12.1.3).
@@ -114,4 +115,50 @@ local function deduplicate(B, cap, de, id, name, ts, data, opts, delay, parentKe
   end
   announce()
   return owner
+end
+
+-- Adds the `n` jobs whose fields (12 each, laid out as in addJobs-1.lua) start at argv[first]:
+-- one read of meta, one INCRBY for the generated ids, then each job stored, deduplicated or
+-- found a duplicate, and the markers set once. `refused[i]` (i from 0) marks a job refused
+-- already (-5, nothing written for it). Returns one entry per job: its id (new, the existing
+-- duplicate, or the dedup owner), -5, or -7 (custom id owned by another live parent).
+local function addBatch(B, argv, first, n, refused)
+  local meta = rcall("HMGET", B .. "meta", "opts.maxLenEvents", "paused", "concurrency", "fair.group")
+  local cap = eventsCap(B, meta[1] or nil)
+  local blocked = blockedBy(B, meta[2], meta[3])
+  -- Job i gets the value the i-th of n INCRs would have given. A fair tenant's ids come from
+  -- its group's counter (src/fair).
+  local lastCounter = rcall("INCRBY", (meta[4] or B) .. "id", n)
+  local batch = newBatch()
+  local out = {}
+  for i = 0, n - 1 do
+    local a = first + i * 12
+    local customId, name, ts, data, opts = argv[a], argv[a + 1], tonumber(argv[a + 2]), argv[a + 3], argv[a + 4]
+    local delay, priority, lifo = tonumber(argv[a + 5]), tonumber(argv[a + 6]), argv[a + 7] == "1"
+    local deJson, parentKey, parentJson, rjk = argv[a + 8], argv[a + 9], argv[a + 10], argv[a + 11]
+    local id = customId
+    if id == "" then id = tostring(lastCounter - n + 1 + i) end
+    local result
+    if refused[i] then
+      result = -5
+    elseif customId ~= "" and rcall("EXISTS", B .. id) == 1 then
+      result = addDuplicate(B, cap, id, parentKey, parentJson, false)
+    else
+      local de = nil
+      if deJson ~= "" then de = cjson.decode(deJson) end
+      local owner = nil
+      if de then owner = deduplicate(B, cap, de, id, name, ts, data, opts, delay, parentKey, parentJson, rjk) end
+      if owner then
+        result = owner
+      else
+        storeAndEnqueue(B, { id = id, name = name, data = data, opts = opts, ts = ts, delay = delay,
+          priority = priority, lifo = lifo, parentKey = parentKey, parentJson = parentJson, rjk = rjk,
+          deid = de and tostring(de.id) or nil }, cap, blocked, batch)
+        result = id
+      end
+    end
+    out[i + 1] = result
+  end
+  flushBatch(B, batch, blocked)
+  return out
 end

@@ -240,7 +240,8 @@ impl Engine {
     /// Puts `job` back at the front of the line without counting an attempt. Returns the rate
     /// limit still to run on the queue (zero: none).
     pub(crate) async fn move_to_wait(&self, job: &Job, lease: &Lease) -> Result<Duration> {
-        let ttl = MoveJobFromActiveToWait { id: &job.id, token: lease.token() }.run(&self.client_of(Some(job))?).await?;
+        let ttl =
+            MoveJobFromActiveToWait { id: &job.id, token: lease.token() }.run(&self.client_of(Some(job))?).await?;
         record_job(job, JobMetric::Waiting);
         Ok(ttl)
     }

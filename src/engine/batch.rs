@@ -165,8 +165,7 @@ impl Engine {
             })
             .collect();
         let fetch = self.fetch_args(token_prefix, now_ms());
-        let reply =
-            FinishMany { profiles: &profiles, jobs: &args, take, fetch: &fetch }.run(client).await?;
+        let reply = FinishMany { profiles: &profiles, jobs: &args, take, fetch: &fetch }.run(client).await?;
         if reply.ttl > 0 {
             self.set_rate_limited(reply.ttl);
         }

@@ -69,7 +69,8 @@ pub(crate) struct FairGroup {
 impl FairGroup {
     pub(crate) fn new(home: &QueueKeys, opts: &FairOptions) -> FairGroup {
         let tenant_prefix = format!("{}:{}.", home.prefix, home.name);
-        let arg = format!("{}\n{}\n{}\n{}", home.base, tenant_prefix, opts.quantum, opts.tenant_concurrency.unwrap_or(0));
+        let arg =
+            format!("{}\n{}\n{}\n{}", home.base, tenant_prefix, opts.quantum, opts.tenant_concurrency.unwrap_or(0));
         FairGroup {
             arg,
             tenant_prefix,

@@ -11,6 +11,9 @@ use crate::error::Result;
 use crate::keys::QueueKeys;
 use crate::scripts::{ExtendLocks, ExtendTakenLocks, MarkRunAlone, MoveStalledJobsToWait};
 
+/// One queue's locks to renew: its keys and `(job id, token)` pairs.
+type QueueLocks<'a> = (&'a Arc<QueueKeys>, Vec<(String, String)>);
+
 impl Engine {
     /// Renews the locks of many active jobs, `(job id, token)`, in one call. Returns the ids
     /// whose lock was lost (missing or held by another token).
@@ -36,16 +39,22 @@ impl Engine {
             let pairs: Vec<(String, String)> = jobs.iter().map(|(_, id, t)| (id.clone(), t.clone())).collect();
             return self.extend_locks(&pairs, duration).await;
         }
-        let mut by_queue: HashMap<&str, (&Arc<QueueKeys>, Vec<(String, String)>)> = HashMap::new();
+        let mut by_queue: HashMap<&str, QueueLocks<'_>> = HashMap::new();
         for (keys, id, token) in jobs {
-            by_queue.entry(keys.base.as_str()).or_insert_with(|| (keys, Vec::new())).1.push((id.clone(), token.clone()));
+            by_queue
+                .entry(keys.base.as_str())
+                .or_insert_with(|| (keys, Vec::new()))
+                .1
+                .push((id.clone(), token.clone()));
         }
         let client = self.maintenance_client().await?;
         let mut lost = Vec::new();
         for (keys, pairs) in by_queue.into_values() {
             let (extend, tenant) = (ExtendLocks { duration, jobs: &pairs }, client.for_queue(keys.clone()));
             let call = extend.run(&tenant);
-            lost.extend(crate::telemetry::traced_extend_locks(&keys.name, self.opts.name.as_deref(), &pairs, call).await?);
+            lost.extend(
+                crate::telemetry::traced_extend_locks(&keys.name, self.opts.name.as_deref(), &pairs, call).await?,
+            );
         }
         Ok(lost)
     }

@@ -12,11 +12,13 @@ mod getters;
 mod jobs;
 mod metrics;
 mod schedulers;
+mod transaction;
 
 pub use crate::schedulers::{JobSchedulerRecord, JobTemplate, LegacyRepeatableJob, RepeatOptions};
 pub use dependencies::{Dependencies, DependenciesQuery, DependencyCounts};
 pub use metrics::{Metrics, MetricsMeta, MetricsType};
 pub use schedulers::JobScheduler;
+pub use transaction::{Transaction, TransactionReply};
 
 use crate::clock::now_ms;
 use crate::connection::{Client, Connection};

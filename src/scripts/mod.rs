@@ -50,6 +50,7 @@ mod remove_job_scheduler;
 mod remove_unprocessed_children;
 mod reprocess_job;
 mod retry_job;
+mod transaction;
 mod update_job;
 mod update_job_scheduler;
 
@@ -86,6 +87,7 @@ pub(crate) use remove_job_scheduler::RemoveJobScheduler;
 pub(crate) use remove_unprocessed_children::RemoveUnprocessedChildren;
 pub(crate) use reprocess_job::ReprocessJob;
 pub(crate) use retry_job::RetryJob;
+pub(crate) use transaction::{AppWrite, RunTransaction};
 pub(crate) use update_job::{JobField, UpdateJob};
 pub(crate) use update_job_scheduler::UpdateJobScheduler;
 
@@ -314,6 +316,7 @@ fn all() -> impl Iterator<Item = &'static ScriptDef> {
         &remove_unprocessed_children::DEF,
         &reprocess_job::DEF,
         &retry_job::DEF,
+        &transaction::DEF,
         &update_job::DEF,
         &update_job_scheduler::DEF,
     ]

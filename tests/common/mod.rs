@@ -2,6 +2,7 @@
 //! raw Redis access for asserting wire state, and `eventually` polling.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod proxy;
 
 use std::process::{Command, Stdio};
