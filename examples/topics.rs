@@ -1,6 +1,7 @@
 //! Topic routing, ported from the Bedrock job queue's quick start: a router with two topics
-//! (`email:send` with a typed payload, `report:*` by pattern), jobs for two tenants (one queue
-//! each), a snooze and a discard, and a topic timeout. Run it with
+//! (`email:send` with a typed payload, `report:*` by pattern), jobs for two tenants of a fair
+//! group (one queue each, served round-robin by one worker), a snooze and a discard, and a
+//! topic timeout. Run it with
 //! `cargo run --example topics`.
 //!
 //! Redis: `REDIS_URL`, else 127.0.0.1:6379, else a private redis-server started here.
@@ -11,7 +12,8 @@ mod support;
 use std::time::Duration;
 
 use bullmq::{
-    Connection, Handled, JobOptions, Queue, QueueOptions, Router, TopicDefaults, Worker, WorkerEvent, WorkerOptions,
+    Connection, FairOptions, FairQueue, Handled, JobOptions, QueueOptions, Router, TopicDefaults, Worker, WorkerEvent,
+    WorkerOptions,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -50,45 +52,41 @@ async fn main() -> bullmq::Result<()> {
             Ok(Handled::OkWith(json!({"rows": 42})))
         });
 
-    // Two tenants, one queue each.
-    let mut workers = Vec::new();
+    // Two tenants of one fair group, a queue each (`mail-<pid>.acme`, `mail-<pid>.globex`).
+    let group = FairQueue::new(&format!("mail-{pid}"), QueueOptions::new(connection.clone())).await?;
     for tenant in ["acme", "globex"] {
-        let name = format!("{tenant}-{pid}");
-        let queue = Queue::new(&name, QueueOptions::new(connection.clone())).await?;
-        router
-            .enqueue(
-                &queue,
-                "email:send",
-                json!({"to": format!("ops@{tenant}.com"), "subject": "hi"}),
-                JobOptions::default(),
-            )
-            .await?;
+        let queue = group.tenant(tenant).await?;
+        let to = format!("ops@{tenant}.com");
+        router.enqueue(&queue, "email:send", json!({"to": to, "subject": "hi"}), JobOptions::default()).await?;
         router
             .enqueue(&queue, "email:send", json!({"to": "x@invalid", "subject": "oops"}), JobOptions::default())
             .await?;
         router.enqueue(&queue, "report:daily", json!({}), JobOptions::default()).await?;
-        router.enqueue(&queue, "sms:send", json!({}), JobOptions::default()).await?; // no handler
-        let (w, events) = Worker::spawn(&name, router.processor(), WorkerOptions::new(connection.clone())).await?;
-        workers.push((queue, w, events));
+        router.enqueue(&queue, "sms:send", json!({}), JobOptions::default()).await?;
+        // no handler
     }
-    for (queue, w, mut events) in workers {
-        let mut finished = 0;
-        while finished < 4 {
-            match events.recv().await {
-                Some(WorkerEvent::JobCompleted { id, returnvalue }) => {
-                    finished += 1;
-                    println!("[{}] job {id} completed: {returnvalue}", queue.name());
-                }
-                Some(WorkerEvent::JobFailed { id, reason, retry: false }) => {
-                    finished += 1;
-                    println!("[{}] job {id} discarded: {reason}", queue.name());
-                }
-                Some(_) => {}
-                None => break,
+    // One worker for the group: it takes from the tenants in turn.
+    let opts = WorkerOptions::new(connection.clone());
+    let (worker, mut events) =
+        Worker::spawn_fair(group.group(), router.processor(), opts, FairOptions::default()).await?;
+    let mut finished = 0;
+    while finished < 8 {
+        match events.recv().await {
+            Some(WorkerEvent::JobCompleted { id, returnvalue }) => {
+                finished += 1;
+                println!("job {id} completed: {returnvalue}");
             }
+            Some(WorkerEvent::JobFailed { id, reason, retry: false }) => {
+                finished += 1;
+                println!("job {id} discarded: {reason}");
+            }
+            Some(_) => {}
+            None => break,
         }
-        w.close(Duration::from_secs(5)).await;
-        queue.obliterate(true).await?;
+    }
+    worker.close(Duration::from_secs(5)).await;
+    for tenant in ["acme", "globex"] {
+        group.tenant(tenant).await?.obliterate(true).await?;
     }
     Ok(())
 }

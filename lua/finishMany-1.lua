@@ -16,7 +16,10 @@
   ARGV[10] p, the number of retention profiles, then p profiles of 5: keep count, keep age,
            keep limit, attempts, metrics max data points (what jobs of a batch mostly share,
            sent once: every argument costs Redis a Lua string)
-  then per job j, 6 each: id, return value, lock token, atm + 1 as text when the job has no
+  then nb, the number of queue bases listed, then nb bases: 0 for a plain worker (every job is
+           KEYS[1]'s); a fair group's worker (KEYS[1] its group's home) lists the tenant queues
+           of the batch, and each job names its own by number (a 7th field)
+  then per job j, 6 each (7 with bases): id, return value, lock token, atm + 1 as text when the job has no
            parent link and no deduplication id ("" otherwise: read from the hash), profile
            number (1..p), the time the job finished (ms since the epoch, with a sub-ms fraction:
            the score in the completed set; its whole ms are the hash's finishedOn). A batch's
@@ -31,7 +34,8 @@
   reply of nested tables to RESP element by element, a handful of lookups each, and a batch's
   hashes hold about twenty strings per job; flat: the packer checks each table it meets.)
   Events: those of moveToFinished per job and of moveToActive per take; drained once, when
-  wait, prioritized, active and delayed are all empty (BullMQ's finish writes no `drained`
+  wait, prioritized, active and delayed are all empty (a fair group's take emits a tenant
+  queue's drained, see includes/fair.lua) (BullMQ's finish writes no `drained`
   while a delayed job is pending: its fetch of the next job answers with the due time).
 ]]
 --@include "includes/base.lua"
@@ -48,8 +52,7 @@ local n, take = tonumber(ARGV[1]), tonumber(ARGV[2])
 local o = fetchOptions(3)
 -- A call that takes reads the fetch's meta fields with the events cap, in one HMGET: nothing a
 -- finish does changes them.
-local meta = take > 0 and rcall("HMGET", B .. "meta", "opts.maxLenEvents", unpack(FETCH_META)) or nil
-local cap = eventsCap(B, meta and meta[1] or nil)
+local meta = take > 0 and not o.fair and rcall("HMGET", B .. "meta", "opts.maxLenEvents", unpack(FETCH_META)) or nil
 
 -- The checks, then the lock release of every job that passed in three calls for the batch
 -- (MGET, DEL, SREM) instead of three per job, then the rest per job in order.
@@ -63,14 +66,24 @@ for p = 1, np do
     keepLimit = tonumber(ARGV[i + 2]) or 1000, attempts = tonumber(ARGV[i + 3]) or 0,
     maxMetrics = tonumber(ARGV[i + 4]) }
 end
-local first = 11 + np * 5
+-- The queues of the batch: B alone, or (a fair group's worker, whose KEYS[1] is the group's
+-- home) the tenant queues listed here, each job naming its own by number.
+local nb = tonumber(ARGV[11 + np * 5])
+local bases, caps, fields = { B }, {}, 6
+if nb > 0 then
+  fields = 7
+  for k = 1, nb do bases[k] = ARGV[11 + np * 5 + k] end
+end
+for _, b in ipairs(bases) do caps[b] = eventsCap(b, b == B and meta and meta[1] or nil) end
+local first = 12 + np * 5 + nb
 for j = 1, n do
-  local i = first + (j - 1) * 6
+  local i = first + (j - 1) * fields
   local pr = profiles[ARGV[i + 4]]
   local atm = ARGV[i + 3]
   local id = ARGV[i]
-  local jobKey = B .. id
-  local a = { id = id, jobKey = jobKey, target = "completed", value = ARGV[i + 1], token = ARGV[i + 2],
+  local JB = nb > 0 and bases[tonumber(ARGV[i + 6])] or B
+  local jobKey = JB .. id
+  local a = { id = id, base = JB, jobKey = jobKey, target = "completed", value = ARGV[i + 1], token = ARGV[i + 2],
     atm = atm ~= "" and atm or nil, keepCount = pr.keepCount, keepAge = pr.keepAge,
     keepLimit = pr.keepLimit, attempts = pr.attempts, maxMetrics = pr.maxMetrics, stacktrace = "",
     finishedAt = ARGV[i + 5], finishedOn = string.match(ARGV[i + 5], "^%d+") }
@@ -85,7 +98,7 @@ local allClear = n > 0 and rcall("EXISTS", unpack(jobKeys)) == n
   and (#childKeys == 0 or rcall("EXISTS", unpack(childKeys)) == 0)
 for j = 1, n do
   local a = jobs[j]
-  codes[j] = allClear and 0 or finishChecks(B, a, a.token)
+  codes[j] = allClear and 0 or finishChecks(a.base, a, a.token)
   if codes[j] == 0 then
     if a.token == "0" then
       codes[j] = -2 -- the worker tree always holds a lock
@@ -102,7 +115,9 @@ if #passed > 0 then
     local holder = holders[x]
     if holder == jobs[j].token then
       released[#released + 1] = lockKeys[x]
-      releasedIds[#releasedIds + 1] = jobs[j].id
+      local b = jobs[j].base
+      releasedIds[b] = releasedIds[b] or {}
+      releasedIds[b][#releasedIds[b] + 1] = jobs[j].id
     elseif holder then
       codes[j] = -6
     else
@@ -111,16 +126,19 @@ if #passed > 0 then
   end
   if #released > 0 then
     rcall("DEL", unpack(released))
-    rcall("SREM", B .. "stalled", unpack(releasedIds))
+    for b, ids in pairs(releasedIds) do rcall("SREM", b .. "stalled", unpack(ids)) end
   end
   local batch = { zadd = {}, del = {}, noChildren = allClear }
   for _, j in ipairs(passed) do
-    if codes[j] == 0 then codes[j] = finishReleased(B, jobs[j], o.now, cap, o.nowText, batch) end
+    local a = jobs[j]
+    if codes[j] == 0 then codes[j] = finishReleased(a.base, a, o.now, caps[a.base], o.nowText, batch) end
   end
   finishBatchWrites(batch)
 end
-rcall("XTRIM", B .. "events", "MAXLEN", "~", cap)
-fairFreed(B)
+for _, b in ipairs(bases) do
+  rcall("XTRIM", b .. "events", "MAXLEN", "~", caps[b])
+  if nb > 0 and o.fair then fairFreedIn(o.fair, b) else fairFreed(b) end
+end
 
 local out, ttl, due = { 0, 0, codes }, 0, 0
 local took = 0
@@ -151,7 +169,7 @@ end
 out[1], out[2] = ttl, due
 -- A take of this call that found wait and prioritized empty (`o.dry`) spares looking again, and
 -- one that ran dry knows the next delayed due time (`due`).
-if took == 0 and ttl == 0 and not o.blocked
+if nb == 0 and not o.fair and took == 0 and ttl == 0 and not o.blocked
     and (o.dry or (rcall("LLEN", B .. "wait") == 0 and rcall("ZCARD", B .. "prioritized") == 0))
     and rcall("LLEN", B .. "active") == 0
     and (take > 0 and due == 0 or take == 0 and rcall("ZCARD", B .. "delayed") == 0) then

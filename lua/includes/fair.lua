@@ -8,6 +8,8 @@
     GB.."busy"     set of tenants with jobs taken (their stalled checks, src/fair).
     GB.."weights"  hash, tenant -> weight (jobs per visit = weight * quantum), optional.
     GB.."credit"   hash, tenant -> what is left of a turn of several jobs a call cut short.
+    GB.."capped"   set of tenants a take left out of the index at their cap (or paused): the
+                   group's finishes bring them back (fairFreedIn).
     GB.."marker"   the group's marker: the idle workers of the group block on it.
   A tenant T's jobs live in the plain BullMQ queue whose base is o.fair.tenants .. T .. ":".
   Every script that readies or delays a job of T moves T's pointer earlier (fairSignal); only
@@ -32,10 +34,29 @@ local function fairTakeMany(o, want, out, at)
   local moved = false
   local weighted = rcall("EXISTS", GB .. "weights") == 1
   local took, looks = 0, 0
+  -- The tenants due, read a call's worth at a time (one ZRANGE, not one per visit); a tenant
+  -- visited moves behind them, so a second read finds it again only when they were all seen.
+  -- When fewer tenants are due than jobs are wanted, each visit takes `rounds` turns at once
+  -- (what that many rounds of one turn each would take, weights kept): the same shares, fewer
+  -- visits. One tenant alone is taken from like a plain queue.
+  local due, weights, at_, rounds = {}, {}, 1, 1
   while took < want and looks < want + 16 do
-    local top = rcall("ZRANGE", ready, "-inf", int(visible), "BYSCORE", "LIMIT", "0", "1")
-    local T = top[1]
+    if at_ > #due then
+      due = rcall("ZRANGE", ready, "-inf", int(visible), "BYSCORE", "LIMIT", "0", int(want - took))
+      at_ = 1
+      local w = weighted and #due > 0 and rcall("HMGET", GB .. "weights", unpack(due)) or {}
+      local turns = 0
+      for k = 1, #due do
+        weights[k] = math.max(1, math.floor(f.quantum * (tonumber(w[k]) or 1)))
+        turns = turns + weights[k]
+      end
+      -- All of them were read only when the read came short of its limit.
+      rounds = #due < want - took and math.max(1, math.floor((want - took) / turns)) or 1
+    end
+    local T = due[at_]
     if not T then break end
+    local turn = weights[at_]
+    at_ = at_ + 1
     looks = looks + 1
     local TB = f.tenants .. T .. ":"
     local t = { now = o.now, nowText = o.nowText, token = o.token, lockDuration = o.lockDuration,
@@ -46,11 +67,11 @@ local function fairTakeMany(o, want, out, at)
     if f.cap and active >= f.cap then t.blocked = true end
     local got, ttl, q, credit = 0, 0, 1, 1
     if not t.blocked then
-      local weight = weighted and tonumber(rcall("HGET", GB .. "weights", T)) or 1
-      q = math.max(1, math.floor(f.quantum * weight))
+      q = turn
       -- A turn of more than one job cut short by the end of a call goes on in the next call
       -- (deficit round-robin): what is left of it is kept in GB.."credit".
       credit = q > 1 and tonumber(rcall("HGET", GB .. "credit", T)) or q
+      credit = credit + q * (rounds - 1)
       local n = math.min(credit, want - took)
       if f.cap then n = math.min(n, f.cap - active) end
       if n > 1 and canTakeMany(t) then
@@ -82,12 +103,13 @@ local function fairTakeMany(o, want, out, at)
     if t.blocked then
       rcall("ZREM", ready, T)
       rcall("ZREM", TB .. "marker", "0")
+      rcall("SADD", GB .. "capped", T)
     elseif ttl > 0 then
       rcall("ZADD", ready, int((o.now + ttl) * 1024), T)
     elseif rcall("LLEN", TB .. "wait") > 0 or rcall("ZCARD", TB .. "prioritized") > 0 then
       if got > 0 and got < credit and took == want then
         -- The turn goes on: the pointer stays where it is, at the front.
-        rcall("HSET", GB .. "credit", T, int(credit - got))
+        rcall("HSET", GB .. "credit", T, int(math.min(q, credit - got)))
       else
         if q > 1 then rcall("HDEL", GB .. "credit", T) end
         tail = math.max(o.now * 1024, tail + 1)
@@ -95,11 +117,13 @@ local function fairTakeMany(o, want, out, at)
         rcall("ZADD", ready, int(tail), T)
       end
     else
-      local due = nextDue(TB, t)
-      if due > 0 then
-        rcall("ZADD", ready, int(due * 1024), T)
+      local next = nextDue(TB, t)
+      if next > 0 then
+        rcall("ZADD", ready, int(next * 1024), T)
       else
         rcall("ZREM", ready, T)
+        -- Nothing left to take: the tenant's queue ran dry (as a BullMQ worker's take reports).
+        emit(TB, false, "event", "drained")
       end
       rcall("ZREM", TB .. "marker", "0")
     end
@@ -123,4 +147,14 @@ fairNext = function(o)
   local took, due = fairTakeMany(o, 1, out, 0)
   if took == 0 then return { 0, 0, 0, due } end
   return { out[1], out[2], 0, 0 }
+end
+
+-- fairFreed for a fair group's finish of jobs of tenant queue `TB`: one SREM instead of
+-- fairFreed's reads, as only a tenant a take left out at its cap needs bringing back.
+local function fairFreedIn(f, TB)
+  local T = string.sub(TB, #f.tenants + 1, -2)
+  if rcall("SREM", f.group .. "capped", T) == 1
+      and (rcall("LLEN", TB .. "wait") > 0 or rcall("ZCARD", TB .. "prioritized") > 0) then
+    wakeWorkers(TB, isBlocked(TB))
+  end
 end

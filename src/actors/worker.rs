@@ -14,8 +14,9 @@ use super::job_msg::{CancelReason, JobMsg};
 use super::periodic::PeriodicArgs;
 use super::processor::Processor;
 use super::{acker, fetcher, lock_renewer, periodic, stalled_checker, task_actor};
-use crate::engine::{Engine, FairOptions, WorkerOptions};
+use crate::engine::{Engine, WorkerOptions};
 use crate::error::Result;
+use crate::fair::FairOptions;
 use crate::supervisor::{ChildSpec, Observer, Restart, Strategy, Supervisor, SupervisorEvent, SupervisorOptions};
 
 /// How long `close` keeps unblocking an idle take in flight before it goes on (the take runs as

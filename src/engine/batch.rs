@@ -11,7 +11,6 @@ use serde_json::Value;
 use super::lease::{Lease, Taken};
 use super::{Accepted, Engine};
 use crate::clock::now_ms;
-use crate::connection::Client;
 use crate::error::{Error, Result};
 use crate::job::Job;
 use crate::keys::QueueKeys;
@@ -66,86 +65,16 @@ impl Engine {
 
     /// Completes `jobs` and takes up to `take` next jobs (locked under `<token_prefix>:<i>`) in
     /// one script call. A job whose stored data cannot be decoded is failed at pickup and comes
-    /// back as its error; jobs with deferred failures are failed and skipped.
+    /// back as its error; jobs with deferred failures are failed and skipped. A fair group's
+    /// batch holds jobs of many tenant queues: the call lists them, and its take is the group's.
     pub(crate) async fn complete_many(
         &self,
         jobs: &[&Completion],
         take: usize,
         token_prefix: &str,
     ) -> Result<BatchOutcome> {
-        let first = jobs.first().map(|c| &c.keys);
-        if self.fair.is_some() && first.is_some_and(|k| jobs.iter().any(|c| c.keys.base != k.base)) {
-            return Box::pin(self.complete_many_queues(jobs, take, token_prefix)).await;
-        }
-        let client = match first {
-            Some(keys) => self.queue.client()?.for_queue(keys.clone()),
-            None => self.queue.client()?.clone(),
-        };
-        self.complete_many_in(&client, jobs, take, token_prefix).await
-    }
-
-    /// A fair group's batch of jobs from several tenant queues: one call per queue, all at
-    /// once, the first of them taking for the batch (a fair take does not depend on the queue
-    /// it is sent with).
-    async fn complete_many_queues(
-        &self,
-        jobs: &[&Completion],
-        take: usize,
-        token_prefix: &str,
-    ) -> Result<BatchOutcome> {
-        let mut groups: Vec<(Arc<QueueKeys>, Vec<usize>)> = Vec::new();
-        for (i, c) in jobs.iter().enumerate() {
-            match groups.iter_mut().find(|(k, _)| k.base == c.keys.base) {
-                Some((_, at)) => at.push(i),
-                None => groups.push((c.keys.clone(), vec![i])),
-            }
-        }
         let client = self.queue.client()?;
-        let calls = groups.iter().enumerate().map(|(g, (keys, at))| {
-            let part: Vec<&Completion> = at.iter().map(|&i| jobs[i]).collect();
-            let client = client.for_queue(keys.clone());
-            let prefix = format!("{token_prefix}.{g}");
-            async move { self.complete_many_in(&client, &part, if g == 0 { take } else { 0 }, &prefix).await }
-        });
-        let outcomes = futures_util::future::join_all(calls).await;
-        let mut finished: Vec<Option<Result<()>>> = (0..jobs.len()).map(|_| None).collect();
-        let (mut taken, mut gone, mut ran_dry) = (Vec::new(), Vec::new(), None);
-        let mut first_err = None;
-        for ((_, at), outcome) in groups.iter().zip(outcomes) {
-            match outcome {
-                Ok(o) => {
-                    for (&i, r) in at.iter().zip(o.finished) {
-                        finished[i] = Some(r);
-                    }
-                    taken.extend(o.taken);
-                    gone.extend(o.gone);
-                    ran_dry = ran_dry.or(o.ran_dry);
-                }
-                Err(e) => {
-                    for &i in at {
-                        finished[i] = Some(Err(Error::unexpected("finishMany", Some(&jobs[i].id), e.to_string())));
-                    }
-                    first_err.get_or_insert(e);
-                }
-            }
-        }
-        // Every group failed alike (Redis gone): the batch's error, as one call's would be.
-        if taken.is_empty() && finished.iter().all(|r| matches!(r, Some(Err(_)))) {
-            if let Some(e) = first_err {
-                return Err(e);
-            }
-        }
-        let finished = finished.into_iter().map(|r| r.unwrap_or(Ok(()))).collect();
-        Ok(BatchOutcome { finished, taken, gone, ran_dry })
-    }
-
-    async fn complete_many_in(
-        &self,
-        client: &Client,
-        jobs: &[&Completion],
-        take: usize,
-        token_prefix: &str,
-    ) -> Result<BatchOutcome> {
+        let mut bases: Vec<&str> = Vec::new();
         let mut profiles: Vec<Profile> = Vec::new();
         let args: Vec<ManyJob<'_>> = jobs
             .iter()
@@ -154,8 +83,16 @@ impl Engine {
                     profiles.push(c.profile);
                     profiles.len() - 1
                 });
+                let base = match self.fair {
+                    Some(_) => bases.iter().position(|b| *b == c.keys.base).unwrap_or_else(|| {
+                        bases.push(&c.keys.base);
+                        bases.len() - 1
+                    }),
+                    None => 0,
+                };
                 ManyJob {
                     id: &c.id,
+                    base,
                     value: &c.value,
                     token: c.lease.token(),
                     atm_next: c.atm_next,
@@ -165,7 +102,8 @@ impl Engine {
             })
             .collect();
         let fetch = self.fetch_args(token_prefix, now_ms());
-        let reply = FinishMany { profiles: &profiles, jobs: &args, take, fetch: &fetch }.run(client).await?;
+        let call = FinishMany { profiles: &profiles, jobs: &args, take, fetch: &fetch, bases: &bases };
+        let reply = call.run(client).await?;
         if reply.ttl > 0 {
             self.set_rate_limited(reply.ttl);
         }

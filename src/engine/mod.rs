@@ -27,7 +27,6 @@ pub use ack::FailOutcome;
 pub use active::ActiveJob;
 pub(crate) use batch::Completion;
 pub(crate) use fair::FairGroup;
-pub use fair::FairOptions;
 pub(crate) use fetch::Accepted;
 pub use fetch::GetNextJobOptions;
 pub(crate) use lease::{Lease, Taken};
@@ -37,6 +36,7 @@ pub(crate) use schedule::Duty;
 use crate::clock::now_ms;
 use crate::connection::{BlockingConn, Client};
 use crate::error::{Error, Result};
+use crate::fair::FairOptions;
 use crate::queue::{Queue, QueueOptions};
 
 /// The engine of one worker: its queue, options and blocking connection, and what it learnt

@@ -21,7 +21,9 @@ use crate::keys::QueueKeys;
 use crate::queue::{Queue, QueueOptions};
 use crate::scripts::FairJoin;
 
-pub use crate::engine::FairOptions;
+mod options;
+
+pub use options::FairOptions;
 
 /// The producer side of a fair group: adds jobs for tenants, sets their weights and caps.
 /// Cheap to clone; clones share one connection.
@@ -81,18 +83,18 @@ impl FairQueue {
         if tenant.is_empty() || tenant.contains(['\n', ':']) {
             return Err(Error::invalid("tenant", format!("{tenant:?} must be non-empty, without ':' or a newline")));
         }
-        let mut tenants = self.inner.tenants.lock().await;
-        if let (Some(q), None) = (tenants.get(tenant), weight) {
+        let known = self.inner.tenants.lock().await.get(tenant).cloned();
+        if let (Some(q), None) = (&known, weight) {
             return Ok(q.clone());
         }
         let home = &self.inner.home;
-        let queue = match tenants.get(tenant) {
-            Some(q) => q.clone(),
+        let queue = match known {
+            Some(q) => q,
             None => home.sibling(Arc::new(QueueKeys::new(home.prefix(), &self.tenant_queue_name(tenant))?)),
         };
+        // Not under the lock: first adds for many tenants join at once (joining is idempotent).
         FairJoin { group_base: &home.keys().base, tenant, weight }.run(queue.client()?).await?;
-        tenants.insert(tenant.to_owned(), queue.clone());
-        Ok(queue)
+        Ok(self.inner.tenants.lock().await.entry(tenant.to_owned()).or_insert(queue).clone())
     }
 
     /// Adds a job for `tenant` (see [`Queue::add`]).

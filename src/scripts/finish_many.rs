@@ -16,6 +16,8 @@ pub(crate) type Profile = (Retention, u32, Option<u64>);
 #[derive(Debug, Clone)]
 pub(crate) struct ManyJob<'a> {
     pub(crate) id: &'a str,
+    /// Its queue's index in `FinishMany::bases` (a fair group's batch), else unused.
+    pub(crate) base: usize,
     /// The return value JSON.
     pub(crate) value: &'a str,
     pub(crate) token: &'a str,
@@ -35,6 +37,9 @@ pub(crate) struct FinishMany<'a> {
     pub(crate) jobs: &'a [ManyJob<'a>],
     pub(crate) take: usize,
     pub(crate) fetch: &'a FetchArgs<'a>,
+    /// The queue bases of a fair group's batch (its jobs' `base` index them; the client's is
+    /// then the group's home); empty: every job is the client's queue's.
+    pub(crate) bases: &'a [&'a str],
 }
 
 /// What finishMany did.
@@ -59,10 +64,17 @@ impl FinishMany<'_> {
         for (r, attempts, metrics) in self.profiles {
             inv.arg(r.count).arg(opt_arg(r.age_secs)).arg(opt_arg(r.limit)).arg(*attempts).arg(opt_arg(*metrics));
         }
+        inv.arg(self.bases.len());
+        for b in self.bases {
+            inv.arg(*b);
+        }
         for j in self.jobs {
             // The finish time as ms with the µs as a fraction (see the script's header).
             let at = format!("{}.{:03}", j.finished_us / 1000, j.finished_us % 1000);
             inv.arg(j.id).arg(j.value).arg(j.token).arg(opt_arg(j.atm_next)).arg(j.profile + 1).arg(at);
+            if !self.bases.is_empty() {
+                inv.arg(j.base + 1);
+            }
         }
         let packed: Vec<u8> = inv.run(client, "finishMany", None).await?;
         self.decode(&packed)

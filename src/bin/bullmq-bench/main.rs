@@ -6,8 +6,10 @@
 //! manual-processing lanes instead (fetch, then complete-and-fetch-next in one call), to compare
 //! the tree's overhead. `latency` runs a worker tree (concurrency 1) and a `QueueEvents`, and
 //! times each `add` until `wait_until_finished` returns, as the Node client does. `scheduler`
-//! is in `scheduler.rs`.
+//! is in `scheduler.rs`; `fair_compare` (not a harness workload: fair groups against a plain
+//! queue) in `fair.rs`.
 
+mod fair;
 mod flows;
 mod scheduler;
 
@@ -146,6 +148,10 @@ fn main() {
 
 async fn run() {
     let a = parse_args();
+    if a.workload == "fair_compare" {
+        let reps = std::env::var("BULLMQ_BENCH_REPS").ok().and_then(|r| r.parse().ok()).unwrap_or(5);
+        return fair::compare(&a.url, a.n, a.concurrency, reps).await;
+    }
     let version = format!("bullmq-ractor {}", env!("CARGO_PKG_VERSION"));
     let connection = Connection::from_url(&a.url);
     let q = Queue::new(&a.queue, QueueOptions::new(connection.clone())).await.expect("connect");
