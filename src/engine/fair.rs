@@ -25,9 +25,6 @@ pub(crate) struct FairGroup {
     heal_chunk: u32,
     /// Tenant queue name -> its keys (one `Arc` per tenant, shared by its jobs).
     keys: Mutex<HashMap<String, Arc<QueueKeys>>>,
-    /// Tenant queue name -> a queue handle, for what a processor does on its job (progress,
-    /// logs, data).
-    queues: tokio::sync::Mutex<HashMap<String, Queue>>,
 }
 
 impl FairGroup {
@@ -35,13 +32,7 @@ impl FairGroup {
         let tenant_prefix = format!("{}:{}.", home.prefix, home.name);
         let arg =
             format!("{}\n{}\n{}\n{}", home.base, tenant_prefix, opts.quantum, opts.tenant_concurrency.unwrap_or(0));
-        FairGroup {
-            arg,
-            tenant_prefix,
-            heal_chunk: opts.heal_chunk,
-            keys: Mutex::new(HashMap::new()),
-            queues: tokio::sync::Mutex::new(HashMap::new()),
-        }
+        FairGroup { arg, tenant_prefix, heal_chunk: opts.heal_chunk, keys: Mutex::new(HashMap::new()) }
     }
 }
 
@@ -72,19 +63,13 @@ impl Engine {
         Ok(keys)
     }
 
-    /// A queue handle for `job`'s queue (a tenant's in a fair group), made once per queue.
+    /// A queue handle for `job`'s queue (a tenant's in a fair group: a new handle over the
+    /// worker's connection, for what a processor does on its job: progress, logs, data).
     pub(crate) async fn queue_of(&self, job: &Job) -> Result<Queue> {
-        let Some(fair) = &self.fair else { return Ok(self.queue.clone()) };
-        if **job.queue_keys() == **self.queue.keys() {
+        if self.fair.is_none() || **job.queue_keys() == **self.queue.keys() {
             return Ok(self.queue.clone());
         }
-        let mut queues = fair.queues.lock().await;
-        if let Some(q) = queues.get(job.queue_name()) {
-            return Ok(q.clone());
-        }
-        let q = self.queue.sibling(job.queue_keys().clone());
-        queues.insert(job.queue_name().to_owned(), q.clone());
-        Ok(q)
+        Ok(self.queue.sibling(job.queue_keys().clone()))
     }
 
     /// A fair group's stalled check: the group's upkeep, then the stalled check of every

@@ -10,8 +10,8 @@
 //! `lua/includes/fair.lua`); a take looks at O(log n) of it per tenant visited, whatever the
 //! number of tenants.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
@@ -43,10 +43,12 @@ pub struct FairQueue {
 }
 
 struct Inner {
-    /// The group's home queue: its keys hold the group's index.
+    /// The group's home queue: its keys hold the group's index; tenants' jobs are added over
+    /// its connection.
     home: Queue,
-    /// Tenant -> its queue, joined to the group.
-    tenants: tokio::sync::Mutex<HashMap<String, Queue>>,
+    /// The tenants joined to the group by this handle (a name each: no handle is kept per
+    /// tenant, so a group of 100,000 tenants costs its producer little).
+    joined: Mutex<HashSet<String>>,
 }
 
 impl std::fmt::Debug for FairQueue {
@@ -59,7 +61,7 @@ impl FairQueue {
     /// Connects to the group `group` (a queue name: its home keys are the group's).
     pub async fn new(group: &str, opts: QueueOptions) -> Result<FairQueue> {
         let home = Queue::new(group, opts.skip_meta_update(true)).await?;
-        Ok(FairQueue { inner: Arc::new(Inner { home, tenants: tokio::sync::Mutex::new(HashMap::new()) }) })
+        Ok(FairQueue { inner: Arc::new(Inner { home, joined: Mutex::new(HashSet::new()) }) })
     }
 
     /// The group's name.
@@ -72,39 +74,44 @@ impl FairQueue {
         format!("{}.{tenant}", self.group())
     }
 
-    /// `tenant`'s queue, a plain BullMQ queue (every getter and admin call works on it),
-    /// joined to the group on first use: jobs added to it through this crate reach the group's
-    /// workers at once; jobs added by other clients (a Node producer), within a stalled check.
+    /// A handle on `tenant`'s queue, a plain BullMQ queue (every getter and admin call works on
+    /// it), joined to the group on first use: jobs added to it through this crate reach the
+    /// group's workers at once; jobs added by other clients (a Node producer), within a stalled
+    /// check. Each call makes a new handle over the group's connection.
     pub async fn tenant(&self, tenant: &str) -> Result<Queue> {
-        self.join(tenant, None).await
+        let keys = self.join(tenant, None).await?;
+        Ok(self.inner.home.sibling(keys))
     }
 
-    async fn join(&self, tenant: &str, weight: Option<u32>) -> Result<Queue> {
+    /// Joins `tenant` (once per handle, or again to set a weight) and returns its queue's keys.
+    async fn join(&self, tenant: &str, weight: Option<u32>) -> Result<Arc<QueueKeys>> {
         if tenant.is_empty() || tenant.contains(['\n', ':']) {
             return Err(Error::invalid("tenant", format!("{tenant:?} must be non-empty, without ':' or a newline")));
         }
-        let known = self.inner.tenants.lock().await.get(tenant).cloned();
-        if let (Some(q), None) = (&known, weight) {
-            return Ok(q.clone());
-        }
         let home = &self.inner.home;
-        let queue = match known {
-            Some(q) => q,
-            None => home.sibling(Arc::new(QueueKeys::new(home.prefix(), &self.tenant_queue_name(tenant))?)),
-        };
-        // Not under the lock: first adds for many tenants join at once (joining is idempotent).
-        FairJoin { group_base: &home.keys().base, tenant, weight }.run(queue.client()?).await?;
-        Ok(self.inner.tenants.lock().await.entry(tenant.to_owned()).or_insert(queue).clone())
+        let keys = Arc::new(QueueKeys::new(home.prefix(), &self.tenant_queue_name(tenant))?);
+        let joined = self.inner.joined.lock().unwrap_or_else(|p| p.into_inner()).contains(tenant);
+        if !joined || weight.is_some() {
+            let client = home.client()?.for_queue(keys.clone());
+            FairJoin { group_base: &home.keys().base, tenant, weight }.run(&client).await?;
+            self.inner.joined.lock().unwrap_or_else(|p| p.into_inner()).insert(tenant.to_owned());
+        }
+        Ok(keys)
     }
 
-    /// Adds a job for `tenant` (see [`Queue::add`]).
+    /// Adds a job for `tenant` (see [`Queue::add`]; one script call each: adds are not
+    /// coalesced across callers here).
     pub async fn add(&self, tenant: &str, name: &str, data: impl Serialize, opts: JobOptions) -> Result<Job> {
-        self.tenant(tenant).await?.add(name, data, opts).await
+        let job = BulkJob::new(name, data, opts)?;
+        let keys = self.join(tenant, None).await?;
+        let mut added = self.inner.home.add_bulk_to(keys, vec![job]).await?;
+        added.pop().ok_or_else(|| Error::unexpected("addJob", None, "no job in the reply"))
     }
 
     /// Adds many jobs for `tenant` atomically (see [`Queue::add_bulk`]).
     pub async fn add_bulk(&self, tenant: &str, jobs: Vec<BulkJob>) -> Result<Vec<Job>> {
-        self.tenant(tenant).await?.add_bulk(jobs).await
+        let keys = self.join(tenant, None).await?;
+        self.inner.home.add_bulk_to(keys, jobs).await
     }
 
     /// `tenant`'s weight: jobs taken from it per turn, times the workers' `quantum`. Default 1.
@@ -138,11 +145,9 @@ impl FairQueue {
         cmd.query_async(&mut self.inner.home.client()?.conn()).await.map_err(|e| Error::redis(op, None, e))
     }
 
-    /// Closes the group's connection handles.
+    /// Stops using this handle (and the tenant handles made from it share its fate only in
+    /// that they use the same connection).
     pub async fn close(&self) {
-        for q in self.inner.tenants.lock().await.values() {
-            q.close().await;
-        }
         self.inner.home.close().await;
     }
 }

@@ -199,6 +199,18 @@ impl Queue {
     }
 
     async fn add_many(&self, jobs: Vec<BulkJob>) -> Result<Vec<Job>> {
+        self.add_many_in(self.client()?, jobs).await
+    }
+
+    /// [`add_bulk`](Self::add_bulk) to another queue (`keys`, same prefix) over this one's
+    /// connection and default job options: a fair group's adds for its tenants.
+    pub(crate) async fn add_bulk_to(&self, keys: Arc<QueueKeys>, jobs: Vec<BulkJob>) -> Result<Vec<Job>> {
+        let client = self.client()?.for_queue(keys);
+        let name = client.keys().name.clone();
+        crate::telemetry::traced_add_bulk(&name, jobs, |jobs| self.add_many_in(&client, jobs)).await
+    }
+
+    async fn add_many_in(&self, client: &Client, jobs: Vec<BulkJob>) -> Result<Vec<Job>> {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
@@ -210,11 +222,11 @@ impl Queue {
             prepared.push(prepare_job(&j.name, &j.data, &opts, now)?);
             merged.push(opts);
         }
-        let replies = AddJobs { jobs: &prepared, atomic: true }.run(self.client()?).await?;
+        let replies = AddJobs { jobs: &prepared, atomic: true }.run(client).await?;
         let mut out = Vec::with_capacity(jobs.len());
         for ((reply, job), (new, opts)) in replies.into_iter().zip(jobs).zip(prepared.into_iter().zip(merged)) {
             match reply {
-                AddReply::Id(id) => out.push(Job::created(self.keys(), id, job.name, job.data, opts, new.timestamp)),
+                AddReply::Id(id) => out.push(Job::created(client.keys(), id, job.name, job.data, opts, new.timestamp)),
                 AddReply::Refused(e) => return Err(e),
                 AddReply::NotAttempted => {}
             }
