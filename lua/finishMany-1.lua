@@ -135,9 +135,15 @@ if #passed > 0 then
   end
   finishBatchWrites(batch)
 end
+-- A fair group's batch looks for capped tenants only when the group has any.
+local anyCapped = nb > 0 and o.fair and rcall("EXISTS", o.fair.group .. "capped") == 1
 for _, b in ipairs(bases) do
   rcall("XTRIM", b .. "events", "MAXLEN", "~", caps[b])
-  if nb > 0 and o.fair then fairFreedIn(o.fair, b) else fairFreed(b) end
+  if anyCapped then
+    fairFreedIn(o.fair, b)
+  elseif not (nb > 0 and o.fair) then
+    fairFreed(b)
+  end
 end
 
 local out, ttl, due = { 0, 0, codes }, 0, 0

@@ -50,12 +50,12 @@ async fn add_spread(connection: &Connection, group: &str, tenants: usize, n: usi
         return Some(g);
     }
     let per = n / tenants;
-    // 64 lanes, each a share of the tenants: a first add joins its tenant (one more call).
-    let lanes: Vec<_> = (0..64)
+    // 8 lanes, each a share of the tenants: a first add joins its tenant (one more call).
+    let lanes: Vec<_> = (0..8)
         .map(|lane| {
             let g = g.clone();
             tokio::spawn(async move {
-                for t in (lane..tenants).step_by(64) {
+                for t in (lane..tenants).step_by(8) {
                     let mut left = per;
                     while left > 0 {
                         let k = left.min(1000);
