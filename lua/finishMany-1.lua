@@ -52,7 +52,9 @@ local n, take = tonumber(ARGV[1]), tonumber(ARGV[2])
 local o = fetchOptions(3)
 -- A call that takes reads the fetch's meta fields with the events cap, in one HMGET: nothing a
 -- finish does changes them.
-local meta = take > 0 and not o.fair and rcall("HMGET", B .. "meta", "opts.maxLenEvents", unpack(FETCH_META)) or nil
+local meta = take > 0 and not o.fair
+  and rcall("HMGET", B .. "meta", "opts.maxLenEvents", "fair.group", "fair.tenant", unpack(FETCH_META)) or nil
+if meta then fairHintSet(B, meta[2], meta[3]) end
 
 -- The checks, then the lock release of every job that passed in three calls for the batch
 -- (MGET, DEL, SREM) instead of three per job, then the rest per job in order.
@@ -139,11 +141,7 @@ end
 local anyCapped = nb > 0 and o.fair and rcall("EXISTS", o.fair.group .. "capped") == 1
 for _, b in ipairs(bases) do
   rcall("XTRIM", b .. "events", "MAXLEN", "~", caps[b])
-  if anyCapped then
-    fairFreedIn(o.fair, b)
-  elseif not (nb > 0 and o.fair) then
-    fairFreed(b)
-  end
+  if anyCapped then fairFreedIn(o.fair, b) end
 end
 
 local out, ttl, due = { 0, 0, codes }, 0, 0
@@ -152,7 +150,7 @@ if take > 0 and o.fair then
   -- A worker of a fair group takes from the tenants its group's index points at.
   took, due = fairTakeMany(o, take, out, 3)
 elseif take > 0 then
-  fetchPrepare(B, o, meta, 1)
+  fetchPrepare(B, o, meta, 3)
   if take > 1 and canTakeMany(o) then
     took = fetchMany(B, o, take, out, 3)
     if took == 0 then due = nextDue(B, o) end
@@ -181,4 +179,5 @@ if nb == 0 and not o.fair and took == 0 and ttl == 0 and not o.blocked
     and (take > 0 and due == 0 or take == 0 and rcall("ZCARD", B .. "delayed") == 0) then
   emit(B, false, "event", "drained")
 end
+fairHintClear()
 return cmsgpack.pack(out)

@@ -123,7 +123,8 @@ end
 -- already (-5, nothing written for it). Returns one entry per job: its id (new, the existing
 -- duplicate, or the dedup owner), -5, or -7 (custom id owned by another live parent).
 local function addBatch(B, argv, first, n, refused)
-  local meta = rcall("HMGET", B .. "meta", "opts.maxLenEvents", "paused", "concurrency", "fair.group")
+  local meta = rcall("HMGET", B .. "meta", "opts.maxLenEvents", "paused", "concurrency", "fair.group", "fair.tenant")
+  fairHintSet(B, meta[4], meta[5])
   local cap = eventsCap(B, meta[1] or nil)
   local blocked = blockedBy(B, meta[2], meta[3])
   -- Job i gets the value the i-th of n INCRs would have given. A fair tenant's ids come from
@@ -160,5 +161,6 @@ local function addBatch(B, argv, first, n, refused)
     out[i + 1] = result
   end
   flushBatch(B, batch, blocked)
+  fairHintClear()
   return out
 end

@@ -65,8 +65,26 @@ end
 -- earlier than where it is, and the group's marker wakes the group's idle workers. Called where
 -- a queue's marker goes from unset to set and where its next delayed time is set, so every
 -- script of ours that readies or delays a job keeps the index; a plain queue pays one HMGET.
+-- What a script that read the fair fields of B's meta already knows (fairHintSet), so that
+-- fairSignal need not read them again. Set and cleared by the same call (library state
+-- outlives a call).
+local fairHint = nil
+
+local function fairHintSet(B, group, tenant)
+  fairHint = { base = B, group = group, tenant = tenant }
+end
+
+local function fairHintClear()
+  fairHint = nil
+end
+
 local function fairSignal(B, pos)
-  local f = rcall("HMGET", B .. "meta", "fair.group", "fair.tenant")
+  local f
+  if fairHint and fairHint.base == B then
+    f = { fairHint.group, fairHint.tenant }
+  else
+    f = rcall("HMGET", B .. "meta", "fair.group", "fair.tenant")
+  end
   if f[1] and rcall("ZADD", f[1] .. "ready", "LT", "CH", int(pos), f[2]) == 1 then
     if pos == 0 then
       rcall("ZADD", f[1] .. "marker", "0", "0")
@@ -83,7 +101,8 @@ local function wakeWorkers(B, blocked)
 end
 
 -- After a finish freed active slots of `B`: a fair tenant that left its group's index at its
--- cap comes back when it has ready jobs (includes/fair.lua); a plain queue pays one HEXISTS.
+-- cap comes back when it has ready jobs (includes/fair.lua). Called by a fair group's worker's
+-- single finishes (a plain worker's finishes leave that to the group's upkeep, fairHeal).
 local function fairFreed(B)
   if rcall("HEXISTS", B .. "meta", "fair.group") == 1
       and (rcall("LLEN", B .. "wait") > 0 or rcall("ZCARD", B .. "prioritized") > 0) then
