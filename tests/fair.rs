@@ -312,3 +312,53 @@ async fn node_producers_and_workers_on_tenant_queues() {
     .await;
     println!("node interop: 5 jobs a Node producer added to a tenant queue ran on the fair worker; 3 added through the group ran on a Node worker");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_workers_share_a_group_without_piling_onto_a_tenant() {
+    let g = group("fair-many").await;
+    let tenants = ["a", "b", "c", "d", "e"];
+    for t in tenants {
+        add_many(&g, t, 100).await;
+    }
+    let fair = FairOptions { tenant_concurrency: Some(2), ..FairOptions::default() };
+    let mut workers = Vec::new();
+    let mut all_runs = Vec::new();
+    for _ in 0..3 {
+        let (p, runs) = recording(Duration::from_millis(3));
+        let (w, _events) = Worker::spawn_fair(g.group(), p, opts().concurrency(4), fair.clone()).await.unwrap();
+        workers.push(w);
+        all_runs.push(runs);
+    }
+    let mut max_active = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let done: usize = all_runs.iter().map(|r| r.lock().unwrap().len()).sum();
+        if done >= 500 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{done}/500 ran");
+        max_active = max_active.max(*active_of(&g, &tenants).await.iter().max().unwrap());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for w in &workers {
+        w.close(Duration::from_secs(10)).await;
+    }
+    let per_worker: Vec<usize> = all_runs.iter().map(|r| r.lock().unwrap().len()).collect();
+    let mut ids: Vec<String> =
+        all_runs.iter().flat_map(|r| r.lock().unwrap().clone()).map(|(q, id)| format!("{q}/{id}")).collect();
+    ids.sort();
+    ids.dedup();
+    let mut completed = 0;
+    for t in tenants {
+        completed += g.tenant(t).await.unwrap().get_completed_count().await.unwrap();
+    }
+    println!(
+        "three workers, one group: runs per worker {per_worker:?}, distinct jobs {}, completed {completed}/500, \
+         most active of one tenant {max_active} (cap 2)",
+        ids.len()
+    );
+    assert_eq!(completed, 500);
+    assert_eq!(ids.len(), 500, "no job ran twice");
+    assert!(per_worker.iter().all(|&n| n > 0), "every worker took part: {per_worker:?}");
+    assert!(max_active <= 2, "the cap held across workers: {max_active}");
+}
