@@ -7,7 +7,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bullmq::{BulkJob, FairOptions, FairQueue, JobOptions, JobOutcome, QueueOptions, Worker};
+use bullmq::{BulkJob, FairOptions, FairQueue, JobOptions, JobOutcome, QueueOptions, Worker, WorkerEvent};
 use common::*;
 use serde_json::json;
 
@@ -361,4 +361,46 @@ async fn several_workers_share_a_group_without_piling_onto_a_tenant() {
     assert_eq!(ids.len(), 500, "no job ran twice");
     assert!(per_worker.iter().all(|&n| n > 0), "every worker took part: {per_worker:?}");
     assert!(max_active <= 2, "the cap held across workers: {max_active}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_tenant_job_fails_in_its_own_queue() {
+    let g = group("fair-corrupt").await;
+    add_many(&g, "ok", 5).await;
+    let tenant = g.tenant("bad").await.unwrap();
+    // Another client writes a job whose data is not UTF-8 into the tenant's queue.
+    let base = format!("{}:{}:", tenant.prefix(), tenant.name());
+    let mut c = raw().await;
+    redis::cmd("HSET")
+        .arg(format!("{base}bin"))
+        .arg("name")
+        .arg("work")
+        .arg("data")
+        .arg(&b"{\"x\":\"\xff\xfe\"}"[..])
+        .arg("opts")
+        .arg("{}")
+        .arg("timestamp")
+        .arg(1)
+        .query_async::<()>(&mut c)
+        .await
+        .unwrap();
+    // Added through the tenant queue's own list (as a foreign producer would), then signalled
+    // by a good job added through the group.
+    cmd::<()>(&["LPUSH", &format!("{base}wait"), "bin"]).await;
+    g.add("bad", "work", json!({}), JobOptions::default()).await.unwrap();
+    let (p, runs) = recording(Duration::ZERO);
+    let (worker, mut events) = Worker::spawn_fair(g.group(), p, opts(), FairOptions::default()).await.unwrap();
+    let mut errors = Vec::new();
+    while errors.is_empty() || runs.lock().unwrap().len() < 6 {
+        match tokio::time::timeout(Duration::from_secs(15), events.recv()).await.unwrap().unwrap() {
+            WorkerEvent::Error { message } => errors.push(message),
+            _ => {}
+        }
+    }
+    worker.close(Duration::from_secs(10)).await;
+    let reason: String = cmd(&["HGET", &format!("{base}bin"), "failedReason"]).await;
+    println!("unreadable tenant job: failed in its own queue ({reason}); 6 good jobs ran");
+    assert!(reason.contains("not UTF-8"), "{reason}");
+    assert_eq!(tenant.get_failed_count().await.unwrap(), 1);
+    assert_eq!(tenant.get_active_count().await.unwrap(), 0, "not left active");
 }

@@ -2,6 +2,7 @@
 //! delay, push back, wait for children, and lock extension. (Completions in batches are in
 //! `batch`.) Every move shows the job's lease; Redis refuses a wrong or expired one.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -11,6 +12,7 @@ use super::{Accepted, Engine};
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::job::{next_attempt, Job, JobError, KeepJobs, NextAttempt, Retention};
+use crate::keys::QueueKeys;
 use crate::scripts::{
     ExtendLocks, FetchReply, FinishTarget, MoveJobFromActiveToWait, MoveToDelayed, MoveToFinished,
     MoveToWaitingChildren, RetryJob,
@@ -58,6 +60,9 @@ fn stack_with(job: &Job, entry: String) -> String {
 struct Finish<'a> {
     id: &'a str,
     job: Option<&'a Job>,
+    /// The job's queue when there is no `job` to tell it (a fair group's tenant queue); none:
+    /// the worker's own.
+    queue: Option<Arc<QueueKeys>>,
     target: FinishTarget,
     value: &'a str,
     stacktrace: Option<&'a str>,
@@ -65,7 +70,7 @@ struct Finish<'a> {
 
 impl<'a> Finish<'a> {
     fn failed(id: &'a str, job: Option<&'a Job>, reason: &'a str, stacktrace: &'a str) -> Self {
-        Finish { id, job, target: FinishTarget::Failed, value: reason, stacktrace: Some(stacktrace) }
+        Finish { id, job, queue: None, target: FinishTarget::Failed, value: reason, stacktrace: Some(stacktrace) }
     }
 }
 
@@ -99,7 +104,11 @@ impl Engine {
             fetch_next,
             fetch: &fetch,
         };
-        match call.run(&self.client_of(f.job)?).await? {
+        let client = match (&f.queue, f.job) {
+            (Some(keys), None) => self.queue.client()?.for_queue(keys.clone()),
+            _ => self.client_of(f.job)?,
+        };
+        match call.run(&client).await? {
             Some(next @ FetchReply::Job { .. }) | Some(next @ FetchReply::Unreadable { .. }) => {
                 // Boxed: accepting may fail a job at pickup, which finishes it through here.
                 match Box::pin(self.accept(next, lease.token())).await? {
@@ -132,7 +141,14 @@ impl Engine {
             job_id: Some(job.id.clone()),
             source,
         })?;
-        let f = Finish { id: &job.id, job: Some(job), target: FinishTarget::Completed, value: &text, stacktrace: None };
+        let f = Finish {
+            id: &job.id,
+            job: Some(job),
+            queue: None,
+            target: FinishTarget::Completed,
+            value: &text,
+            stacktrace: None,
+        };
         let next = self.finish(f, lease, fetch_next).await?;
         record_job(job, JobMetric::Completed);
         Ok(next)
@@ -213,11 +229,19 @@ impl Engine {
         Ok(())
     }
 
-    /// Fails job `id`, whose hash cannot be decoded, unrecoverably, keeping it for inspection
-    /// unless the worker's `remove_on_fail` says otherwise.
-    pub(crate) async fn fail_corrupt(&self, id: &str, lease: &Lease, reason: &str) -> Result<()> {
+    /// Fails job `id` of `queue` (none: the worker's own), whose hash cannot be decoded,
+    /// unrecoverably, keeping it for inspection unless the worker's `remove_on_fail` says
+    /// otherwise.
+    pub(crate) async fn fail_corrupt(
+        &self,
+        id: &str,
+        queue: Option<Arc<QueueKeys>>,
+        lease: &Lease,
+        reason: &str,
+    ) -> Result<()> {
         let stack = serde_json::to_string(&[reason]).unwrap_or_else(|_| "[]".into());
-        self.finish(Finish::failed(id, None, reason, &stack), lease, false).await.map(|_| ())
+        let f = Finish { queue, ..Finish::failed(id, None, reason, &stack) };
+        self.finish(f, lease, false).await.map(|_| ())
     }
 
     /// Moves `job` to delayed for `delay` without counting an attempt (the processor asked to

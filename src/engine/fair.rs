@@ -52,8 +52,17 @@ impl Engine {
     /// The keys of the queue a taken job came from: the worker's own, or (a fair group) the
     /// tenant queue the take named in the reply's `tq` field, which is removed.
     pub(crate) fn taken_from(&self, hash: &mut HashMap<String, String>) -> Result<Arc<QueueKeys>> {
+        match (&self.fair, hash.remove("tq")) {
+            (Some(_), Some(name)) => self.tenant_keys(name),
+            _ => Ok(self.queue.keys().clone()),
+        }
+    }
+
+    /// The keys of the tenant queue `name` (one `Arc` per tenant, shared by its jobs); the
+    /// worker's own for a worker of no group.
+    pub(crate) fn tenant_keys(&self, name: String) -> Result<Arc<QueueKeys>> {
         let own = self.queue.keys();
-        let (Some(fair), Some(name)) = (&self.fair, hash.remove("tq")) else { return Ok(own.clone()) };
+        let Some(fair) = &self.fair else { return Ok(own.clone()) };
         let mut known = fair.keys.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(k) = known.get(&name) {
             return Ok(k.clone());

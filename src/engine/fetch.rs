@@ -116,9 +116,13 @@ impl Engine {
             }
             FetchReply::Empty { delay_until } => Ok(Accepted::Empty { delay_until }),
             FetchReply::Gone { id } => Ok(Accepted::Gone { id }),
-            FetchReply::Unreadable { id, message } => {
+            FetchReply::Unreadable { id, message, queue } => {
                 let e = Error::CorruptJob { job_id: id.clone(), field: "hash", message };
-                Box::pin(self.fail_corrupt(&id, &Lease::new(token), &e.to_string())).await?;
+                let keys = match queue {
+                    Some(name) => Some(self.tenant_keys(name)?),
+                    None => None,
+                };
+                Box::pin(self.fail_corrupt(&id, keys, &Lease::new(token), &e.to_string())).await?;
                 Err(e)
             }
             FetchReply::Job { id, mut hash } => {
@@ -146,7 +150,7 @@ impl Engine {
                         Ok(Accepted::Job(Box::new(Taken { job, lease })))
                     }
                     Err(e) => {
-                        Box::pin(self.fail_corrupt(&id, &lease, &e.to_string())).await?;
+                        Box::pin(self.fail_corrupt(&id, Some(keys), &lease, &e.to_string())).await?;
                         Err(e)
                     }
                 }

@@ -50,7 +50,12 @@ pub(crate) enum FetchReply {
     /// A job, now active and locked, whose hash cannot even be read as text (a field that is
     /// not UTF-8, written by another client): to be failed at pickup like any corrupt job,
     /// without failing the other jobs of its call.
-    Unreadable { id: String, message: String },
+    Unreadable {
+        id: String,
+        message: String,
+        /// The queue a fair group's take named for it (`tq`), when that field is readable.
+        queue: Option<String>,
+    },
     /// An id whose job is gone (its hash deleted, or holding no name and data): the take
     /// dropped it from active, with its lock, and ran nothing.
     Gone { id: String },
@@ -66,6 +71,12 @@ pub(super) fn taken_job(id: String, flat: Vec<Vec<u8>>) -> FetchReply {
     if flat.is_empty() {
         return FetchReply::Gone { id };
     }
+    // A fair group's take appends the job's queue (`tq`) last: read it first, so that a job
+    // whose other fields are unreadable can still be failed in its own queue.
+    let queue = match flat.as_slice() {
+        [.., k, v] if k.as_slice() == b"tq" => String::from_utf8(v.clone()).ok(),
+        _ => None,
+    };
     let mut text = Vec::with_capacity(flat.len());
     for (i, bytes) in flat.into_iter().enumerate() {
         match String::from_utf8(bytes) {
@@ -74,7 +85,7 @@ pub(super) fn taken_job(id: String, flat: Vec<Vec<u8>>) -> FetchReply {
                 let what = if i % 2 == 0 { "a field name" } else { "the value of" };
                 let field = if i % 2 == 0 { String::new() } else { format!(" `{}`", text[i - 1]) };
                 let message = format!("{what}{field} is not UTF-8 ({e})");
-                return FetchReply::Unreadable { id, message };
+                return FetchReply::Unreadable { id, message, queue };
             }
         }
     }
