@@ -392,9 +392,9 @@ async fn an_unreadable_tenant_job_fails_in_its_own_queue() {
     let (worker, mut events) = Worker::spawn_fair(g.group(), p, opts(), FairOptions::default()).await.unwrap();
     let mut errors = Vec::new();
     while errors.is_empty() || runs.lock().unwrap().len() < 6 {
-        match tokio::time::timeout(Duration::from_secs(15), events.recv()).await.unwrap().unwrap() {
-            WorkerEvent::Error { message } => errors.push(message),
-            _ => {}
+        let event = tokio::time::timeout(Duration::from_secs(15), events.recv()).await.unwrap().unwrap();
+        if let WorkerEvent::Error { message } = event {
+            errors.push(message);
         }
     }
     worker.close(Duration::from_secs(10)).await;
