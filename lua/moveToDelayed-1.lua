@@ -34,7 +34,7 @@ local due = o.now + delay
 rcall("ZADD", B .. "delayed", delayedScore(B, due), id)
 emit(B, eventsCap(B), "event", "delayed", "jobId", id, "delay", due)
 markNextDelayed(B)
-if o.fair then fairFreed(B) end
+if o.fair then fairFreedIn(o.fair, B) end
 if fetch then
   local reply = fetchNext(B, o)
   if reply[1] ~= 0 then return reply end

@@ -42,7 +42,7 @@ local cap = eventsCap(B)
 local r = finishJob(B, a, o.token, o.now, cap, o.nowText)
 if r ~= 0 then return r end
 rcall("XTRIM", B .. "events", "MAXLEN", "~", cap)
-if o.fair then fairFreed(B) end
+if o.fair then fairFreedIn(o.fair, B) end
 
 if fetch then
   local reply = fetchNext(B, o)

@@ -100,16 +100,6 @@ local function wakeWorkers(B, blocked)
   if not blocked and rcall("ZADD", B .. "marker", "0", "0") == 1 then fairSignal(B, 0) end
 end
 
--- After a finish freed active slots of `B`: a fair tenant that left its group's index at its
--- cap comes back when it has ready jobs (includes/fair.lua). Called by a fair group's worker's
--- single finishes (a plain worker's finishes leave that to the group's upkeep, fairHeal).
-local function fairFreed(B)
-  if rcall("HEXISTS", B .. "meta", "fair.group") == 1
-      and (rcall("LLEN", B .. "wait") > 0 or rcall("ZCARD", B .. "prioritized") > 0) then
-    wakeWorkers(B, isBlocked(B))
-  end
-end
-
 -- Ready job with priority 0: LPUSH = back of the line, RPUSH = served next.
 local function pushWait(B, id, pushCmd, blocked)
   rcall(pushCmd, B .. "wait", id)

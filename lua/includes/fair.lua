@@ -149,8 +149,9 @@ fairNext = function(o)
   return { out[1], out[2], 0, 0 }
 end
 
--- fairFreed for a fair group's finish of jobs of tenant queue `TB`: one SREM instead of
--- fairFreed's reads, as only a tenant a take left out at its cap needs bringing back.
+-- After a fair group's worker finished jobs of tenant queue `TB` (freeing active slots): a
+-- tenant a take left out of the index at its cap (or paused) comes back when it has ready jobs.
+-- A plain worker's finishes on a tenant queue leave that to the group's upkeep (fairHeal).
 local function fairFreedIn(f, TB)
   local T = string.sub(TB, #f.tenants + 1, -2)
   if rcall("SREM", f.group .. "capped", T) == 1

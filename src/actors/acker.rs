@@ -283,7 +283,7 @@ async fn acknowledge_one(core: &Core, ack: &Ack) -> Result<()> {
 async fn rate_limit(core: &Core, taken: &Taken, window: Duration) -> Result<()> {
     // Held off first: no take may slip in while the job goes back.
     let mut back = core.flow.hold_off(window);
-    core.engine.queue_of(&taken.job).await?.rate_limit(window.max(Duration::from_millis(1))).await?;
+    core.engine.queue_of(&taken.job).rate_limit(window.max(Duration::from_millis(1))).await?;
     let left = core.engine.move_to_wait(&taken.job, &taken.lease).await?;
     back.extend(core.flow.hold_off(left));
     for taken in back {

@@ -32,7 +32,6 @@ pub(crate) fn step(core: Arc<Core>) -> Step {
                 return Ok(());
             }
             let lost = core.engine.extend_locks_of(&locks, duration).await?;
-            let pairs: Vec<(String, String)> = locks.into_iter().map(|(_, id, token)| (id, token)).collect();
             for id in lost {
                 // A job held ahead whose lock is gone is not ours to run any more.
                 if core.flow.forget_held(&id) {
@@ -40,7 +39,7 @@ pub(crate) fn step(core: Arc<Core>) -> Step {
                     continue;
                 }
                 // Only the run whose token was refused: the job may have been taken again since.
-                let sent = pairs.iter().find(|(i, _)| *i == id).map(|(_, t)| t.as_str());
+                let sent = locks.iter().find(|(_, i, _)| *i == id).map(|(_, _, t)| t.as_str());
                 let Some(job) = core.registry.job(&id).filter(|j| Some(j.lease.token()) == sent) else { continue };
                 // One whose outcome is on its way raced its own finish, which released the lock
                 // (a real loss is the finish's to report). Otherwise reported and cancelled once.

@@ -59,14 +59,14 @@ impl JobContext {
     /// Reports progress: stored on the job, a `progress` event in the queue's stream (what
     /// Node's QueueEvents sees) and a [`WorkerEvent::JobProgress`] to this worker's subscribers.
     pub async fn progress(&self, job: &mut Job, progress: impl serde::Serialize) -> crate::Result<()> {
-        job.progress = self.engine.queue_of(job).await?.update_job_progress(&job.id, progress).await?;
+        job.progress = self.engine.queue_of(job).update_job_progress(&job.id, progress).await?;
         self.events.emit(WorkerEvent::JobProgress { id: job.id.clone(), progress: job.progress.clone() });
         Ok(())
     }
 
     /// Appends a line to the job's log (kept to its `keep_logs`); returns the log's length.
     pub async fn log(&self, job: &Job, line: &str) -> crate::Result<u64> {
-        self.engine.queue_of(job).await?.add_job_log(&job.id, line, job.opts.keep_logs).await
+        self.engine.queue_of(job).add_job_log(&job.id, line, job.opts.keep_logs).await
     }
 
     /// What the job's completed children returned, by child key (a parent of a flow reads its
@@ -79,7 +79,7 @@ impl JobContext {
         if let Some(values) = job.taken_children_values() {
             return Ok(values);
         }
-        self.engine.queue_of(job).await?.get_children_values(&job.id).await
+        self.engine.queue_of(job).get_children_values(&job.id).await
     }
 
     /// Cancels this job with [`CancelReason::Timeout`] once `after` has passed from now (a
@@ -91,7 +91,7 @@ impl JobContext {
 
     /// Replaces the job's data, in Redis and in `job`.
     pub async fn update_data(&self, job: &mut Job, data: impl serde::Serialize) -> crate::Result<()> {
-        job.data = self.engine.queue_of(job).await?.update_job_data(&job.id, data).await?;
+        job.data = self.engine.queue_of(job).update_job_data(&job.id, data).await?;
         Ok(())
     }
 

@@ -22,6 +22,8 @@ pub(crate) struct FairGroup {
     pub(crate) arg: String,
     /// `prefix:G.`: a tenant's queue base is this, the tenant and `:`.
     pub(crate) tenant_prefix: String,
+    /// `G.`: a tenant's queue name is this and the tenant.
+    name_prefix: String,
     heal_chunk: u32,
     /// Tenant queue name -> its keys (one `Arc` per tenant, shared by its jobs).
     keys: Mutex<HashMap<String, Arc<QueueKeys>>>,
@@ -32,7 +34,8 @@ impl FairGroup {
         let tenant_prefix = format!("{}:{}.", home.prefix, home.name);
         let arg =
             format!("{}\n{}\n{}\n{}", home.base, tenant_prefix, opts.quantum, opts.tenant_concurrency.unwrap_or(0));
-        FairGroup { arg, tenant_prefix, heal_chunk: opts.heal_chunk, keys: Mutex::new(HashMap::new()) }
+        let name_prefix = format!("{}.", home.name);
+        FairGroup { arg, tenant_prefix, name_prefix, heal_chunk: opts.heal_chunk, keys: Mutex::new(HashMap::new()) }
     }
 }
 
@@ -74,11 +77,11 @@ impl Engine {
 
     /// A queue handle for `job`'s queue (a tenant's in a fair group: a new handle over the
     /// worker's connection, for what a processor does on its job: progress, logs, data).
-    pub(crate) async fn queue_of(&self, job: &Job) -> Result<Queue> {
+    pub(crate) fn queue_of(&self, job: &Job) -> Queue {
         if self.fair.is_none() || **job.queue_keys() == **self.queue.keys() {
-            return Ok(self.queue.clone());
+            return self.queue.clone();
         }
-        Ok(self.queue.sibling(job.queue_keys().clone()))
+        self.queue.sibling(job.queue_keys().clone())
     }
 
     /// A fair group's stalled check: the group's upkeep, then the stalled check of every
@@ -95,8 +98,7 @@ impl Engine {
         };
         let mut moved = Vec::new();
         for tenant in healed.busy {
-            let name = format!("{}{tenant}", fair.tenant_prefix.rsplit(':').next().unwrap_or_default());
-            let keys = Arc::new(QueueKeys::new(&self.queue.keys().prefix, &name)?);
+            let keys = self.tenant_keys(format!("{}{tenant}", fair.name_prefix))?;
             moved.extend(check.run(&client.for_queue(keys)).await?);
         }
         Ok(moved)
