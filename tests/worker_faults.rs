@@ -335,10 +335,9 @@ async fn an_acker_crash_drops_no_acknowledgement() {
     let (w, mut rx) = Worker::spawn(q.name(), p, opts(&q).concurrency(n as usize).prefetch(0)).await.unwrap();
     eventually("every job running", Duration::from_secs(10), || async { w.active_jobs().len() == n as usize }).await;
     // Redis busy for about half a second: the acker's calls wait behind the script.
-    let busy = tokio::spawn(async {
-        let script = "local i = 0 while i < 30000000 do i = i + 1 end return i";
-        cmd::<i64>(&["EVAL", script, "0"]).await
-    });
+    // Timed by the server's clock, from a connection with no reply timeout: a loop of a fixed
+    // count ran past the async client's reply timeout on a loaded host (CI saw it time out).
+    let busy = tokio::spawn(async { busy_spell(&redis().url, Duration::from_millis(500)).await });
     tokio::time::sleep(Duration::from_millis(30)).await;
     gate.notify_waiters();
     tokio::time::sleep(Duration::from_millis(100)).await;
