@@ -60,13 +60,15 @@ impl Engine {
     }
 
     /// Renews the locks of the jobs taken under `tokens` (see `ExtendTakenLocks`): for takes
-    /// whose reply is not read yet. Returns the ids renewed.
+    /// whose reply is not read yet (a fair group's, in its busy tenants' queues). Returns the
+    /// ids renewed.
     pub(crate) async fn extend_taken_locks(&self, tokens: &[String], duration: Duration) -> Result<Vec<String>> {
         if tokens.is_empty() {
             return Ok(Vec::new());
         }
         let client = self.maintenance_client().await?;
-        ExtendTakenLocks { duration, tokens }.run(client).await
+        let tenant_prefix = self.fair.as_ref().map(|f| f.tenant_prefix.as_str());
+        ExtendTakenLocks { duration, tenant_prefix, tokens }.run(client).await
     }
 
     /// Records that this run of `job` (which stalled before) is alone in its worker, for the
