@@ -404,3 +404,66 @@ async fn an_unreadable_tenant_job_fails_in_its_own_queue() {
     assert_eq!(tenant.get_failed_count().await.unwrap(), 1);
     assert_eq!(tenant.get_active_count().await.unwrap(), 0, "not left active");
 }
+
+/// Manual processing of a fair group: fetches go round the tenants as a fair worker's takes do
+/// (a flood's 40 jobs do not hold back a small tenant's 5), fetch-next chains keep to the turn
+/// order, progress and logs go to the job's tenant queue, and locks are renewed per tenant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_worker_of_a_group_takes_in_turn() {
+    use bullmq::worker::{GetNextJobOptions, ManualWorker};
+    let g = group("fair-manual").await;
+    add_many(&g, "flood", 40).await;
+    add_many(&g, "small", 5).await;
+    let w = ManualWorker::fair(g.group(), opts(), FairOptions::default()).await.unwrap();
+    let fetch = GetNextJobOptions::no_wait();
+    let mut job = w.get_next_job("manual-1", fetch.clone()).await.unwrap().expect("a job");
+    let (mut order, mut n) = (Vec::new(), 0);
+    loop {
+        order.push(job.queue_name().to_owned());
+        if n == 0 {
+            // The first job: progress, a log line, and a lock renewal, each in its own queue.
+            job.update_progress(json!(50)).await.unwrap();
+            job.log("halfway").await.unwrap();
+            let lost = w.extend_job_locks(&[&job], Duration::from_secs(30)).await.unwrap();
+            assert!(lost.is_empty(), "{lost:?}");
+            let refused = w.extend_locks(&[(job.id.clone(), job.token().to_owned())], Duration::from_secs(30)).await;
+            assert!(matches!(refused, Err(bullmq::Error::InvalidOption { .. })), "{refused:?}");
+            let tenant = g.tenant(job.queue_name().strip_prefix(&format!("{}.", g.group())).unwrap()).await.unwrap();
+            let stored = tenant.get_job(&job.id).await.unwrap().expect("in its tenant queue");
+            assert_eq!(stored.progress, json!(50));
+            assert_eq!(tenant.get_job_logs(&job.id, 0, -1, true).await.unwrap().0, vec!["halfway".to_owned()]);
+        }
+        n += 1;
+        match job.move_to_completed(json!(n), true).await.unwrap() {
+            Some(next) => job = next,
+            None => break,
+        }
+    }
+    let small_at: Vec<usize> =
+        order.iter().enumerate().filter(|(_, q)| **q == g.tenant_queue_name("small")).map(|(i, _)| i).collect();
+    println!(
+        "manual fair worker: {} jobs fetched in one fetch-next chain; the small tenant's 5 at {small_at:?}",
+        order.len()
+    );
+    assert_eq!(order.len(), 45);
+    assert_eq!(small_at.len(), 5);
+    assert!(small_at.iter().all(|&i| i < 12), "the small tenant is served in turn: {small_at:?}");
+    let (flood, small) = (g.tenant("flood").await.unwrap(), g.tenant("small").await.unwrap());
+    assert_eq!((flood.get_completed_count().await.unwrap(), small.get_completed_count().await.unwrap()), (40, 5));
+    assert_eq!(g.indexed_tenants().await.unwrap(), 0, "the index is empty once both are drained");
+    // A blocking fetch on the drained group wakes for a job added to a new tenant.
+    let waiting = tokio::spawn({
+        let w = w.clone();
+        async move { w.get_next_job("manual-2", GetNextJobOptions::wait(Duration::from_secs(10))).await }
+    });
+    // Time for the fetch to block (one not yet blocked finds the job at once: still correct).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let t0 = Instant::now();
+    g.add("late", "work", json!({}), JobOptions::default()).await.unwrap();
+    let late = waiting.await.unwrap().unwrap().expect("the late tenant's job");
+    println!("manual fair worker: a blocking fetch woke {:?} after a new tenant's add", t0.elapsed());
+    assert_eq!(late.queue_name(), g.tenant_queue_name("late"));
+    assert!(t0.elapsed() < Duration::from_secs(5), "woken by the add, not the timeout");
+    late.move_to_completed((), false).await.unwrap();
+    w.close().await;
+}

@@ -276,6 +276,12 @@ async fn extend_lock_and_locks() {
     assert_eq!(lost, vec!["ghost"]);
     let stalled: Vec<String> = cmd(&["SMEMBERS", &k(&q, "stalled")]).await;
     assert!(stalled.is_empty(), "renewal takes jobs off the stalled candidates");
+    // The same by handle: both renewed; one whose lock another token took is reported lost.
+    cmd::<()>(&["SET", &k(&q, "2:lock"), "other", "KEEPTTL"]).await;
+    let lost = w.extend_job_locks(&[&a, &b], Duration::from_millis(45_000)).await.unwrap();
+    assert_eq!(lost, vec![b.id.clone()]);
+    let ttl: i64 = cmd(&["PTTL", &k(&q, "1:lock")]).await;
+    assert!(ttl > 40_000, "{ttl}");
 }
 
 #[tokio::test]

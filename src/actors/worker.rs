@@ -78,7 +78,7 @@ impl Worker {
     pub async fn fair(group: &str, processor: Processor, opts: WorkerOptions, fair: FairOptions) -> Result<Worker> {
         let running = opts.autorun;
         let flow = Flow::new(opts.concurrency, FetchAhead::new(opts.prefetch, opts.concurrency), running);
-        let engine = Engine::connect_fair(group, opts, &fair).await?;
+        let engine = Engine::connect_fair(group, opts, false, &fair).await?;
         Ok(Worker { core: Core::new(engine, processor, flow) })
     }
 

@@ -108,12 +108,12 @@ impl ActiveJob {
 
     /// Reports progress (a number or any JSON object): stored, and a `progress` event.
     pub async fn update_progress(&mut self, progress: impl Serialize) -> Result<()> {
-        self.job.progress = self.engine.queue().update_job_progress(&self.job.id, progress).await?;
+        self.job.progress = self.engine.queue_of(&self.job).update_job_progress(&self.job.id, progress).await?;
         Ok(())
     }
 
     /// Appends a line to the job's log (kept to its `keep_logs`); returns the log's length.
     pub async fn log(&self, line: &str) -> Result<u64> {
-        self.engine.queue().add_job_log(&self.job.id, line, self.job.opts.keep_logs).await
+        self.engine.queue_of(&self.job).add_job_log(&self.job.id, line, self.job.opts.keep_logs).await
     }
 }

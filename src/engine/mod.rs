@@ -89,9 +89,14 @@ impl Engine {
     }
 
     /// Connects a worker of the fair group `group` (its home queue is named after it).
-    pub(crate) async fn connect_fair(group: &str, opts: WorkerOptions, fair: &FairOptions) -> Result<Arc<Engine>> {
+    pub(crate) async fn connect_fair(
+        group: &str,
+        opts: WorkerOptions,
+        schedule_at_take: bool,
+        fair: &FairOptions,
+    ) -> Result<Arc<Engine>> {
         fair.validate()?;
-        Engine::connect_with(group, opts, false, Some(fair)).await
+        Engine::connect_with(group, opts, schedule_at_take, Some(fair)).await
     }
 
     async fn connect_with(
@@ -208,7 +213,20 @@ impl ManualWorker {
         Ok(ManualWorker { engine: Engine::connect(queue_name, opts, true).await? })
     }
 
-    /// The queue this worker takes jobs from.
+    /// A worker of the fair group `group` without a processor (see [`FairQueue`]): each
+    /// fetch takes from the tenants in the group's turn order, as a fair [`Worker`] does, and
+    /// the moves of an [`ActiveJob`] go to its tenant's queue. Renew the locks of its jobs with
+    /// [`extend_job_locks`](Self::extend_job_locks) or [`ActiveJob::extend_lock`] (a job's id
+    /// alone does not say which tenant's queue holds it).
+    ///
+    /// [`FairQueue`]: crate::FairQueue
+    /// [`Worker`]: crate::Worker
+    pub async fn fair(group: &str, opts: WorkerOptions, fair: FairOptions) -> Result<ManualWorker> {
+        Ok(ManualWorker { engine: Engine::connect_fair(group, opts, true, &fair).await? })
+    }
+
+    /// The queue this worker takes jobs from (a fair group's home queue: its tenants' jobs are
+    /// in their own queues).
     pub fn queue(&self) -> &Queue {
         &self.engine.queue
     }
@@ -257,9 +275,21 @@ impl ManualWorker {
     }
 
     /// Renews the locks of many active jobs, `(job id, token)`, in one call. Returns the ids
-    /// whose lock was lost (missing or held by another token).
+    /// whose lock was lost (missing or held by another token). A fair group's worker refuses
+    /// it with [`Error::InvalidOption`] (ids do not name the tenant): use
+    /// [`extend_job_locks`](Self::extend_job_locks).
     pub async fn extend_locks(&self, jobs: &[(String, String)], duration: Duration) -> Result<Vec<String>> {
+        if self.engine.fair.is_some() {
+            return Err(Error::invalid("extend_locks", "a fair group's jobs are renewed with extend_job_locks"));
+        }
         self.engine.extend_locks(jobs, duration).await
+    }
+
+    /// Renews the locks of many fetched jobs, one call per queue they are in (one for a plain
+    /// queue). Returns the ids whose lock was lost.
+    pub async fn extend_job_locks(&self, jobs: &[&ActiveJob], duration: Duration) -> Result<Vec<String>> {
+        let locks: Vec<_> = jobs.iter().map(|j| (j.queue_keys().clone(), j.id.clone(), j.token().to_owned())).collect();
+        self.engine.extend_locks_of(&locks, duration).await
     }
 
     /// Stops the stalled timer and releases the blocking connection.
