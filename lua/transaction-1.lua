@@ -154,17 +154,20 @@ local first = a
 if n > 0 then
   -- The queue's own keys the adds write: their types are BullMQ's unless another client broke
   -- them (the app commands cannot touch them: the Rust side refuses keys under the base).
-  local counterKey = (rcall("HGET", B .. "meta", "fair.group") or B) .. "id"
-  local own = { { B .. "meta", "hash" }, { counterKey, "string" }, { B .. "pc", "string" },
+  local group = rcall("HGET", B .. "meta", "fair.group") or nil
+  local own = { { B .. "meta", "hash" }, { B .. "id", "string" }, { B .. "pc", "string" },
     { B .. "wait", "list" }, { B .. "active", "list" }, { B .. "prioritized", "zset" },
     { B .. "delayed", "zset" }, { B .. "marker", "zset" }, { B .. "completed", "zset" },
     { B .. "events", "stream" } }
+  if group then own[#own + 1] = { group .. "id", "string" } end
   for _, k in ipairs(own) do
     local t = rcall("TYPE", k[1])["ok"]
     if t ~= "none" and t ~= k[2] then return refuse("wrongtype", "add", 1, k[1], t) end
   end
-  local counter = rcall("GET", counterKey)
-  if not increment(counter, tostring(n)) then return refuse("notint", "add", 1, counterKey) end
+  for _, counterKey in ipairs({ B .. "id", group and group .. "id" or nil }) do
+    if not increment(rcall("GET", counterKey), tostring(n)) then return refuse("notint", "add", 1, counterKey) end
+  end
+  local counter = tostring(idTop(B, group))
   if not increment(rcall("GET", B .. "pc"), tostring(n)) then return refuse("notint", "add", 1, B .. "pc") end
 
   -- Per job: its hash, its dedup keys, its parent; and the -7 rule of addDuplicate, with the

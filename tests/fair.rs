@@ -467,3 +467,42 @@ async fn a_manual_worker_of_a_group_takes_in_turn() {
     late.move_to_completed((), false).await.unwrap();
     w.close().await;
 }
+
+/// A Node producer that adds to a tenant queue without job ids takes them from the tenant's own
+/// counter; the group's adds must never reuse one of those in that queue (a job added with an
+/// id already there would overwrite the other client's job). Ids stay distinct in the queue
+/// whichever side adds, and Node's jobs keep their data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_ids_never_overwrite_a_node_producers_jobs() {
+    let g = group("fair-ids").await;
+    let tenant = g.tenant("acme").await.unwrap();
+    let node_add = |from: &str, n: usize| {
+        let jobs: Vec<_> = (0..n).map(|i| json!({"name": "node-job", "data": {"from": from, "i": i}})).collect();
+        json!({"cmd": "add", "jobs": jobs})
+    };
+    let first = common::node::node("bullmq", tenant.name(), node_add("node-1", 5)).await;
+    let mut rust_ids = Vec::new();
+    for i in 0..3 {
+        rust_ids
+            .push(g.add("acme", "rust-job", json!({"from": "rust", "i": i}), JobOptions::default()).await.unwrap().id);
+    }
+    let second = common::node::node("bullmq", tenant.name(), node_add("node-2", 2)).await;
+    // And a transactional add to the tenant's queue, which names its ids the same way.
+    let reply = tenant.transaction().add("tx-job", json!({"from": "tx"}), JobOptions::default()).exec().await.unwrap();
+    rust_ids.extend(reply.jobs.iter().map(|j| j.id.clone()));
+    let ids: Vec<String> = [&first, &second]
+        .iter()
+        .flat_map(|r| r["ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()))
+        .chain(rust_ids.iter().cloned())
+        .collect();
+    let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+    println!("ids in one tenant queue, Node (no jobId), the group, Node, a transaction: {ids:?}");
+    assert_eq!(distinct.len(), 11, "every add got its own id: {ids:?}");
+    assert_eq!(tenant.get_waiting_count().await.unwrap(), 11);
+    for (r, from) in [(&first, "node-1"), (&second, "node-2")] {
+        for id in r["ids"].as_array().unwrap() {
+            let job = tenant.get_job(id.as_str().unwrap()).await.unwrap().expect("Node's job is there");
+            assert_eq!(job.data["from"], json!(from), "job {id} kept its data");
+        }
+    }
+}

@@ -117,8 +117,28 @@ local function deduplicate(B, cap, de, id, name, ts, data, opts, delay, parentKe
   return owner
 end
 
+-- The highest id generated in the queue B so far, as its counter(s) say. A fair tenant's
+-- generated ids (`group`, its group's base) are above both the group's counter (unique across
+-- the group's adds) and the tenant queue's own, which other clients INCR (a Node producer
+-- adding without job ids) and which `takeIds` keeps at the last id it gave: no generated id is
+-- ever one already used in the tenant's queue.
+local function idTop(B, group)
+  local top = tonumber(rcall("GET", B .. "id")) or 0
+  if group then top = math.max(top, tonumber(rcall("GET", group .. "id")) or 0) end
+  return top
+end
+
+-- Reserves `n` generated ids for queue B; returns the last (the first is it - n + 1).
+local function takeIds(B, group, n)
+  if not group then return rcall("INCRBY", B .. "id", n) end
+  local last = idTop(B, group) + n
+  rcall("SET", B .. "id", last)
+  rcall("SET", group .. "id", last)
+  return last
+end
+
 -- Adds the `n` jobs whose fields (12 each, laid out as in addJobs-1.lua) start at argv[first]:
--- one read of meta, one INCRBY for the generated ids, then each job stored, deduplicated or
+-- one read of meta, one reservation of the generated ids, then each job stored, deduplicated or
 -- found a duplicate, and the markers set once. `refused[i]` (i from 0) marks a job refused
 -- already (-5, nothing written for it). Returns one entry per job: its id (new, the existing
 -- duplicate, or the dedup owner), -5, or -7 (custom id owned by another live parent).
@@ -127,9 +147,8 @@ local function addBatch(B, argv, first, n, refused)
   fairHintSet(B, meta[4], meta[5])
   local cap = eventsCap(B, meta[1] or nil)
   local blocked = blockedBy(B, meta[2], meta[3])
-  -- Job i gets the value the i-th of n INCRs would have given. A fair tenant's ids come from
-  -- its group's counter (src/fair).
-  local lastCounter = rcall("INCRBY", (meta[4] or B) .. "id", n)
+  -- Job i gets the value the i-th of n INCRs would have given (a fair tenant's: see idTop).
+  local lastCounter = takeIds(B, meta[4] or nil, n)
   local batch = newBatch()
   local out = {}
   for i = 0, n - 1 do
