@@ -506,3 +506,43 @@ async fn group_ids_never_overwrite_a_node_producers_jobs() {
         }
     }
 }
+
+/// Two tenants' jobs of one id (custom ids, or a Node producer's from a tenant's own counter)
+/// running at once in one worker: each is known by its queue and id, so both locks are renewed
+/// and both jobs run once. (Known by id alone, the second replaced the first, whose lock then
+/// expired under it: it stalled and ran again.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_of_one_id_in_two_tenants_run_side_by_side() {
+    let g = group("fair-same-id").await;
+    for t in ["a", "b"] {
+        g.add(t, "work", json!({ "t": t }), JobOptions::default().job_id("same")).await.unwrap();
+    }
+    let (p, runs) = recording(Duration::from_millis(2500));
+    let opts = opts().concurrency(2).lock_duration(Duration::from_secs(1)).stalled_interval(Duration::from_millis(500));
+    let (worker, mut events) = Worker::spawn_fair(g.group(), p, opts, FairOptions::default()).await.unwrap();
+    let (a, b) = (g.tenant("a").await.unwrap(), g.tenant("b").await.unwrap());
+    eventually("both jobs complete", Duration::from_secs(20), || {
+        let (a, b) = (a.clone(), b.clone());
+        async move { a.get_completed_count().await.unwrap() + b.get_completed_count().await.unwrap() == 2 }
+    })
+    .await;
+    // A stalled check after the finishes would have found a lost run by now.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    worker.close(Duration::from_secs(10)).await;
+    let (mut lost, mut stalled) = (0, 0);
+    while let Ok(e) = events.try_recv() {
+        match e {
+            WorkerEvent::LockLost { .. } => lost += 1,
+            WorkerEvent::JobStalled { .. } => stalled += 1,
+            _ => {}
+        }
+    }
+    let runs = runs.lock().unwrap().clone();
+    println!("one id in two tenants at once: runs={runs:?} lock_lost={lost} stalled={stalled}");
+    assert_eq!(runs.len(), 2, "each ran once: {runs:?}");
+    assert_eq!((lost, stalled), (0, 0));
+    for q in [&a, &b] {
+        let atm: String = cmd(&["HGET", &format!("{}:{}:same", q.prefix(), q.name()), "atm"]).await;
+        assert_eq!(atm, "1", "{} finished once", q.name());
+    }
+}

@@ -254,11 +254,12 @@ impl Flow {
         held.chain(s.suspects.iter().cloned()).collect()
     }
 
-    /// Forgets a job held ahead (its lock was lost); false when it was not held.
-    pub(crate) fn forget_held(&self, id: &str) -> bool {
+    /// Forgets the job `id` of the queue `keys` held ahead (its lock was lost); false when it
+    /// was not held.
+    pub(crate) fn forget_held(&self, keys: &crate::keys::QueueKeys, id: &str) -> bool {
         let mut s = self.lock();
         let before = s.buffer.len();
-        s.buffer.retain(|t| t.job.id != id);
+        s.buffer.retain(|t| t.job.id != id || **t.job.queue_keys() != *keys);
         s.buffer.len() != before
     }
 

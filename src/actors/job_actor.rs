@@ -166,9 +166,14 @@ impl Actor for JobActor {
         }
         // Registered before the processor can finish, so the entry exists while it runs.
         let phase = Arc::new(JobPhase::default());
-        let running =
-            RunningJob { lease: lease.clone(), keys: job.queue_keys().clone(), actor: myself, phase: phase.clone() };
-        let registration = core.registry.register(&job.id, running);
+        let running = RunningJob {
+            id: job.id.clone(),
+            lease: lease.clone(),
+            keys: job.queue_keys().clone(),
+            actor: myself,
+            phase: phase.clone(),
+        };
+        let registration = core.registry.register(running);
         core.events.emit(WorkerEvent::JobActive { id: job.id.clone() });
         let unfinished = Some(core.flow.unfinished_job());
         Ok(JobState {

@@ -24,23 +24,25 @@ pub(crate) fn step(core: Arc<Core>) -> Step {
                 .registry
                 .running()
                 .into_iter()
-                .filter(|(_, j)| !j.phase.is_lost())
-                .map(|(id, j)| (j.keys.clone(), id, j.lease.token().to_owned()))
+                .filter(|j| !j.phase.is_lost())
+                .map(|j| (j.keys.clone(), j.id.clone(), j.lease.token().to_owned()))
                 .collect();
             locks.extend(core.flow.held_locks());
             if locks.is_empty() {
                 return Ok(());
             }
             let lost = core.engine.extend_locks_of(&locks, duration).await?;
-            for id in lost {
+            for (keys, id) in lost {
                 // A job held ahead whose lock is gone is not ours to run any more.
-                if core.flow.forget_held(&id) {
+                if core.flow.forget_held(&keys, &id) {
                     core.events.emit(WorkerEvent::LockLost { id });
                     continue;
                 }
                 // Only the run whose token was refused: the job may have been taken again since.
-                let sent = locks.iter().find(|(_, i, _)| *i == id).map(|(_, _, t)| t.as_str());
-                let Some(job) = core.registry.job(&id).filter(|j| Some(j.lease.token()) == sent) else { continue };
+                let sent = locks.iter().find(|(k, i, _)| *i == id && **k == *keys).map(|(_, _, t)| t.as_str());
+                let Some(job) = core.registry.job_in(&keys, &id).filter(|j| Some(j.lease.token()) == sent) else {
+                    continue;
+                };
                 // One whose outcome is on its way raced its own finish, which released the lock
                 // (a real loss is the finish's to report). Otherwise reported and cancelled once.
                 if !job.phase.is_finishing() && job.phase.lose() {

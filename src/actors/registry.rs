@@ -1,5 +1,6 @@
-//! The running jobs of a worker: by job id, with the lease each runs under and its actor. A job
-//! actor registers when it starts; its [`Registration`] removes it when the actor's state is
+//! The running jobs of a worker: by job key (queue and id: a fair group's tenants may each have
+//! a job of one id), with the lease each runs under and its actor. A job actor registers when
+//! it starts; its [`Registration`] removes it when the actor's state is
 //! dropped (however the actor ended: a stop, an error, a panic), so no entry outlives its
 //! actor. The last one to leave wakes a `close` waiting for the jobs to end (no polling).
 
@@ -13,13 +14,15 @@ use tokio::sync::Notify;
 
 use super::job_msg::JobMsg;
 use crate::engine::Lease;
+use crate::keys::QueueKeys;
 
 /// A running job: the lease it runs under and its actor.
 #[derive(Clone)]
 pub(crate) struct RunningJob {
+    pub(crate) id: String,
     pub(crate) lease: Lease,
     /// The job's queue (a fair group's jobs come from many).
-    pub(crate) keys: Arc<crate::keys::QueueKeys>,
+    pub(crate) keys: Arc<QueueKeys>,
     pub(crate) actor: ActorRef<JobMsg>,
     /// Shared with the job actor.
     pub(crate) phase: Arc<JobPhase>,
@@ -64,7 +67,7 @@ pub(crate) struct Registry {
 /// Keeps a job in the registry until dropped.
 pub(crate) struct Registration {
     registry: Arc<Registry>,
-    id: String,
+    key: String,
     actor: ActorId,
 }
 
@@ -72,8 +75,8 @@ impl Drop for Registration {
     fn drop(&mut self) {
         let mut jobs = self.registry.jobs.lock().unwrap_or_else(|p| p.into_inner());
         // The same job may run here again already (stalled, taken again): keep that entry.
-        if jobs.get(&self.id).is_some_and(|j| j.actor.get_id() == self.actor) {
-            jobs.remove(&self.id);
+        if jobs.get(&self.key).is_some_and(|j| j.actor.get_id() == self.actor) {
+            jobs.remove(&self.key);
             if jobs.is_empty() {
                 self.registry.emptied.notify_waiters();
             }
@@ -86,25 +89,31 @@ impl Registry {
         Arc::new(Registry { jobs: Mutex::new(HashMap::new()), emptied: Notify::new() })
     }
 
-    /// Registers job `id` run by `job.actor`, until the returned guard is dropped.
-    pub(crate) fn register(self: &Arc<Self>, id: &str, job: RunningJob) -> Registration {
-        let actor = job.actor.get_id();
-        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_owned(), job);
-        Registration { registry: self.clone(), id: id.to_owned(), actor }
+    /// Registers `job` (run by `job.actor`) until the returned guard is dropped.
+    pub(crate) fn register(self: &Arc<Self>, job: RunningJob) -> Registration {
+        let (actor, key) = (job.actor.get_id(), job.keys.job(&job.id));
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).insert(key.clone(), job);
+        Registration { registry: self.clone(), key, actor }
     }
 
-    /// The running jobs, by id.
-    pub(crate) fn running(&self) -> Vec<(String, RunningJob)> {
-        let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
-        jobs.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    /// The running jobs.
+    pub(crate) fn running(&self) -> Vec<RunningJob> {
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
     }
 
     pub(crate) fn ids(&self) -> Vec<String> {
-        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect()
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).values().map(|j| j.id.clone()).collect()
     }
 
+    /// A running job of id `id` (of any queue: ids are unique but across a fair group's
+    /// tenants, where two jobs of one id from different tenants may run at once).
     pub(crate) fn job(&self, id: &str) -> Option<RunningJob> {
-        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).values().find(|j| j.id == id).cloned()
+    }
+
+    /// The running job `id` of the queue `keys`.
+    pub(crate) fn job_in(&self, keys: &QueueKeys, id: &str) -> Option<RunningJob> {
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).get(&keys.job(id)).cloned()
     }
 
     /// Waits until no job runs, at most `timeout`. True when none runs.

@@ -219,7 +219,9 @@ impl Worker {
         self.core.tree.borrow().clone()
     }
 
-    /// The actor running job `id`, to send it [`JobMsg::Cancel`] yourself.
+    /// The actor running job `id`, to send it [`JobMsg::Cancel`] yourself. (A fair group's
+    /// tenants may each run a job of one id, when their ids were not made by the group: then
+    /// one of them.)
     pub fn job_actor(&self, id: &str) -> Option<ActorRef<JobMsg>> {
         self.core.registry.job(id).map(|j| j.actor)
     }
@@ -241,7 +243,7 @@ impl Worker {
     /// Cancels every running job.
     pub fn cancel_all(&self, reason: impl Into<String>) {
         let reason = reason.into();
-        for (_, j) in self.core.registry.running() {
+        for j in self.core.registry.running() {
             let _ = j.actor.send_message(JobMsg::Cancel { reason: CancelReason::User(reason.clone()) });
         }
     }

@@ -28,16 +28,17 @@ impl Engine {
     }
 
     /// Renews the locks of many active jobs, `(queue, job id, token)`: one call per queue (a
-    /// fair group's jobs come from many). Returns the ids whose lock was lost.
+    /// fair group's jobs come from many). Returns the jobs whose lock was lost, `(queue, id)`.
     pub(crate) async fn extend_locks_of(
         &self,
         jobs: &[(Arc<QueueKeys>, String, String)],
         duration: Duration,
-    ) -> Result<Vec<String>> {
+    ) -> Result<Vec<(Arc<QueueKeys>, String)>> {
         let own = self.queue.keys();
         if jobs.iter().all(|(k, _, _)| **k == **own) {
             let pairs: Vec<(String, String)> = jobs.iter().map(|(_, id, t)| (id.clone(), t.clone())).collect();
-            return self.extend_locks(&pairs, duration).await;
+            let lost = self.extend_locks(&pairs, duration).await?;
+            return Ok(lost.into_iter().map(|id| (own.clone(), id)).collect());
         }
         let mut by_queue: HashMap<&str, QueueLocks<'_>> = HashMap::new();
         for (keys, id, token) in jobs {
@@ -52,9 +53,9 @@ impl Engine {
         for (keys, pairs) in by_queue.into_values() {
             let (extend, tenant) = (ExtendLocks { duration, jobs: &pairs }, client.for_queue(keys.clone()));
             let call = extend.run(&tenant);
-            lost.extend(
-                crate::telemetry::traced_extend_locks(&keys.name, self.opts.name.as_deref(), &pairs, call).await?,
-            );
+            let ids =
+                crate::telemetry::traced_extend_locks(&keys.name, self.opts.name.as_deref(), &pairs, call).await?;
+            lost.extend(ids.into_iter().map(|id| (keys.clone(), id)));
         }
         Ok(lost)
     }

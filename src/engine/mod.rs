@@ -289,7 +289,7 @@ impl ManualWorker {
     /// queue). Returns the ids whose lock was lost.
     pub async fn extend_job_locks(&self, jobs: &[&ActiveJob], duration: Duration) -> Result<Vec<String>> {
         let locks: Vec<_> = jobs.iter().map(|j| (j.queue_keys().clone(), j.id.clone(), j.token().to_owned())).collect();
-        self.engine.extend_locks_of(&locks, duration).await
+        Ok(self.engine.extend_locks_of(&locks, duration).await?.into_iter().map(|(_, id)| id).collect())
     }
 
     /// Stops the stalled timer and releases the blocking connection.
