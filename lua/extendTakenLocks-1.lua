@@ -5,7 +5,7 @@
   them; should the worker's runtime be held up longer than the lock, they would otherwise be
   recovered as stalled and run twice. Costs a read of every active job's lock (for a fair
   group, in the queue of every tenant in its busy set): workers call it only for a take still
-  unread after half a lock duration.
+  unread after a quarter of a lock duration (with the default renewal period).
 
   KEYS[1]  queue base "prefix:name:" (a fair group's home base)
   ARGV[1]  lock duration (ms)

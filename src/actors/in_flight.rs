@@ -4,7 +4,8 @@
 //! runtime whose every thread a processor holds can leave a reply unread for longer than the
 //! lock, and the stalled check would then give the job to another worker while this one is
 //! about to run it. The lock renewer renews such takes' locks by token (`extendTakenLocks`)
-//! once they have been in flight half a lock duration.
+//! once they have been in flight a quarter of a lock duration (with the default renewal period;
+//! see lock_renewer.rs).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

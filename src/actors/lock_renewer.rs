@@ -15,8 +15,13 @@ pub(crate) fn step(core: Arc<Core>) -> Step {
         let core = core.clone();
         Box::pin(async move {
             let duration = core.engine.options().lock_duration;
-            // Takes whose reply has waited half a lock duration: renewed by token (in_flight).
-            let stuck = core.takes.older_than(duration / 2);
+            // Takes whose reply is unread are renewed by token (in_flight) once older than half
+            // of what the lock outlasts a period: the first tick past that age comes within
+            // that age plus a period, well before the lock ends. (Half a lock duration with a
+            // period of half a lock left it to whichever came first, the tick or the expiry: a
+            // duplicate run now and then under load in tests/worker_blocking.rs.)
+            let period = core.engine.options().effective_lock_renew_time();
+            let stuck = core.takes.older_than(duration.saturating_sub(period) / 2);
             if !stuck.is_empty() {
                 core.engine.extend_taken_locks(&stuck, duration).await?;
             }
