@@ -4,6 +4,7 @@
 //! acker sends it: an acknowledgement is answered or still queued, never lost.
 
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -12,6 +13,7 @@ use tokio::sync::oneshot;
 
 use super::flow::Slot;
 use super::job_msg::CancelReason;
+use super::registry::JobPhase;
 use crate::engine::Taken;
 use crate::error::Result;
 use crate::job::JobError;
@@ -43,6 +45,8 @@ pub(crate) struct Pending {
     pub(crate) slot: Option<Slot>,
     /// Answered once the outcome is in Redis (or failed to get there).
     pub(crate) reply: oneshot::Sender<Result<()>>,
+    /// The job's phase, shared with its actor and the registry: done once the outcome is in.
+    pub(crate) phase: Arc<JobPhase>,
 }
 
 /// One job's acknowledgement (reads as its [`Pending`]).
@@ -60,6 +64,11 @@ impl Ack {
     /// Answers the job actor with `result`; returns what the acknowledgement carried.
     pub(crate) fn answer(mut self, result: Result<()>) -> Pending {
         let mut p = self.pending.take().expect("an acknowledgement is answered once");
+        if result.is_ok() {
+            // Marked before the actor hears it: from here the job is no longer active for this
+            // worker (`Worker::active_jobs`, the orphans of a close or meltdown).
+            p.phase.done();
+        }
         let (tx, _) = oneshot::channel();
         let _ = std::mem::replace(&mut p.reply, tx).send(result);
         p

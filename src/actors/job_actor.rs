@@ -295,7 +295,7 @@ async fn acknowledge(state: &mut JobState, kind: AckKind) {
     let Some(taken) = state.taken.take() else { return };
     state.phase.finishing();
     let (reply, answer) = oneshot::channel();
-    let ack = Ack::new(Pending { taken, kind, slot, reply }, state.core.acks.clone());
+    let ack = Ack::new(Pending { taken, kind, slot, reply, phase: state.phase.clone() }, state.core.acks.clone());
     if state.core.acks.send(ack).is_err() {
         let message = format!("job {}: the worker's acker is gone", state.id);
         return state.core.events.emit(WorkerEvent::Error { message });

@@ -29,7 +29,7 @@ pub(crate) fn step(core: Arc<Core>) -> Step {
                 .registry
                 .running()
                 .into_iter()
-                .filter(|j| !j.phase.is_lost())
+                .filter(|j| j.phase.is_held())
                 .map(|j| (j.keys.clone(), j.id.clone(), j.lease.token().to_owned()))
                 .collect();
             locks.extend(core.flow.held_locks());

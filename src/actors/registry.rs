@@ -31,17 +31,29 @@ pub(crate) struct RunningJob {
 /// Where a running job is, as far as its lock goes: running, finishing (its outcome went to
 /// the acker: the lock is still renewed until the outcome is in Redis, but a renewal that finds
 /// it gone most likely raced the finish that released it, and the finish reports a real loss
-/// itself), or lost (reported once, renewed no more).
+/// itself), done (its outcome is in Redis: no longer active, no longer ours, though its actor
+/// has yet to hear so), or lost (reported once, renewed no more).
 #[derive(Default)]
 pub(crate) struct JobPhase(AtomicU8);
 
 const RUNNING: u8 = 0;
 const FINISHING: u8 = 1;
 const LOST: u8 = 2;
+const DONE: u8 = 3;
 
 impl JobPhase {
     pub(crate) fn finishing(&self) {
         let _ = self.0.compare_exchange(RUNNING, FINISHING, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    /// The acker had Redis take the job's outcome.
+    pub(crate) fn done(&self) {
+        self.0.store(DONE, Ordering::Release);
+    }
+
+    /// Running here as far as Redis goes: not lost, outcome not in Redis yet.
+    pub(crate) fn is_held(&self) -> bool {
+        matches!(self.0.load(Ordering::Acquire), RUNNING | FINISHING)
     }
 
     pub(crate) fn is_finishing(&self) -> bool {
@@ -53,8 +65,8 @@ impl JobPhase {
         self.0.compare_exchange(RUNNING, LOST, Ordering::AcqRel, Ordering::Acquire).is_ok()
     }
 
-    pub(crate) fn is_lost(&self) -> bool {
-        self.0.load(Ordering::Acquire) == LOST
+    pub(crate) fn is_done(&self) -> bool {
+        self.0.load(Ordering::Acquire) == DONE
     }
 }
 
@@ -101,8 +113,11 @@ impl Registry {
         self.jobs.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
     }
 
+    /// The ids of the jobs active in Redis for this worker: running, or finishing with the
+    /// outcome not in Redis yet (not those whose actor has yet to hear the outcome landed).
     pub(crate) fn ids(&self) -> Vec<String> {
-        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).values().map(|j| j.id.clone()).collect()
+        let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        jobs.values().filter(|j| !j.phase.is_done()).map(|j| j.id.clone()).collect()
     }
 
     /// A running job of id `id` (of any queue: ids are unique but across a fair group's

@@ -226,7 +226,8 @@ impl Worker {
         self.core.registry.job(id).map(|j| j.actor)
     }
 
-    /// Ids of the jobs running now.
+    /// Ids of the jobs this worker holds active: running, or finished with the outcome on its
+    /// way to Redis (not those whose outcome Redis already has).
     pub fn active_jobs(&self) -> Vec<String> {
         self.core.registry.ids()
     }
