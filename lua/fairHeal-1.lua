@@ -37,14 +37,14 @@ rcall("SET", GB .. "heal", int(from + #tenants))
 for _, T in ipairs(tenants) do
   if not rcall("ZSCORE", GB .. "ready", T) then
     local B = TP .. T .. ":"
-    if (rcall("LLEN", B .. "wait") > 0 or rcall("ZCARD", B .. "prioritized") > 0) and not isBlocked(B) then
+    if hasReady(B) and not isBlocked(B) then
       rcall("ZADD", GB .. "ready", "0", T)
       rcall("ZADD", GB .. "marker", "0", "0")
       out[1] = out[1] + 1
     else
       local first = rcall("ZRANGE", B .. "delayed", 0, 0, "WITHSCORES")
       if first[2] then
-        rcall("ZADD", GB .. "ready", int(math.floor(tonumber(first[2]) / 4096) * 1024), T)
+        rcall("ZADD", GB .. "ready", int(delayedPointer(first[2])), T)
         out[1] = out[1] + 1
       end
     end

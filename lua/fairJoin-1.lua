@@ -20,7 +20,7 @@ if ARGV[3] == "1" then
 elseif ARGV[3] ~= "" then
   rcall("HSET", GB .. "weights", T, ARGV[3])
 end
-if (rcall("LLEN", B .. "wait") > 0 or rcall("ZCARD", B .. "prioritized") > 0) and not isBlocked(B) then
+if hasReady(B) and not isBlocked(B) then
   rcall("ZADD", B .. "marker", "0", "0")
   fairSignal(B, 0)
 end

@@ -174,7 +174,7 @@ out[1], out[2] = ttl, due
 -- A take of this call that found wait and prioritized empty (`o.dry`) spares looking again, and
 -- one that ran dry knows the next delayed due time (`due`).
 if nb == 0 and not o.fair and took == 0 and ttl == 0 and not o.blocked
-    and (o.dry or (rcall("LLEN", B .. "wait") == 0 and rcall("ZCARD", B .. "prioritized") == 0))
+    and (o.dry or not hasReady(B))
     and rcall("LLEN", B .. "active") == 0
     and (take > 0 and due == 0 or take == 0 and rcall("ZCARD", B .. "delayed") == 0) then
   emit(B, false, "event", "drained")

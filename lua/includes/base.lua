@@ -59,6 +59,17 @@ local function isBlocked(B)
   return blockedBy(B, m[1], m[2])
 end
 
+-- Whether B has a job ready to take (in wait or prioritized).
+local function hasReady(B)
+  return rcall("LLEN", B .. "wait") > 0 or rcall("ZCARD", B .. "prioritized") > 0
+end
+
+-- A fair tenant's position in its group's index (see fairSignal) for a delayed job whose score
+-- in the delayed set is `score`: its due ms, times 1024.
+local function delayedPointer(score)
+  return math.floor(tonumber(score) / 4096) * 1024
+end
+
 -- A tenant queue of a fair group (src/fair) has `fair.group` (the group's base "prefix:G:") and
 -- `fair.tenant` in its meta. Its pointer in the group's index of tenants with work
 -- (G:ready, QuiCK's pointer index) moves to `pos` (due ms * 1024; 0: ready now) when that is
@@ -138,9 +149,8 @@ end
 local function markNextDelayed(B)
   local first = rcall("ZRANGE", B .. "delayed", 0, 0, "WITHSCORES")
   if first[2] then
-    local due = math.floor(tonumber(first[2]) / 4096)
     rcall("ZADD", B .. "marker", tonumber(first[2]) / 4096, "1")
-    fairSignal(B, due * 1024)
+    fairSignal(B, delayedPointer(first[2]))
   end
 end
 

@@ -106,7 +106,7 @@ local function fairTakeMany(o, want, out, at)
       rcall("SADD", GB .. "capped", T)
     elseif ttl > 0 then
       rcall("ZADD", ready, int((o.now + ttl) * 1024), T)
-    elseif rcall("LLEN", TB .. "wait") > 0 or rcall("ZCARD", TB .. "prioritized") > 0 then
+    elseif hasReady(TB) then
       if got > 0 and got < credit and took == want then
         -- The turn goes on: the pointer stays where it is, at the front.
         rcall("HSET", GB .. "credit", T, int(math.min(q, credit - got)))
@@ -154,8 +154,7 @@ end
 -- A plain worker's finishes on a tenant queue leave that to the group's upkeep (fairHeal).
 local function fairFreedIn(f, TB)
   local T = string.sub(TB, #f.tenants + 1, -2)
-  if rcall("SREM", f.group .. "capped", T) == 1
-      and (rcall("LLEN", TB .. "wait") > 0 or rcall("ZCARD", TB .. "prioritized") > 0) then
+  if rcall("SREM", f.group .. "capped", T) == 1 and hasReady(TB) then
     wakeWorkers(TB, isBlocked(TB))
   end
 end

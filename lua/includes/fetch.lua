@@ -244,7 +244,7 @@ end
 -- blocked worker (and this one) run an empty fetch, so here it is set only when one is left.
 -- (The marker is level-triggered, PROTOCOL.md §9: every enqueue sets it again.)
 local function wakeIfMore(B)
-  wakeWorkers(B, rcall("LLEN", B .. "wait") == 0 and rcall("ZCARD", B .. "prioritized") == 0)
+  wakeWorkers(B, not hasReady(B))
 end
 
 -- The fair take across a group's tenant queues (includes/fair.lua, which sets it): a worker

@@ -1,7 +1,7 @@
 //! The producer and administration facade: [`Queue`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 
@@ -92,7 +92,9 @@ pub struct Queue {
 
 struct QueueInner {
     client: Client,
-    adder: coalesce::Coalescer,
+    /// Started by the first single add: a handle that never adds (a tenant queue's handle made
+    /// for a processor's progress or logs) runs no task.
+    adder: OnceLock<coalesce::Coalescer>,
     opts: QueueOptions,
     closed: AtomicBool,
 }
@@ -121,8 +123,7 @@ impl Queue {
                 .await
                 .map_err(|e| Error::redis("queue init", None, e))?;
         }
-        let adder = coalesce::Coalescer::start(client.clone());
-        Ok(Queue { inner: Arc::new(QueueInner { client, adder, opts, closed: AtomicBool::new(false) }) })
+        Ok(Queue::over(client, opts))
     }
 
     /// The queue name.
@@ -152,10 +153,11 @@ impl Queue {
     /// A handle on another queue (`keys`, same prefix) over this one's connection and options,
     /// without touching its meta: a fair group's tenant queue.
     pub(crate) fn sibling(&self, keys: Arc<QueueKeys>) -> Queue {
-        let client = self.inner.client.for_queue(keys);
-        let adder = coalesce::Coalescer::start(client.clone());
-        let opts = self.inner.opts.clone();
-        Queue { inner: Arc::new(QueueInner { client, adder, opts, closed: AtomicBool::new(false) }) }
+        Queue::over(self.inner.client.for_queue(keys), self.inner.opts.clone())
+    }
+
+    fn over(client: Client, opts: QueueOptions) -> Queue {
+        Queue { inner: Arc::new(QueueInner { client, adder: OnceLock::new(), opts, closed: AtomicBool::new(false) }) }
     }
 
     /// The queue's client, unless the handle was closed.
@@ -183,7 +185,14 @@ impl Queue {
         let new = prepare_job(name, &data, &opts, now_ms())?;
         self.client()?;
         let timestamp = new.timestamp;
-        let id = match self.inner.adder.add(new).await.ok_or(Error::Closed("queue"))?? {
+        let id = match self
+            .inner
+            .adder
+            .get_or_init(|| coalesce::Coalescer::start(self.inner.client.clone()))
+            .add(new)
+            .await
+            .ok_or(Error::Closed("queue"))??
+        {
             AddReply::Id(id) => id,
             AddReply::Refused(e) => return Err(e),
             AddReply::NotAttempted => return Err(Error::unexpected("addJob", None, "not attempted")),
@@ -214,14 +223,7 @@ impl Queue {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
-        let now = now_ms();
-        let mut prepared = Vec::with_capacity(jobs.len());
-        let mut merged = Vec::with_capacity(jobs.len());
-        for j in &jobs {
-            let opts = j.opts.merged_over(&self.inner.opts.default_job_options);
-            prepared.push(prepare_job(&j.name, &j.data, &opts, now)?);
-            merged.push(opts);
-        }
+        let (prepared, merged) = self.prepare_bulk(&jobs)?;
         let replies = AddJobs { jobs: &prepared, atomic: true }.run(client).await?;
         let mut out = Vec::with_capacity(jobs.len());
         for ((reply, job), (new, opts)) in replies.into_iter().zip(jobs).zip(prepared.into_iter().zip(merged)) {
@@ -232,6 +234,19 @@ impl Queue {
             }
         }
         Ok(out)
+    }
+
+    /// `jobs` ready for the add scripts, and each one's options over the queue's defaults.
+    pub(crate) fn prepare_bulk(&self, jobs: &[BulkJob]) -> Result<(Vec<NewJob>, Vec<JobOptions>)> {
+        let now = now_ms();
+        let mut prepared = Vec::with_capacity(jobs.len());
+        let mut merged = Vec::with_capacity(jobs.len());
+        for j in jobs {
+            let opts = j.opts.merged_over(&self.inner.opts.default_job_options);
+            prepared.push(prepare_job(&j.name, &j.data, &opts, now)?);
+            merged.push(opts);
+        }
+        Ok((prepared, merged))
     }
 
     /// Reads a job, or `None` when it does not exist. A job whose hash cannot be decoded is an

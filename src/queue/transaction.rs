@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{prepare_job, Queue};
-use crate::clock::now_ms;
+use super::Queue;
 use crate::error::{Error, Result};
 use crate::job::{ms, BulkJob, Job, JobOptions};
 use crate::keys::cluster_slot;
@@ -310,14 +309,7 @@ impl<'q> Transaction<'q> {
 
 async fn run(queue: &Queue, writes: Vec<Pending>, jobs: Vec<BulkJob>) -> Result<TransactionReply> {
     let client = queue.client()?;
-    let now = now_ms();
-    let mut prepared = Vec::with_capacity(jobs.len());
-    let mut merged = Vec::with_capacity(jobs.len());
-    for j in &jobs {
-        let opts = j.opts.merged_over(&queue.options().default_job_options);
-        prepared.push(prepare_job(&j.name, &j.data, &opts, now)?);
-        merged.push(opts);
-    }
+    let (prepared, merged) = queue.prepare_bulk(&jobs)?;
     // Keys no app command may write: this queue's, and those of the queues of the jobs' parents.
     let mut fenced = vec![queue.keys().base.clone()];
     fenced.extend(merged.iter().filter_map(|o| o.parent.as_ref()).map(|p| format!("{}:", p.queue)));
