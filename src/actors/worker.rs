@@ -64,10 +64,7 @@ impl Worker {
     /// Connects (options validated, scripts loaded) without starting the tree: start it with
     /// [`run`](Self::run), or let a supervisor of yours start it ([`child_spec`](Self::child_spec)).
     pub async fn new(queue: &str, processor: Processor, opts: WorkerOptions) -> Result<Worker> {
-        let running = opts.autorun;
-        let flow = Flow::new(opts.concurrency, FetchAhead::new(opts.prefetch, opts.concurrency), running);
-        let engine = Engine::connect(queue, opts, false).await?;
-        Ok(Worker { core: Core::new(engine, processor, flow) })
+        Ok(Worker::over(Engine::connect(queue, opts, false).await?, processor))
     }
 
     /// A worker of the fair group `group` (see [`FairQueue`](crate::FairQueue)), not started:
@@ -76,10 +73,22 @@ impl Worker {
     /// worker's as usual. Its events name jobs by id, which the group's adds keep unique across
     /// tenants.
     pub async fn fair(group: &str, processor: Processor, opts: WorkerOptions, fair: FairOptions) -> Result<Worker> {
-        let running = opts.autorun;
-        let flow = Flow::new(opts.concurrency, FetchAhead::new(opts.prefetch, opts.concurrency), running);
-        let engine = Engine::connect_fair(group, opts, false, &fair).await?;
-        Ok(Worker { core: Core::new(engine, processor, flow) })
+        Ok(Worker::over(Engine::connect_fair(group, opts, false, &fair).await?, processor))
+    }
+
+    /// A worker on a connected engine, with the flow control its options ask for.
+    fn over(engine: Arc<Engine>, processor: Processor) -> Worker {
+        let o = engine.options();
+        let flow = Flow::new(o.concurrency, FetchAhead::new(o.prefetch, o.concurrency), o.autorun);
+        Worker { core: Core::new(engine, processor, flow) }
+    }
+
+    /// Starts the worker's tree (under `supervisor`, or at the root of its own), with a
+    /// subscription taken first, so that it sees every lifecycle event.
+    async fn started(self, supervisor: Option<ActorCell>) -> Result<(Worker, UnboundedReceiver<WorkerEvent>)> {
+        let events = self.subscribe();
+        self.start(supervisor).await?;
+        Ok((self, events))
     }
 
     /// Spawns a worker of the fair group `group` at the root of its own tree (see
@@ -90,10 +99,7 @@ impl Worker {
         opts: WorkerOptions,
         fair: FairOptions,
     ) -> Result<(Worker, UnboundedReceiver<WorkerEvent>)> {
-        let worker = Worker::fair(group, processor, opts, fair).await?;
-        let events = worker.subscribe();
-        worker.start(None).await?;
-        Ok((worker, events))
+        Worker::fair(group, processor, opts, fair).await?.started(None).await
     }
 
     /// Spawns a worker at the root of its own tree. Returns it and a subscription that sees
@@ -103,10 +109,7 @@ impl Worker {
         processor: Processor,
         opts: WorkerOptions,
     ) -> Result<(Worker, UnboundedReceiver<WorkerEvent>)> {
-        let worker = Worker::new(queue, processor, opts).await?;
-        let events = worker.subscribe();
-        worker.start(None).await?;
-        Ok((worker, events))
+        Worker::new(queue, processor, opts).await?.started(None).await
     }
 
     /// Spawns the worker's tree linked under `supervisor` (an actor of yours): a meltdown of the
@@ -117,10 +120,7 @@ impl Worker {
         opts: WorkerOptions,
         supervisor: ActorCell,
     ) -> Result<(Worker, UnboundedReceiver<WorkerEvent>)> {
-        let worker = Worker::new(queue, processor, opts).await?;
-        let events = worker.subscribe();
-        worker.start(Some(supervisor)).await?;
-        Ok((worker, events))
+        Worker::new(queue, processor, opts).await?.started(Some(supervisor)).await
     }
 
     /// Starts the tree of a worker made with [`new`](Self::new), at the root of its own tree.
